@@ -24,32 +24,26 @@ export function errorResponse(status: number, code: string, message: string, hea
   return Response.json(body, { status, headers: { "cache-control": "no-store", ...headers } });
 }
 
-// Durable Object RPC rethrows errors as plain Errors: the class is lost, the message
-// survives. A StatusError crossing RPC is encoded in its message and decoded here.
-const WIRE_PREFIX = "edgeperf-status:";
+// A refusal crosses Durable Object RPC as a value, not a throw: thrown errors lose their
+// class over RPC and are logged by the runtime as uncaught exceptions, which a 409 is not.
+export type RpcResult<T> = { ok: true; value: T } | { ok: false; status: number; code: string; message: string };
 
-export function toWire(e: StatusError): Error {
-  return new Error(WIRE_PREFIX + JSON.stringify({ status: e.status, code: e.code, message: e.message }));
-}
-
-export function fromWire(e: unknown): StatusError | undefined {
-  if (e instanceof StatusError) return e;
-  if (!(e instanceof Error) || !e.message.startsWith(WIRE_PREFIX)) return undefined;
+export async function asResult<T>(fn: () => Promise<T>): Promise<RpcResult<T>> {
   try {
-    const { status, code, message } = JSON.parse(e.message.slice(WIRE_PREFIX.length)) as {
-      status: number;
-      code: string;
-      message: string;
-    };
-    return new StatusError(status, code, message);
-  } catch {
-    return undefined;
+    return { ok: true, value: await fn() };
+  } catch (e) {
+    if (e instanceof StatusError) return { ok: false, status: e.status, code: e.code, message: e.message };
+    throw e;
   }
 }
 
+export function unwrap<T>(r: RpcResult<T>): T {
+  if (r.ok) return r.value;
+  throw new StatusError(r.status, r.code, r.message);
+}
+
 export function toErrorResponse(e: unknown, context: string): Response {
-  const known = fromWire(e);
-  if (known) return errorResponse(known.status, known.code, known.message, known.headers);
+  if (e instanceof StatusError) return errorResponse(e.status, e.code, e.message, e.headers);
   console.error(`${context}: internal error`, e instanceof Error ? e.message : String(e));
   return errorResponse(500, "internal_error", "Internal error.");
 }

@@ -1,6 +1,36 @@
+// The route table (DESIGN §4). Handlers live in sibling modules; every error, thrown
+// anywhere, is formatted here once into {"error":{"code","message"}}.
+
+import { Router } from "itty-router";
+import type { IRequest } from "itty-router";
+import { errorResponse, toErrorResponse } from "./errors";
+import { createRun, getResults, getStatus, joinRun, leaseCredits, reportResults, stopRun } from "./runs";
+
 export { RunCoordinator } from "../durable/RunCoordinator";
+
+const router = Router<IRequest, [Env, ExecutionContext]>({
+  catch: (e, request) => toErrorResponse(e, `worker ${request.method} ${new URL(request.url).pathname}`),
+});
+
+router
+  // Liveness for load balancers and the CLI; needs no token and touches no state.
+  .get("/healthz", () => new Response("ok", { headers: { "content-type": "text/plain" } }))
+  // Create and start a run: API token; answers the run's read and agent tokens once.
+  .post("/v1/runs", createRun)
+  // Status snapshot for pollers: read token.
+  .get("/v1/runs/:id", getStatus)
+  // Results document, long-pollable with ?wait=S: read token.
+  .get("/v1/runs/:id/results", getResults)
+  // Begin shutdown, graceful or force: API token.
+  .post("/v1/runs/:id/stop", stopRun)
+  // Agent wire protocol v1: agent token.
+  .post("/v1/runs/:id/agents", joinRun)
+  .post("/v1/runs/:id/leases", leaseCredits)
+  .post("/v1/runs/:id/reports", reportResults)
+  .all("*", (request) =>
+    errorResponse(404, "not_found", `No route for ${request.method} ${new URL(request.url).pathname}.`),
+  );
+
 export default {
-  async fetch(): Promise<Response> {
-    return new Response("ok");
-  },
+  fetch: (request, env, ctx) => router.fetch(request, env, ctx),
 } satisfies ExportedHandler<Env>;

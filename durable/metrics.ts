@@ -1,0 +1,327 @@
+// The run's metrics accumulator. Definitions, tags and unit strings follow AIPerf
+// (ai-dynamo/aiperf, aiperf/metrics/types/*.py and common/enums/metric_enums.py):
+//
+// - request_latency, time_to_first_token, inter_token_latency (ms), output/input
+//   sequence lengths (tokens) and output_token_throughput_per_user (tokens/sec/user) are
+//   distributions over SUCCESSFUL requests only, each kept as a DDSketch so storage
+//   does not grow with the request count.
+// - ITL = (latency - TTFT) / (OSL - 1), only when TTFT is known and OSL >= 2.
+// - output_token_throughput_per_user = 1 / ITL in seconds = 1000 / ITL(ms).
+// - request_count = successes, error_request_count = failures (requests);
+//   request_error_rate = 100 * failures / (successes + failures), unit "%".
+// - request_throughput = successes / duration (requests/sec), output_token_throughput =
+//   total output tokens / duration (tokens/sec), benchmark_duration in "sec".
+//
+// Scalars with nothing to divide by are `null`, never NaN or Infinity, so the document
+// always survives JSON.stringify.
+
+import { DDSketch, type SketchData } from "./sketch";
+
+export interface ReportedResult {
+  seq: number;
+  ok: boolean;
+  latencyMs: number;
+  ttftMs?: number;
+  inputTokens?: number;
+  outputTokens?: number;
+  error?: { code: string; type: string; message?: string };
+}
+
+export type MetricTag =
+  | "request_latency"
+  | "time_to_first_token"
+  | "inter_token_latency"
+  | "output_sequence_length"
+  | "input_sequence_length"
+  | "output_token_throughput_per_user"
+  | "request_throughput"
+  | "output_token_throughput"
+  | "request_count"
+  | "error_request_count"
+  | "request_error_rate"
+  | "benchmark_duration";
+
+type Percentile = "p1" | "p5" | "p10" | "p25" | "p50" | "p75" | "p90" | "p95" | "p99" | "p999";
+
+export interface DistributionMetric extends Record<Percentile, number | null> {
+  unit: string;
+  avg: number | null;
+  min: number | null;
+  max: number | null;
+  sum: number | null;
+  std: number | null;
+  count: number;
+}
+
+export interface ScalarMetric {
+  unit: string;
+  avg: number | null;
+}
+
+export type MetricsDocument = Record<MetricTag, DistributionMetric | ScalarMetric>;
+
+export interface ErrorSummaryEntry {
+  code: string;
+  type: string;
+  count: number;
+}
+
+const DISTRIBUTION_UNITS = {
+  request_latency: "ms",
+  time_to_first_token: "ms",
+  inter_token_latency: "ms",
+  output_sequence_length: "tokens",
+  input_sequence_length: "tokens",
+  output_token_throughput_per_user: "tokens/sec/user",
+} as const satisfies Partial<Record<MetricTag, string>>;
+
+type DistributionTag = keyof typeof DISTRIBUTION_UNITS;
+const DISTRIBUTION_TAGS = Object.keys(DISTRIBUTION_UNITS) as DistributionTag[];
+
+/** Serialized RunMetrics: six sketches and at most MAX_ERROR_KINDS + 1 error entries. */
+export interface RunMetricsData {
+  completed: number;
+  failed: number;
+  distributions: Record<DistributionTag, SketchData>;
+  errors: ErrorSummaryEntry[];
+}
+
+const PERCENTILES: readonly (readonly [Percentile, number])[] = [
+  ["p1", 0.01], ["p5", 0.05], ["p10", 0.1], ["p25", 0.25], ["p50", 0.5],
+  ["p75", 0.75], ["p90", 0.9], ["p95", 0.95], ["p99", 0.99], ["p999", 0.999],
+];
+
+// Distinct (code, type) pairs kept; later new pairs are counted under other/other, so a
+// hostile agent inventing error codes cannot grow the stored document.
+const MAX_ERROR_KINDS = 64;
+const MAX_LABEL_LENGTH = 64;
+const OTHER = "other";
+const OTHER_KEY = JSON.stringify([OTHER, OTHER]);
+// ~31 years in ms, or a trillion tokens: far above anything measured, and low enough
+// that sums over 2^53 samples stay finite (the sketches refuse to overflow mid-update).
+const MAX_MEASURE = 1e12;
+// Below a nanosecond an ITL is clock noise; 1000 / ITL would be meaningless (and AIPerf
+// divides by zero at ITL = 0), so tokens/sec/user is skipped for such requests.
+const MIN_ITL_FOR_RATE_MS = 1e-6;
+
+export class RunMetrics {
+  private successes = 0;
+  private failures = 0;
+  private sketches = newSketches();
+  private errorCounts = new Map<string, ErrorSummaryEntry>();
+
+  static empty(): RunMetrics {
+    return new RunMetrics();
+  }
+
+  get completed(): number {
+    return this.successes;
+  }
+
+  get failed(): number {
+    return this.failures;
+  }
+
+  outputTokens(): number {
+    return this.sketches.output_sequence_length.sum;
+  }
+
+  /** Records one settled, measured (non-warmup) request. Throws RangeError before changing anything. */
+  add(r: ReportedResult): void {
+    if (!r.ok) {
+      this.failures += 1;
+      this.countError(r.error?.code, r.error?.type, 1);
+      return;
+    }
+    const latency = measure(r.latencyMs, "latencyMs");
+    const ttft = r.ttftMs === undefined ? undefined : measure(r.ttftMs, "ttftMs");
+    const osl = r.outputTokens === undefined ? undefined : integer(r.outputTokens, "outputTokens", MAX_MEASURE);
+    const isl = r.inputTokens === undefined ? undefined : integer(r.inputTokens, "inputTokens", MAX_MEASURE);
+    // AIPerf rejects a first token after the last one; we drop only the derived value.
+    const itl =
+      ttft !== undefined && osl !== undefined && osl >= 2 && latency >= ttft
+        ? (latency - ttft) / (osl - 1)
+        : undefined;
+
+    this.successes += 1;
+    const s = this.sketches;
+    s.request_latency.add(latency);
+    if (ttft !== undefined) s.time_to_first_token.add(ttft);
+    if (osl !== undefined) s.output_sequence_length.add(osl);
+    if (isl !== undefined) s.input_sequence_length.add(isl);
+    if (itl !== undefined) {
+      s.inter_token_latency.add(itl);
+      if (itl >= MIN_ITL_FOR_RATE_MS) s.output_token_throughput_per_user.add(1000 / itl);
+    }
+  }
+
+  /** Folds in a pre-aggregated batch; all-or-nothing if a sketch would overflow. */
+  merge(other: RunMetrics): void {
+    const merged = newSketches();
+    for (const tag of DISTRIBUTION_TAGS) {
+      merged[tag] = this.sketches[tag].clone();
+      merged[tag].merge(other.sketches[tag]);
+    }
+    this.sketches = merged;
+    this.successes += other.successes;
+    this.failures += other.failures;
+    for (const e of other.errors()) this.countError(e.code, e.type, e.count);
+  }
+
+  document(benchmarkDurationMs: number): MetricsDocument {
+    const seconds =
+      Number.isFinite(benchmarkDurationMs) && benchmarkDurationMs > 0 ? benchmarkDurationMs / 1000 : null;
+    const settled = this.successes + this.failures;
+    const osl = this.sketches.output_sequence_length;
+    const d = (tag: DistributionTag) => distribution(this.sketches[tag], DISTRIBUTION_UNITS[tag]);
+    return {
+      request_latency: d("request_latency"),
+      time_to_first_token: d("time_to_first_token"),
+      inter_token_latency: d("inter_token_latency"),
+      output_sequence_length: d("output_sequence_length"),
+      input_sequence_length: d("input_sequence_length"),
+      output_token_throughput_per_user: d("output_token_throughput_per_user"),
+      request_throughput: {
+        unit: "requests/sec",
+        avg: seconds !== null && settled > 0 ? this.successes / seconds : null,
+      },
+      // Token throughput is unknown, not zero, when no success reported a token count.
+      output_token_throughput: {
+        unit: "tokens/sec",
+        avg: seconds !== null && osl.count > 0 ? osl.sum / seconds : null,
+      },
+      request_count: { unit: "requests", avg: this.successes },
+      error_request_count: { unit: "requests", avg: this.failures },
+      request_error_rate: { unit: "%", avg: settled > 0 ? (100 * this.failures) / settled : null },
+      benchmark_duration: { unit: "sec", avg: seconds },
+    };
+  }
+
+  /** Most frequent first; ties by code then type so the order is stable. */
+  errors(): ErrorSummaryEntry[] {
+    const order = (e: ErrorSummaryEntry) => `${e.code}\u0000${e.type}`;
+    return [...this.errorCounts.values()]
+      .map((e) => ({ ...e }))
+      .sort((a, b) => b.count - a.count || (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
+  }
+
+  toJSON(): RunMetricsData {
+    const distributions = {} as Record<DistributionTag, SketchData>;
+    for (const tag of DISTRIBUTION_TAGS) distributions[tag] = this.sketches[tag].toJSON();
+    return { completed: this.successes, failed: this.failures, distributions, errors: this.errors() };
+  }
+
+  /** Rebuilds from `toJSON` output; the input may come from an untrusted agent. */
+  static fromJSON(data: unknown): RunMetrics {
+    const d = plainObject(data, "metrics", ["completed", "failed", "distributions", "errors"]);
+    const m = new RunMetrics();
+    m.successes = integer(d.completed, "completed");
+    m.failures = integer(d.failed, "failed");
+
+    const dists = plainObject(d.distributions, "distributions", DISTRIBUTION_TAGS);
+    for (const tag of DISTRIBUTION_TAGS) {
+      const sketch = withContext(tag, () => DDSketch.fromJSON(dists[tag]));
+      // Every success adds one latency and at most one value to each other sketch.
+      const limitOk = tag === "request_latency" ? sketch.count === m.successes : sketch.count <= m.successes;
+      if (!limitOk) throw new RangeError(`${tag} has ${sketch.count} samples for ${m.successes} successes`);
+      m.sketches[tag] = sketch;
+    }
+
+    if (!Array.isArray(d.errors)) throw new TypeError("errors must be an array");
+    if (d.errors.length > MAX_ERROR_KINDS + 1) {
+      throw new RangeError(`errors has ${d.errors.length} entries, more than ${MAX_ERROR_KINDS + 1}`);
+    }
+    let errorTotal = 0;
+    d.errors.forEach((raw: unknown, i) => {
+      const e = plainObject(raw, `errors[${i}]`, ["code", "type", "count"]);
+      const n = integer(e.count, `errors[${i}].count`);
+      if (n === 0) throw new RangeError(`errors[${i}].count must be positive`);
+      m.countError(label(e.code, `errors[${i}].code`), label(e.type, `errors[${i}].type`), n);
+      errorTotal += n;
+    });
+    if (errorTotal !== m.failures) {
+      throw new RangeError(`errors add up to ${errorTotal}, not failed (${m.failures})`);
+    }
+    return m;
+  }
+
+  private countError(rawCode: unknown, rawType: unknown, n: number): void {
+    let code = typeof rawCode === "string" ? truncate(rawCode) : "unknown";
+    let type = typeof rawType === "string" ? truncate(rawType) : "unknown";
+    let key = JSON.stringify([code, type]);
+    // other/other never counts against the bound, so the result does not depend on the
+    // order entries arrive in (fromJSON replays them sorted by count).
+    const kinds = this.errorCounts.size - (this.errorCounts.has(OTHER_KEY) ? 1 : 0);
+    if (key !== OTHER_KEY && !this.errorCounts.has(key) && kinds >= MAX_ERROR_KINDS) {
+      code = type = OTHER;
+      key = OTHER_KEY;
+    }
+    const entry = this.errorCounts.get(key);
+    if (entry) entry.count += n;
+    else this.errorCounts.set(key, { code, type, count: n });
+  }
+}
+
+function newSketches(): Record<DistributionTag, DDSketch> {
+  return Object.fromEntries(DISTRIBUTION_TAGS.map((tag) => [tag, new DDSketch()])) as Record<DistributionTag, DDSketch>;
+}
+
+function distribution(s: DDSketch, unit: string): DistributionMetric {
+  const percentiles = Object.fromEntries(PERCENTILES.map(([field, q]) => [field, s.quantile(q) ?? null]));
+  return {
+    unit,
+    avg: s.mean ?? null,
+    min: s.min ?? null,
+    max: s.max ?? null,
+    sum: s.count > 0 ? s.sum : null,
+    std: s.std ?? null,
+    count: s.count,
+    ...(percentiles as Record<Percentile, number | null>),
+  };
+}
+
+function measure(value: unknown, name: string): number {
+  if (typeof value !== "number" || !(value >= 0 && value <= MAX_MEASURE)) {
+    throw new RangeError(`${name} must be a number in [0, ${MAX_MEASURE}], got ${String(value)}`);
+  }
+  return value;
+}
+
+function integer(value: unknown, name: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 0 || (value as number) > max) {
+    throw new RangeError(`${name} must be an integer in [0, ${max}], got ${String(value)}`);
+  }
+  return value as number;
+}
+
+function label(value: unknown, name: string): string {
+  if (typeof value !== "string" || value.length > MAX_LABEL_LENGTH) {
+    throw new TypeError(`${name} must be a string of at most ${MAX_LABEL_LENGTH} characters`);
+  }
+  return value;
+}
+
+// Cut at a code-unit boundary, never leaving half of a surrogate pair behind.
+function truncate(s: string): string {
+  return s.length <= MAX_LABEL_LENGTH ? s : s.slice(0, MAX_LABEL_LENGTH).replace(/[\uD800-\uDBFF]$/, "");
+}
+
+function plainObject(value: unknown, name: string, fields: readonly string[]): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new TypeError(`${name} must be an object`);
+  }
+  const o = value as Record<string, unknown>;
+  for (const field of Object.keys(o)) {
+    if (!fields.includes(field)) throw new TypeError(`${name} has unknown field "${field}"`);
+  }
+  return o;
+}
+
+function withContext<T>(what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof RangeError || e instanceof TypeError) e.message = `${what}: ${e.message}`;
+    throw e;
+  }
+}

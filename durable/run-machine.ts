@@ -1,0 +1,290 @@
+// The run lifecycle as data plus pure functions (DESIGN §3). No Cloudflare imports: the
+// RunCoordinator applies each result and persists it in one synchronous block.
+//
+//   created ──► running ──► draining ──► complete ──(grace alarm)──► wiped
+//
+// The machine owns the phase, the two credit ledgers (measured and warmup) and the
+// deadlines. Which credit belongs to which agent is the coordinator's business; the
+// machine only sees counts, so every function here is O(1).
+
+import { StatusError } from "../worker/errors";
+
+export type Phase = "created" | "running" | "draining" | "complete";
+export type Outcome = "completed" | "stopped" | "failed";
+export type StopReason = "budget" | "duration" | "user" | "force" | "threshold";
+
+/** granted = returned + completed + failed + abandoned + outstanding, always. */
+export interface Ledger {
+  granted: number;
+  returned: number;
+  completed: number;
+  failed: number;
+  abandoned: number;
+  outstanding: number;
+}
+
+export interface RunLimits {
+  /** stop.requests: measured credits that may be granted net of returns; null = no budget. */
+  requests: number | null;
+  warmupRequests: number;
+  durationMs: number | null;
+  drainTimeoutMs: number;
+  graceMs: number;
+}
+
+export interface RunState {
+  phase: Phase;
+  outcome: Outcome | null;
+  stopReason: StopReason | null;
+  partial: boolean;
+  limits: RunLimits;
+  counts: Ledger;
+  warmup: Ledger;
+  createdAt: number;
+  startedAt: number | null;
+  /** When the first measured (non-warmup) credit was granted: the rate schedule's origin. */
+  measuredStartedAt: number | null;
+  /** When the last measured credit was settled: the end of benchmark_duration. */
+  lastSettledAt: number | null;
+  drainStartedAt: number | null;
+  completedAt: number | null;
+  /** Next credit number; every seq below it has been granted exactly once. */
+  nextSeq: number;
+}
+
+export const emptyLedger = (): Ledger => ({ granted: 0, returned: 0, completed: 0, failed: 0, abandoned: 0, outstanding: 0 });
+
+export function createRun(limits: RunLimits, now: number): RunState {
+  return {
+    phase: "created",
+    outcome: null,
+    stopReason: null,
+    partial: false,
+    limits,
+    counts: emptyLedger(),
+    warmup: emptyLedger(),
+    createdAt: now,
+    startedAt: null,
+    measuredStartedAt: null,
+    lastSettledAt: null,
+    drainStartedAt: null,
+    completedAt: null,
+    nextSeq: 0,
+  };
+}
+
+export function status(s: RunState): "running" | "complete" | "cancelled" {
+  if (s.phase !== "complete") return "running";
+  return s.outcome === "completed" ? "complete" : "cancelled";
+}
+
+export function isAccepting(s: RunState): boolean {
+  return s.phase === "created" || s.phase === "running";
+}
+
+export function wipeAt(s: RunState): number | null {
+  return s.completedAt === null ? null : s.completedAt + s.limits.graceMs;
+}
+
+export function drainDeadline(s: RunState): number | null {
+  return s.phase === "draining" && s.drainStartedAt !== null ? s.drainStartedAt + s.limits.drainTimeoutMs : null;
+}
+
+export function durationDeadline(s: RunState): number | null {
+  return s.phase === "running" && s.startedAt !== null && s.limits.durationMs !== null
+    ? s.startedAt + s.limits.durationMs
+    : null;
+}
+
+/** Refuses the calls that may only happen before shutdown began (join, lease). */
+export function assertAccepting(s: RunState): void {
+  if (s.phase === "complete") throw new StatusError(409, "run_complete", "The run is complete.");
+  if (s.phase === "draining") throw new StatusError(409, "run_draining", "The run is draining: no new work is accepted.");
+}
+
+/** Refuses settling once results are frozen. */
+export function assertSettleable(s: RunState): void {
+  if (s.phase === "complete") throw new StatusError(409, "run_complete", "The run is complete: results are final.");
+}
+
+const clone = (s: RunState): RunState => ({ ...s, counts: { ...s.counts }, warmup: { ...s.warmup } });
+
+/** Warmup credits still to grant; measured credits wait until warmup is fully settled. */
+export function warmupPending(s: RunState): number {
+  return s.limits.warmupRequests - (s.warmup.granted - s.warmup.returned);
+}
+
+/** Measured credits that may still be granted (Infinity without a request budget). */
+export function budgetRemaining(s: RunState): number {
+  if (s.limits.requests === null) return Number.POSITIVE_INFINITY;
+  return s.limits.requests - (s.counts.granted - s.counts.returned);
+}
+
+export interface Grant {
+  state: RunState;
+  /** First seq granted; the grant is [firstSeq, firstSeq + warmup + measured). */
+  firstSeq: number;
+  warmup: number;
+  measured: number;
+}
+
+/**
+ * Grants up to `max` credits (the caller has applied the agent's share and pacing).
+ * Warmup credits come first, and no measured credit is granted while a warmup credit
+ * is outstanding, so warmup requests finish before measurement starts. Granting the
+ * last credit of the budget begins the drain in the same step.
+ */
+export function grant(prev: RunState, max: number, now: number): Grant {
+  // The caller has applied tick() and persisted it: a drain the deadline began must
+  // not be lost in the refusal below.
+  assertAccepting(prev);
+  const s = clone(prev);
+  const firstSeq = s.nextSeq;
+  const w = Math.max(0, Math.min(max, warmupPending(s)));
+  let m = 0;
+  if (w === 0 && warmupPending(s) <= 0 && s.warmup.outstanding === 0) {
+    m = Math.max(0, Math.min(max, budgetRemaining(s)));
+  }
+  if (w + m === 0) return { state: s, firstSeq, warmup: 0, measured: 0 };
+  if (s.phase === "created") {
+    s.phase = "running";
+    s.startedAt = now;
+  }
+  if (m > 0 && s.measuredStartedAt === null) s.measuredStartedAt = now;
+  s.warmup.granted += w;
+  s.warmup.outstanding += w;
+  s.counts.granted += m;
+  s.counts.outstanding += m;
+  s.nextSeq += w + m;
+  const drained = budgetRemaining(s) <= 0 && warmupPending(s) <= 0 ? beginDrain(s, "budget", now) : s;
+  return { state: drained, firstSeq, warmup: w, measured: m };
+}
+
+export interface Settlement {
+  completed: number;
+  failed: number;
+  returned: number;
+  warmupCompleted: number;
+  warmupFailed: number;
+  warmupReturned: number;
+}
+
+export const noSettlement = (): Settlement => ({
+  completed: 0,
+  failed: 0,
+  returned: 0,
+  warmupCompleted: 0,
+  warmupFailed: 0,
+  warmupReturned: 0,
+});
+
+/**
+ * Settles outstanding credits. Completion is checked synchronously right here, after
+ * the decrement, so the run completes in the same turn as its last settle (the
+ * lost-wakeup race of a waiter registered after the check cannot happen).
+ */
+export function settle(prev: RunState, x: Settlement, now: number): RunState {
+  assertSettleable(prev);
+  const s = clone(prev);
+  const measured = x.completed + x.failed + x.returned;
+  const warm = x.warmupCompleted + x.warmupFailed + x.warmupReturned;
+  if (measured > s.counts.outstanding || warm > s.warmup.outstanding) {
+    throw new StatusError(500, "ledger_violation", "More credits settled than outstanding.");
+  }
+  s.counts.completed += x.completed;
+  s.counts.failed += x.failed;
+  s.counts.returned += x.returned;
+  s.counts.outstanding -= measured;
+  s.warmup.completed += x.warmupCompleted;
+  s.warmup.failed += x.warmupFailed;
+  s.warmup.returned += x.warmupReturned;
+  s.warmup.outstanding -= warm;
+  if (x.completed + x.failed > 0) s.lastSettledAt = now;
+  return completeIfDrained(s, now);
+}
+
+/** Counts outstanding credits as abandoned (dead agent, drain deadline, force stop). */
+export function abandon(prev: RunState, measured: number, warmup: number, now: number): RunState {
+  if (measured === 0 && warmup === 0) return prev;
+  const s = clone(prev);
+  if (measured > s.counts.outstanding || warmup > s.warmup.outstanding) {
+    throw new StatusError(500, "ledger_violation", "More credits abandoned than outstanding.");
+  }
+  s.counts.abandoned += measured;
+  s.counts.outstanding -= measured;
+  s.warmup.abandoned += warmup;
+  s.warmup.outstanding -= warmup;
+  s.partial = true;
+  return completeIfDrained(s, now);
+}
+
+function outstanding(s: RunState): number {
+  return s.counts.outstanding + s.warmup.outstanding;
+}
+
+function completeIfDrained(s: RunState, now: number): RunState {
+  if (s.phase !== "draining" || outstanding(s) > 0) return s;
+  const done = clone(s);
+  done.phase = "complete";
+  done.completedAt = now;
+  done.outcome = s.stopReason === "user" || s.stopReason === "force" ? "stopped" : s.stopReason === "threshold" ? "failed" : "completed";
+  return done;
+}
+
+/** From this instant no credit is ever granted again. */
+export function beginDrain(prev: RunState, reason: StopReason, now: number): RunState {
+  if (!isAccepting(prev)) return prev;
+  const s = clone(prev);
+  s.phase = "draining";
+  s.stopReason = reason;
+  s.drainStartedAt = now;
+  // Draining with nothing outstanding completes at once.
+  return completeIfDrained(s, now);
+}
+
+export interface StopResult {
+  state: RunState;
+  /** Force stop: the caller must delete every outstanding credit (they were abandoned). */
+  abandonAll: boolean;
+}
+
+/** POST /stop. Idempotent: stopping a draining run gracefully, or a complete run, changes nothing. */
+export function stop(prev: RunState, mode: "graceful" | "force", now: number): StopResult {
+  if (prev.phase === "complete") return { state: prev, abandonAll: false };
+  let s = beginDrain(prev, mode === "force" ? "force" : "user", now);
+  if (mode === "force" && s.phase === "draining") {
+    s = clone(s);
+    if (outstanding(s) > 0) s.stopReason = "force";
+    return { state: abandon(s, s.counts.outstanding, s.warmup.outstanding, now), abandonAll: true };
+  }
+  return { state: s, abandonAll: false };
+}
+
+export interface TickResult {
+  state: RunState;
+  /** The drain deadline passed: the caller must delete every outstanding credit. */
+  abandonAll: boolean;
+}
+
+/** Applies the deadlines that have passed; safe to call any number of times. */
+export function tick(prev: RunState, now: number): TickResult {
+  let s = prev;
+  const dd = durationDeadline(s);
+  if (dd !== null && now >= dd) s = beginDrain(s, "duration", dd);
+  const dl = drainDeadline(s);
+  if (dl !== null && now >= dl) {
+    return { state: abandon(s, s.counts.outstanding, s.warmup.outstanding, now), abandonAll: true };
+  }
+  return { state: s, abandonAll: false };
+}
+
+/** The earliest time the machine needs to be woken, apart from lease expiries. */
+export function nextDeadline(s: RunState): number | null {
+  const candidates = [durationDeadline(s), drainDeadline(s), s.phase === "complete" ? wipeAt(s) : null];
+  const defined = candidates.filter((t): t is number => t !== null);
+  return defined.length > 0 ? Math.min(...defined) : null;
+}
+
+export function ledgerHolds(l: Ledger): boolean {
+  return l.granted === l.returned + l.completed + l.failed + l.abandoned + l.outstanding && l.outstanding >= 0;
+}

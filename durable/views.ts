@@ -1,0 +1,140 @@
+// The documents a run answers with: the status snapshot and the results document
+// (DESIGN §4, contract). Pure functions of stored state.
+
+import { parseThreshold } from "../worker/spec";
+import type { MetricsDocument, ErrorSummaryEntry, RunMetrics } from "./metrics";
+import type { Ledger, Outcome, Phase, RunState, StopReason } from "./run-machine";
+import { status, wipeAt } from "./run-machine";
+import type { AgentRow } from "./run-store";
+
+export interface AgentView {
+  agentId: string;
+  name: string | null;
+  region: string | null;
+  alive: boolean;
+  outstanding: number;
+  inflight: number;
+  concurrency: number;
+  lastSeenAt: string;
+}
+
+export interface Snapshot {
+  id: string;
+  phase: Phase;
+  status: "running" | "complete" | "cancelled";
+  outcome: Outcome | null;
+  stopReason: StopReason | null;
+  partial: boolean;
+  counts: Ledger;
+  warmup: Ledger;
+  agents: AgentView[];
+  createdAt: string;
+  startedAt: string | null;
+  drainStartedAt: string | null;
+  completedAt: string | null;
+  wipeAt: string | null;
+  serverTime: string;
+  live: { requestThroughput: number | null; latencyP50: number | null; latencyP99: number | null; ttftP50: number | null; errorRate: number | null };
+}
+
+export interface ThresholdResult {
+  expr: string;
+  ok: boolean;
+  value: number | null;
+}
+
+export interface Results extends Snapshot {
+  final: boolean;
+  spec: unknown;
+  metrics: MetricsDocument;
+  errors: ErrorSummaryEntry[];
+  thresholds: ThresholdResult[];
+}
+
+const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
+
+/** benchmark_duration: first measured grant → last measured settle (or now while running), coordinator clock. */
+export function benchmarkDurationMs(s: RunState, now: number): number {
+  if (s.measuredStartedAt === null) return 0;
+  const end = s.phase === "complete" ? (s.lastSettledAt ?? s.completedAt ?? now) : now;
+  return Math.max(0, end - s.measuredStartedAt);
+}
+
+function stat(doc: MetricsDocument, tag: keyof MetricsDocument, key: string): number | null {
+  const entry = doc[tag] as unknown as Record<string, unknown>;
+  const v = entry[key];
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}
+
+export function buildSnapshot(id: string, s: RunState, agents: AgentRow[], metrics: RunMetrics, now: number): Snapshot {
+  const doc = metrics.document(benchmarkDurationMs(s, now));
+  return {
+    id,
+    phase: s.phase,
+    status: status(s),
+    outcome: s.outcome,
+    stopReason: s.stopReason,
+    partial: s.partial,
+    counts: { ...s.counts },
+    warmup: { ...s.warmup },
+    agents: agents.map((a) => ({
+      agentId: a.id,
+      name: a.name,
+      region: a.region,
+      alive: a.alive,
+      outstanding: a.outstanding,
+      inflight: a.inflight,
+      concurrency: a.shareSent,
+      lastSeenAt: new Date(a.lastSeen).toISOString(),
+    })),
+    createdAt: new Date(s.createdAt).toISOString(),
+    startedAt: iso(s.startedAt),
+    drainStartedAt: iso(s.drainStartedAt),
+    completedAt: iso(s.completedAt),
+    wipeAt: iso(wipeAt(s)),
+    serverTime: new Date(now).toISOString(),
+    live: {
+      requestThroughput: stat(doc, "request_throughput", "avg"),
+      latencyP50: stat(doc, "request_latency", "p50"),
+      latencyP99: stat(doc, "request_latency", "p99"),
+      ttftP50: stat(doc, "time_to_first_token", "p50"),
+      errorRate: stat(doc, "request_error_rate", "avg"),
+    },
+  };
+}
+
+const compare: Record<string, (a: number, b: number) => boolean> = {
+  "<": (a, b) => a < b,
+  "<=": (a, b) => a <= b,
+  ">": (a, b) => a > b,
+  ">=": (a, b) => a >= b,
+  "==": (a, b) => a === b,
+};
+
+/** Thresholds on the merged distribution; a metric with no value yet does not pass. */
+export function evaluateThresholds(doc: MetricsDocument, thresholds: Record<string, string>): ThresholdResult[] {
+  return Object.entries(thresholds).map(([key, expr]) => {
+    const t = parseThreshold(key, expr);
+    const value = stat(doc, t.metric, t.stat);
+    const op = compare[t.op];
+    return { expr: `${key}${expr.replace(/\s+/g, "")}`, ok: value !== null && op !== undefined && op(value, t.value), value };
+  });
+}
+
+export function buildResults(
+  snapshot: Snapshot,
+  s: RunState,
+  metrics: RunMetrics,
+  thresholds: Record<string, string>,
+  spec: unknown,
+): Results {
+  const doc = metrics.document(benchmarkDurationMs(s, Date.parse(snapshot.serverTime)));
+  return {
+    ...snapshot,
+    final: s.phase === "complete",
+    spec,
+    metrics: doc,
+    errors: metrics.errors(),
+    thresholds: evaluateThresholds(doc, thresholds),
+  };
+}

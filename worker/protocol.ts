@@ -1,0 +1,56 @@
+// Bodies of the agent wire protocol v1 (DESIGN §5) and of POST /stop. One schema per
+// body; the types come from the schemas.
+
+import { z } from "zod";
+
+const id = z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
+const nonNegInt = (max: number) => z.number().int().min(0).max(max);
+const ms = z.number().min(0).max(1e9);
+
+export const MAX_RESULTS_PER_REPORT = 10_000;
+export const MAX_LEASE_WANT = 1_000;
+
+export const JoinBody = z.strictObject({
+  name: z.string().min(1).max(128).optional(),
+  region: z.string().min(1).max(64).optional(),
+});
+export type JoinBody = z.infer<typeof JoinBody>;
+
+export const LeaseBody = z.strictObject({
+  agentId: id,
+  requestId: id,
+  want: z.number().int().min(1).max(MAX_LEASE_WANT),
+  // Extension: lets the coordinator see the agent has applied a smaller share.
+  inflight: nonNegInt(1_000_000).optional(),
+});
+export type LeaseBody = z.infer<typeof LeaseBody>;
+
+export const ResultItem = z.strictObject({
+  seq: nonNegInt(Number.MAX_SAFE_INTEGER),
+  ok: z.boolean(),
+  latencyMs: ms,
+  ttftMs: ms.optional(),
+  inputTokens: nonNegInt(10_000_000).optional(),
+  outputTokens: nonNegInt(10_000_000).optional(),
+  error: z
+    .strictObject({
+      code: z.string().min(1).max(64),
+      type: z.string().min(1).max(64),
+      message: z.string().max(1024).optional(),
+    })
+    .optional(),
+});
+export type ResultItem = z.infer<typeof ResultItem>;
+
+export const ReportBody = z.strictObject({
+  agentId: id,
+  reportId: id,
+  inflight: nonNegInt(1_000_000),
+  results: z.array(ResultItem).max(MAX_RESULTS_PER_REPORT).default([]),
+  returned: z.array(nonNegInt(Number.MAX_SAFE_INTEGER)).max(MAX_RESULTS_PER_REPORT).default([]),
+});
+export type ReportBody = z.infer<typeof ReportBody>;
+
+export const StopBody = z.strictObject({
+  mode: z.enum(["graceful", "force"]).default("graceful"),
+});

@@ -1,0 +1,115 @@
+// Handlers for /v1/runs: create, status, results, stop, and the agent wire protocol.
+// Each validates its input at the door, then makes one RPC call to the run's
+// RunCoordinator, which owns every decision about the run.
+
+import type { IRequest } from "itty-router";
+import type { CreateInit, RunConfig } from "../durable/RunCoordinator";
+import { newToken, requireApiToken, runAuth, sha256Hex } from "./auth";
+import { parseBody, readJson } from "./body";
+import { readConfig } from "./config";
+import { StatusError, unwrap } from "./errors";
+import { JoinBody, LeaseBody, ReportBody, StopBody } from "./protocol";
+import { parseRunSpec, publicSpec } from "./spec";
+
+const LEASE_TTL_MS = 15_000;
+const REPORT_INTERVAL_MS = 1_000;
+const LEASE_AHEAD_MS = 1_000;
+const MAX_WAIT_SECONDS = 60;
+
+const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
+  Response.json(body, { status, headers: { "cache-control": "no-store", ...headers } });
+
+const runNotFound = () => new StatusError(404, "run_not_found", "No such run (it may have been wiped after its grace window).");
+
+/** The run's coordinator; a malformed id is an unknown run, and never reaches a Durable Object. */
+function coordinator(env: Env, id: string | undefined) {
+  if (!id || !/^[0-9a-f]{64}$/.test(id)) throw runNotFound();
+  try {
+    return env.RUN_COORDINATOR.get(env.RUN_COORDINATOR.idFromString(id));
+  } catch {
+    throw runNotFound();
+  }
+}
+
+function runUrls(origin: string, id: string, readToken: string) {
+  const self = `${origin}/v1/runs/${id}`;
+  return { self, results: `${self}/results`, events: `${self}/events`, dashboard: `${origin}/runs/${id}#token=${readToken}` };
+}
+
+export async function createRun(request: IRequest, env: Env): Promise<Response> {
+  const cfg = readConfig(env);
+  if (!cfg.apiToken) throw new StatusError(503, "api_token_unset", "Run creation is disabled: the API_TOKEN secret is not set.");
+  await requireApiToken(request, cfg.apiToken);
+  const spec = parseRunSpec(await readJson(request, cfg.maxBodyBytes), cfg);
+  const id = env.RUN_COORDINATOR.newUniqueId();
+  const runId = id.toString();
+  const readToken = newToken("epr");
+  const agentToken = newToken("epa");
+  const config: RunConfig = {
+    id: runId,
+    pool: "rate" in spec.load ? (spec.load.maxConcurrency ?? cfg.maxConcurrency) : spec.load.concurrency,
+    rate: "rate" in spec.load ? spec.load.rate : null,
+    arrival: "rate" in spec.load ? spec.load.arrival : "constant",
+    seed: spec.workload.seed,
+    leaseTtlMs: LEASE_TTL_MS,
+    reportIntervalMs: REPORT_INTERVAL_MS,
+    leaseAheadMs: LEASE_AHEAD_MS,
+    maxAgents: cfg.maxAgents,
+  };
+  const init: CreateInit = {
+    config,
+    spec,
+    publicSpec: publicSpec(spec),
+    readTokenHash: await sha256Hex(readToken),
+    agentTokenHash: await sha256Hex(agentToken),
+  };
+  const snapshot = unwrap(await env.RUN_COORDINATOR.get(id).create(init));
+  const urls = runUrls(new URL(request.url).origin, runId, readToken);
+  return json({ ...snapshot, readToken, agentToken, urls }, 201, { location: urls.self });
+}
+
+export async function getStatus(request: IRequest, env: Env): Promise<Response> {
+  const auth = await runAuth(request, readConfig(env).apiToken);
+  return json(unwrap(await coordinator(env, request.params.id).status(auth)));
+}
+
+export async function getResults(request: IRequest, env: Env): Promise<Response> {
+  const auth = await runAuth(request, readConfig(env).apiToken);
+  const url = new URL(request.url);
+  const format = url.searchParams.get("format") ?? "json";
+  if (format !== "json") throw new StatusError(400, "unsupported_format", `Format '${format}' is not available; use json.`);
+  const waitRaw = url.searchParams.get("wait");
+  const wait = waitRaw === null ? 0 : Number(waitRaw);
+  if (!Number.isFinite(wait) || wait < 0 || wait > MAX_WAIT_SECONDS || waitRaw === "") {
+    throw new StatusError(400, "invalid_query", `wait must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}.`);
+  }
+  return json(unwrap(await coordinator(env, request.params.id).results(auth, Math.round(wait * 1000))));
+}
+
+export async function stopRun(request: IRequest, env: Env): Promise<Response> {
+  const cfg = readConfig(env);
+  await requireApiToken(request, cfg.apiToken);
+  const body = parseBody(StopBody, (await readJson(request, cfg.maxBodyBytes, { optional: true })) ?? {});
+  return json(unwrap(await coordinator(env, request.params.id).stop({ role: "api" }, body.mode)), 202);
+}
+
+export async function joinRun(request: IRequest, env: Env): Promise<Response> {
+  const cfg = readConfig(env);
+  const auth = await runAuth(request, cfg.apiToken);
+  const body = parseBody(JoinBody, (await readJson(request, cfg.maxBodyBytes, { optional: true })) ?? {});
+  return json(unwrap(await coordinator(env, request.params.id).join(auth, body)));
+}
+
+export async function leaseCredits(request: IRequest, env: Env): Promise<Response> {
+  const cfg = readConfig(env);
+  const auth = await runAuth(request, cfg.apiToken);
+  const body = parseBody(LeaseBody, await readJson(request, cfg.maxBodyBytes));
+  return json(unwrap(await coordinator(env, request.params.id).lease(auth, body)));
+}
+
+export async function reportResults(request: IRequest, env: Env): Promise<Response> {
+  const cfg = readConfig(env);
+  const auth = await runAuth(request, cfg.apiToken);
+  const body = parseBody(ReportBody, await readJson(request, cfg.maxBodyBytes));
+  return json(unwrap(await coordinator(env, request.params.id).report(auth, body)));
+}

@@ -1,0 +1,103 @@
+// Threshold expressions of a RunSpec: `"time_to_first_token.p99": "<500"`.
+// Parsed once at the door so a run never starts with a threshold it cannot evaluate.
+
+import { z } from "zod";
+import { StatusError } from "./errors";
+
+// AIPerf's metric tags, as served in the results document (DESIGN §4).
+export const DISTRIBUTION_METRICS = [
+  "request_latency",
+  "time_to_first_token",
+  "inter_token_latency",
+  "output_sequence_length",
+  "input_sequence_length",
+  "output_token_throughput_per_user",
+] as const;
+
+// Scalars are served as {unit, avg} only, so no other stat can ever be compared.
+export const SCALAR_METRICS = [
+  "request_throughput",
+  "output_token_throughput",
+  "request_count",
+  "error_request_count",
+  "request_error_rate",
+  "benchmark_duration",
+] as const;
+
+export const METRIC_TAGS = [...DISTRIBUTION_METRICS, ...SCALAR_METRICS] as const;
+
+export const THRESHOLD_STATS = [
+  "avg", "min", "max", "sum", "std", "count",
+  "p1", "p5", "p10", "p25", "p50", "p75", "p90", "p95", "p99", "p999",
+] as const;
+
+export const THRESHOLD_OPS = ["<", "<=", ">", ">=", "=="] as const;
+
+export type MetricTag = (typeof METRIC_TAGS)[number];
+export type ThresholdStat = (typeof THRESHOLD_STATS)[number];
+export type ThresholdOp = (typeof THRESHOLD_OPS)[number];
+
+export interface Threshold {
+  metric: MetricTag;
+  stat: ThresholdStat;
+  op: ThresholdOp;
+  value: number;
+}
+
+export const MAX_THRESHOLDS = 32;
+
+// Two-character operators first so "<=" is not read as "<" followed by "=5".
+const EXPR = /^\s*(<=|>=|==|<|>)\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$/;
+
+function includes<T extends string>(list: readonly T[], s: string): s is T {
+  return (list as readonly string[]).includes(s);
+}
+
+function invalid(message: string): StatusError {
+  return new StatusError(400, "invalid_threshold", message);
+}
+
+export function parseThreshold(key: string, value: unknown): Threshold {
+  const dot = key.indexOf(".");
+  const metric = dot < 0 ? key : key.slice(0, dot);
+  const stat = dot < 0 ? "avg" : key.slice(dot + 1);
+  // Keys are echoed only after they are known to be one of our own names.
+  if (!includes(METRIC_TAGS, metric)) {
+    throw invalid(`thresholds: unknown metric tag; expected one of ${METRIC_TAGS.join(", ")}.`);
+  }
+  if (!includes(THRESHOLD_STATS, stat)) {
+    throw invalid(`thresholds.${metric}: unknown stat; expected one of ${THRESHOLD_STATS.join(", ")}.`);
+  }
+  if (stat !== "avg" && includes(SCALAR_METRICS, metric)) {
+    throw invalid(`thresholds.${metric}.${stat}: ${metric} is a scalar metric; only avg can be compared.`);
+  }
+  const m = typeof value === "string" ? EXPR.exec(value) : null;
+  const op = m?.[1];
+  const n = Number(m?.[2]);
+  if (op === undefined || !includes(THRESHOLD_OPS, op) || !Number.isFinite(n)) {
+    throw invalid(`thresholds.${key}: expected "<N", "<=N", ">N", ">=N" or "==N" with N a finite number.`);
+  }
+  return { metric, stat, op, value: n };
+}
+
+// The RunSpec field; spec.ts turns the custom issues into API errors.
+export const ThresholdsSchema = z
+  .record(z.string(), z.unknown())
+  .superRefine((thresholds, ctx) => {
+    const entries = Object.entries(thresholds);
+    if (entries.length > MAX_THRESHOLDS) {
+      const message = `must have at most ${MAX_THRESHOLDS} entries`;
+      return ctx.addIssue({ code: "custom", path: [], message, params: { code: "out_of_range", status: 422 } });
+    }
+    for (const [key, value] of entries) {
+      try {
+        parseThreshold(key, value);
+      } catch (e) {
+        if (!(e instanceof StatusError)) throw e;
+        ctx.addIssue({ code: "custom", path: [], message: e.message, params: { error: e } });
+        return;
+      }
+    }
+  })
+  // Every value was checked to be a string above; this only narrows the type.
+  .transform((thresholds) => Object.fromEntries(Object.entries(thresholds).map(([k, v]) => [k, String(v)])));

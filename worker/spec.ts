@@ -1,0 +1,325 @@
+// The RunSpec (DESIGN §4): one strict zod schema, the RunSpec type derived from it, and
+// one function turning the first zod issue into the API's error shape. Checks that need
+// the operator's Config (allowed targets, caps) run after the schema, on typed data.
+// Secrets in a spec (apiKey, header values, URL query strings) never appear in an error
+// message; publicSpec() is the only form of a spec that may be echoed.
+
+import { z } from "zod";
+import type { Config } from "./config";
+import { StatusError } from "./errors";
+import { ThresholdsSchema } from "./spec-thresholds";
+import { checkTargetUrl, redactUrl } from "./targets";
+
+export { METRIC_TAGS, parseThreshold, THRESHOLD_STATS } from "./spec-thresholds";
+export type { MetricTag, Threshold, ThresholdOp, ThresholdStat } from "./spec-thresholds";
+
+export const MOCK_URL = "builtin:mock";
+export const REGIONS = ["wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me"] as const;
+
+const MAX_HEADERS = 64;
+const MAX_HEADER_VALUE_BYTES = 8 * 1024;
+const MAX_BODY_BYTES = 256 * 1024;
+const MAX_URL_LENGTH = 8192;
+// Never exposed: hop-by-hop headers and Host are the runtime's to set; letting a spec set
+// them would allow request smuggling or a Host that differs from the allowed URL.
+const FORBIDDEN_HEADERS = new Set([
+  "host", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "content-length",
+]);
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const CR_LF_NUL = /[\r\n\0]/;
+// A header value must be a ByteString without controls (tab allowed), or fetch() throws.
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+const BODYLESS = new Set(["GET", "HEAD"]);
+
+const utf8 = new TextEncoder();
+
+// Custom issues carry the API error they stand for; see zodToStatus. Returns z.NEVER so
+// a transform can `return fail(…)`.
+function fail(ctx: z.RefinementCtx, path: PropertyKey[], message: string, code = "invalid_spec", status = 400): never {
+  ctx.addIssue({ code: "custom", path, message, params: { code, status } });
+  return z.NEVER;
+}
+
+// Range messages name the whole allowed range, not just the bound that was crossed.
+// Returning undefined for a missing value lets the parse-wide map say "is required".
+function rangeError(kind: string, min: number, max: number | undefined, open = false) {
+  const text = `must be ${kind} ${max === undefined ? `${open ? ">" : ">="} ${min}` : `from ${min} to ${max}`}`;
+  return (iss: { input?: unknown }) => (iss.input === undefined ? undefined : text);
+}
+
+// Integer-ness is a refinement rather than z.int(), which would refuse 1e20 as out of
+// range: an integer that large is still an integer, and the cap check names the cap.
+function int(min: number, max?: number) {
+  const error = rangeError("an integer", min, max);
+  const s = z.number({ error }).refine(Number.isInteger, { error, abort: true }).min(min, { error });
+  return max === undefined ? s : s.max(max, { error });
+}
+
+function num(min: number, max?: number) {
+  const error = rangeError("a number", min, max);
+  const s = z.number({ error }).min(min, { error });
+  return max === undefined ? s : s.max(max, { error });
+}
+
+function positive() {
+  const error = rangeError("a number", 0, undefined, true);
+  return z.number({ error }).gt(0, { error });
+}
+
+const HeadersSchema = z.record(z.string(), z.string()).superRefine((headers, ctx) => {
+  const names = Object.keys(headers);
+  if (names.length > MAX_HEADERS) fail(ctx, [], `must have at most ${MAX_HEADERS} headers`, "out_of_range", 422);
+  const seen = new Set<string>();
+  for (const name of names) {
+    // Names that fail these checks are not echoed: they could carry anything.
+    if (CR_LF_NUL.test(name)) return fail(ctx, [], "has a header name containing CR, LF or NUL", "invalid_header");
+    if (!TOKEN.test(name)) return fail(ctx, [], "has a header name that is not an RFC 7230 token", "invalid_header");
+    const lower = name.toLowerCase();
+    if (FORBIDDEN_HEADERS.has(lower)) return fail(ctx, [name], "is a hop-by-hop or Host header and cannot be set", "invalid_header");
+    if (seen.has(lower)) return fail(ctx, [name], "is given twice (header names are case-insensitive)", "invalid_header");
+    seen.add(lower);
+    const value = headers[name] ?? "";
+    if (CR_LF_NUL.test(value)) return fail(ctx, [name], "has a value containing CR, LF or NUL", "invalid_header");
+    if (!HEADER_VALUE.test(value)) return fail(ctx, [name], "has a value with a character not allowed in an HTTP header", "invalid_header");
+    if (utf8.encode(value).length > MAX_HEADER_VALUE_BYTES) {
+      return fail(ctx, [name], `has a value longer than ${MAX_HEADER_VALUE_BYTES} bytes`, "out_of_range", 422);
+    }
+  }
+});
+
+const MockSchema = z.strictObject({
+  ttftMs: num(0, 60_000).default(20),
+  itlMs: num(0, 10_000).default(5),
+  errorRate: num(0, 1).default(0),
+});
+
+const TargetSchema = z
+  .strictObject({
+    url: z.string().min(1).max(MAX_URL_LENGTH),
+    api: z.enum(["openai-chat", "openai-completions", "http"]).default("openai-chat"),
+    model: z.string().min(1).max(256).optional(),
+    stream: z.boolean().default(false),
+    headers: HeadersSchema.default({}),
+    apiKey: z
+      .string()
+      .min(1)
+      .max(4096)
+      .regex(HEADER_VALUE, { error: "must not contain control characters or characters above U+00FF" })
+      .optional(),
+    timeoutSeconds: num(1, 3600).default(600),
+    // Extensions for api "http".
+    method: z.enum(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]).optional(),
+    body: z
+      .string()
+      .refine((b) => utf8.encode(b).length <= MAX_BODY_BYTES, {
+        error: `must be at most ${MAX_BODY_BYTES} bytes`,
+        params: { code: "out_of_range", status: 422 },
+      })
+      .optional(),
+    mock: MockSchema.optional(),
+  })
+  .transform((t, ctx) => {
+    const isMock = t.url === MOCK_URL;
+    const http = t.api === "http";
+    const { model, method, body, mock, ...rest } = t;
+    if (mock !== undefined && !isMock) return fail(ctx, ["mock"], `is only allowed with url "${MOCK_URL}"`);
+    if (!http && method !== undefined) return fail(ctx, ["method"], `is only allowed with api "http"`);
+    if (!http && body !== undefined) return fail(ctx, ["body"], `is only allowed with api "http"`);
+    if (body !== undefined && BODYLESS.has(method ?? "GET")) return fail(ctx, ["body"], "is not allowed with method GET or HEAD");
+    if (!http && model === undefined && !isMock) return fail(ctx, ["model"], `is required for api "${t.api}"`);
+    return {
+      ...rest,
+      ...(model !== undefined ? { model } : !http ? { model: "mock" } : {}),
+      ...(http ? { method: method ?? "GET" } : {}),
+      ...(body !== undefined ? { body } : {}),
+      ...(isMock ? { mock: mock ?? MockSchema.parse({}) } : {}),
+    };
+  });
+
+function tokens(mean: number) {
+  return z.strictObject({ mean: int(1, 131_072).default(mean), stddev: num(0).default(0) }).prefault({});
+}
+
+const WorkloadSchema = z.strictObject({
+  inputTokens: tokens(550),
+  outputTokens: tokens(128),
+  seed: int(0, 2 ** 32 - 1).default(0),
+});
+
+// Either closed-loop (concurrency) or open-loop (rate) load; the output is a union so
+// code downstream narrows with `"rate" in load` and never sees a mix of both.
+const LoadSchema = z
+  .strictObject({
+    concurrency: int(1).optional(),
+    rate: positive().optional(),
+    arrival: z.enum(["poisson", "constant"]).optional(),
+    maxConcurrency: int(1).optional(),
+  })
+  .transform((l, ctx) => {
+    if (l.concurrency !== undefined) {
+      if (l.rate !== undefined) return fail(ctx, [], "must have either concurrency or rate, not both");
+      if (l.arrival !== undefined) return fail(ctx, ["arrival"], "is only allowed with rate");
+      if (l.maxConcurrency !== undefined) return fail(ctx, ["maxConcurrency"], "is only allowed with rate");
+      return { concurrency: l.concurrency };
+    }
+    if (l.rate === undefined) return fail(ctx, [], "must have either concurrency or rate");
+    return {
+      rate: l.rate,
+      arrival: l.arrival ?? "constant",
+      ...(l.maxConcurrency !== undefined ? { maxConcurrency: l.maxConcurrency } : {}),
+    };
+  });
+
+const StopSchema = z
+  .strictObject({ requests: int(1).optional(), durationSeconds: positive().optional() })
+  .superRefine((s, ctx) => {
+    if (s.requests === undefined && s.durationSeconds === undefined) {
+      fail(ctx, [], "needs requests or durationSeconds (or both): a run must end", "no_stop_condition");
+    }
+  });
+
+const AgentsSchema = z.strictObject({
+  edge: int(0).optional(),
+  regions: z
+    .array(z.enum(REGIONS))
+    .max(REGIONS.length)
+    .superRefine((regions, ctx) => {
+      const dup = regions.findIndex((r, i) => regions.indexOf(r) !== i);
+      if (dup >= 0) fail(ctx, [dup], "is a duplicate region");
+    })
+    .optional(),
+});
+
+const RunSpecSchema = z.strictObject({
+  target: TargetSchema,
+  workload: WorkloadSchema.prefault({}),
+  load: LoadSchema.prefault({ concurrency: 1 }),
+  stop: StopSchema.prefault({}), // a missing stop reaches the refinement as {}: no_stop_condition
+  warmup: z.strictObject({ requests: int(0).default(0) }).prefault({}),
+  drainTimeoutSeconds: num(0, 3600).default(30),
+  graceSeconds: int(0, 300), // defaulted from Config in parseRunSpec
+  agents: AgentsSchema.optional(),
+  thresholds: ThresholdsSchema.optional(),
+  abortOnThresholdFail: z.boolean().default(false),
+  notify: z.strictObject({ url: z.string().min(1).max(MAX_URL_LENGTH) }).optional(),
+});
+
+export type RunSpec = z.output<typeof RunSpecSchema>;
+export type LoadSpec = RunSpec["load"];
+export type TargetSpec = RunSpec["target"];
+
+function describe(expected: string): string {
+  if (expected === "int") return "an integer";
+  if (expected === "record") return "an object";
+  return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
+}
+
+// Messages for issues whose schema gave none. They never include the input value.
+// Installed for every schema in the Worker (request bodies too, see body.ts), so all
+// 400s read alike; a schema's own `error` still takes precedence.
+const issueMessage: z.core.$ZodErrorMap = (iss) => {
+  if (iss.input === undefined && iss.code === "invalid_type") return "is required";
+  switch (iss.code) {
+    case "invalid_type":
+      return `must be ${describe(iss.expected)}`;
+    case "invalid_value":
+      return `must be one of ${iss.values.map((v) => JSON.stringify(v)).join(", ")}`;
+    case "too_big":
+      return iss.origin === "string" ? `must be at most ${iss.maximum} characters long` : `must have at most ${iss.maximum} items`;
+    case "too_small":
+      if (iss.minimum === 1) return "must not be empty";
+      return iss.origin === "string" ? `must be at least ${iss.minimum} characters long` : `must have at least ${iss.minimum} items`;
+    default:
+      return "is invalid";
+  }
+};
+
+z.config({ customError: issueMessage });
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const p of path) out += typeof p === "number" ? `[${p}]` : `${out === "" ? "" : "."}${String(p)}`;
+  return out === "" ? "body" : out;
+}
+
+// The one place where schema issues become API errors: the first issue decides.
+export function zodToStatus(error: z.ZodError): StatusError {
+  const issue = error.issues[0];
+  if (issue === undefined) return new StatusError(400, "invalid_spec", "body is invalid.");
+  const where = formatPath(issue.path);
+  switch (issue.code) {
+    case "unrecognized_keys":
+      return new StatusError(400, "unknown_field", `${formatPath([...issue.path, issue.keys[0] ?? ""])} is not a known field.`);
+    case "too_big":
+    case "too_small":
+      return new StatusError(422, "out_of_range", `${where} ${issue.message}.`);
+    case "custom": {
+      const p = issue.params ?? {};
+      if (p.error instanceof StatusError) return p.error;
+      const status = typeof p.status === "number" ? p.status : 400;
+      return new StatusError(status, typeof p.code === "string" ? p.code : "invalid_spec", `${where} ${issue.message}.`);
+    }
+    default:
+      return new StatusError(400, "invalid_spec", `${where} ${issue.message}.`);
+  }
+}
+
+function checkCap(path: string, value: number | undefined, cap: number, name: string): void {
+  if (value !== undefined && value > cap) {
+    throw new StatusError(422, "exceeds_cap", `${path} is ${value}, above this service's cap ${name}=${cap}.`);
+  }
+}
+
+function checkCaps(spec: RunSpec, cfg: Config): void {
+  const { load, stop, warmup } = spec;
+  if ("rate" in load) {
+    checkCap("load.rate", load.rate, cfg.maxRate, "MAX_RATE");
+    checkCap("load.maxConcurrency", load.maxConcurrency, cfg.maxConcurrency, "MAX_CONCURRENCY");
+  } else {
+    checkCap("load.concurrency", load.concurrency, cfg.maxConcurrency, "MAX_CONCURRENCY");
+  }
+  checkCap("stop.requests", stop.requests, cfg.maxRequests, "MAX_REQUESTS");
+  checkCap("warmup.requests", warmup.requests, cfg.maxRequests, "MAX_REQUESTS");
+  // Warmup requests hit the target too, so they count against the same budget.
+  if (stop.requests !== undefined) {
+    checkCap("stop.requests + warmup.requests", stop.requests + warmup.requests, cfg.maxRequests, "MAX_REQUESTS");
+  }
+  checkCap("stop.durationSeconds", stop.durationSeconds, cfg.maxDurationSeconds, "MAX_DURATION_SECONDS");
+  checkCap("agents.edge", spec.agents?.edge, cfg.maxAgents, "MAX_AGENTS");
+}
+
+export function parseRunSpec(body: unknown, cfg: Config): RunSpec {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new StatusError(400, "invalid_spec", "The run spec must be a JSON object.");
+  }
+  const input: Record<string, unknown> = { ...body };
+  if (input.graceSeconds === undefined) input.graceSeconds = cfg.graceSecondsDefault;
+  const parsed = RunSpecSchema.safeParse(input);
+  if (!parsed.success) throw zodToStatus(parsed.error);
+  const spec = parsed.data;
+  // The checked, normalized href is stored so the URL fetched is exactly the URL checked.
+  if (spec.target.url !== MOCK_URL) spec.target.url = checkTargetUrl(spec.target.url, cfg.allowedTargets, "target").href;
+  if (spec.notify) spec.notify.url = checkTargetUrl(spec.notify.url, cfg.allowedTargets, "notify").href;
+  checkCaps(spec, cfg);
+  return spec;
+}
+
+// The spec as it may be shown to anyone holding a read token, or logged.
+export function publicSpec(spec: RunSpec) {
+  const { apiKey, headers, body, ...target } = spec.target;
+  return {
+    ...spec,
+    target: {
+      ...target,
+      url: redactUrl(target.url),
+      hasApiKey: apiKey !== undefined,
+      headers: Object.fromEntries(Object.keys(headers).map((name) => [name, "REDACTED"])),
+      ...(body !== undefined ? { body: "REDACTED" } : {}),
+    },
+    // Webhook URLs (Slack, Discord…) carry their secret in the path.
+    ...(spec.notify ? { notify: { url: redactUrl(spec.notify.url, { path: true }) } } : {}),
+  };
+}
+
+export type PublicRunSpec = ReturnType<typeof publicSpec>;
