@@ -78,6 +78,9 @@ export interface LeaseAnswer {
   stop: boolean;
   /** Extension: with stop, true when held credits should still be sent (the budget was fully granted). */
   finishLeased: boolean;
+  /** Extension: the coordinator's clock (epoch ms) and the run's start on it, for `at` and offset estimates. */
+  serverTime: number;
+  runStartedAt: number | null;
 }
 
 export interface ReportAnswer {
@@ -86,7 +89,10 @@ export interface ReportAnswer {
   stop: boolean;
   finishLeased: boolean;
   concurrency: number;
+  serverTime: number;
 }
+
+const FLEET_RETRY_MS = 1_000;
 
 const notFound = () => new StatusError(404, "run_not_found", "No such run (it may have been wiped after its grace window).");
 
@@ -279,7 +285,7 @@ export class RunCoordinator extends DurableObject<Env> {
       const previous = this.store.call(agent.id, "report", body.reportId);
       if (previous !== null) {
         const answer = JSON.parse(previous) as Pick<ReportAnswer, "accepted" | "duplicates">;
-        return { ...answer, ...this.stopFlags(), concurrency: agent.shareSent };
+        return { ...answer, ...this.stopFlags(), concurrency: agent.shareSent, serverTime: now };
       }
       m.assertSettleable(state);
 
@@ -340,7 +346,7 @@ export class RunCoordinator extends DurableObject<Env> {
         this.commit(next);
       });
       await this.schedule();
-      return { accepted, duplicates, ...this.stopFlags(), concurrency: share };
+      return { accepted, duplicates, ...this.stopFlags(), concurrency: share, serverTime: now };
     });
   }
 
@@ -426,6 +432,7 @@ export class RunCoordinator extends DurableObject<Env> {
   }
 
   private async wipe(): Promise<void> {
+    await this.notifyFleet();
     await this.ctx.storage.deleteAll();
     await this.ctx.storage.deleteAlarm();
     this.runConfig = null;
@@ -438,6 +445,7 @@ export class RunCoordinator extends DurableObject<Env> {
   private commit(next: RunState): void {
     const before = this.state?.phase;
     this.store.putMeta("state", next);
+    if (before !== "complete" && next.phase === "complete") this.store.putMeta("fleetNotified", false);
     this.state = next;
     if (before !== next.phase) this.wake();
   }
@@ -464,9 +472,29 @@ export class RunCoordinator extends DurableObject<Env> {
     }
   }
 
+  /**
+   * Tells the Fleet the run is no longer active, once, after completion. Until that
+   * succeeds the alarm keeps retrying, so a service drain never waits on a finished run.
+   */
+  private async notifyFleet(): Promise<boolean> {
+    if (this.store.getMeta<boolean>("fleetNotified") !== false) return true;
+    try {
+      await this.env.FLEET.get(this.env.FLEET.idFromName("fleet")).ended(this.config().id);
+      this.store.putMeta("fleetNotified", true);
+      return true;
+    } catch (e) {
+      console.error(`RunCoordinator:${this.config().id}: fleet notification failed`, e instanceof Error ? e.message : e);
+      return false;
+    }
+  }
+
   private async schedule(): Promise<void> {
     const state = this.state;
     if (!state) return;
+    if (state.phase === "complete" && !(await this.notifyFleet())) {
+      await this.ctx.storage.setAlarm(this.now() + FLEET_RETRY_MS);
+      return;
+    }
     const deadlines = [m.nextDeadline(state)];
     if (state.phase !== "complete") for (const a of this.store.agents()) if (a.alive) deadlines.push(a.expiresAt);
     const defined = deadlines.filter((t): t is number => t !== null);
@@ -506,7 +534,16 @@ export class RunCoordinator extends DurableObject<Env> {
   }
 
   private leaseAnswer(leaseId: string, credits: LeaseAnswer["credits"], share: number): LeaseAnswer {
-    return { leaseId, credits, concurrency: share, expiresInMs: this.config().leaseTtlMs, ...this.stopFlags() };
+    const now = this.now();
+    return {
+      leaseId,
+      credits,
+      concurrency: share,
+      expiresInMs: this.config().leaseTtlMs,
+      ...this.stopFlags(),
+      serverTime: now,
+      runStartedAt: this.state?.startedAt ?? null,
+    };
   }
 
   /**

@@ -4,8 +4,10 @@
 import { Router } from "itty-router";
 import type { IRequest } from "itty-router";
 import { errorResponse, toErrorResponse } from "./errors";
+import { drainResume, drainStart, drainStatus, listRuns } from "./admin";
 import { createRun, getResults, getStatus, joinRun, leaseCredits, reportResults, stopRun } from "./runs";
 
+export { Fleet } from "../durable/Fleet";
 export { RunCoordinator } from "../durable/RunCoordinator";
 
 const router = Router<IRequest, [Env, ExecutionContext]>({
@@ -17,6 +19,8 @@ router
   .get("/healthz", () => new Response("ok", { headers: { "content-type": "text/plain" } }))
   // Create and start a run: API token; answers the run's read and agent tokens once.
   .post("/v1/runs", createRun)
+  // Active runs, for operators: API token.
+  .get("/v1/runs", listRuns)
   // Status snapshot for pollers: read token.
   .get("/v1/runs/:id", getStatus)
   // Results document, long-pollable with ?wait=S: read token.
@@ -27,6 +31,10 @@ router
   .post("/v1/runs/:id/agents", joinRun)
   .post("/v1/runs/:id/leases", leaseCredits)
   .post("/v1/runs/:id/reports", reportResults)
+  // Service drain before a redeploy: refuse new runs, let active ones finish.
+  .post("/v1/admin/drain", drainStart)
+  .get("/v1/admin/drain", drainStatus)
+  .delete("/v1/admin/drain", drainResume)
   .all("*", (request) =>
     errorResponse(404, "not_found", `No route for ${request.method} ${new URL(request.url).pathname}.`),
   );

@@ -4,6 +4,7 @@
 
 import type { IRequest } from "itty-router";
 import type { CreateInit, RunConfig } from "../durable/RunCoordinator";
+import { fleet } from "./admin";
 import { newToken, requireApiToken, runAuth, sha256Hex } from "./auth";
 import { parseBody, readJson } from "./body";
 import { readConfig } from "./config";
@@ -63,7 +64,15 @@ export async function createRun(request: IRequest, env: Env): Promise<Response> 
     readTokenHash: await sha256Hex(readToken),
     agentTokenHash: await sha256Hex(agentToken),
   };
-  const snapshot = unwrap(await env.RUN_COORDINATOR.get(id).create(init));
+  // Registered first, so a service drain can never miss a run that is being created.
+  unwrap(await fleet(env).admit(runId, Date.now()));
+  let snapshot;
+  try {
+    snapshot = unwrap(await env.RUN_COORDINATOR.get(id).create(init));
+  } catch (e) {
+    await fleet(env).ended(runId);
+    throw e;
+  }
   const urls = runUrls(new URL(request.url).origin, runId, readToken);
   return json({ ...snapshot, readToken, agentToken, urls }, 201, { location: urls.self });
 }
