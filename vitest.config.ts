@@ -2,14 +2,32 @@ import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
-  plugins: [
-    cloudflareTest({
-      wrangler: { configPath: "./wrangler.toml" },
-      miniflare: {
-        // The API token exists only in tests; deployments set it with `wrangler secret put`.
-        bindings: { API_TOKEN: "test-api-token", ALLOWED_TARGETS: "127.0.0.1:*,*.example.com,api.example.org" },
+  test: {
+    projects: [
+      {
+        // Unit and integration tests inside workerd: the Worker and its Durable Objects.
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              // The API token exists only in tests; deployments set it with `wrangler secret put`.
+              bindings: { API_TOKEN: "test-api-token", ALLOWED_TARGETS: "127.0.0.1:*,*.example.com,api.example.org" },
+            },
+          }),
+        ],
+        test: { name: "workers", include: ["test/**/*.test.ts"], exclude: ["test/node/**"] },
       },
-    }),
-  ],
-  test: { include: ["test/**/*.test.ts"] },
+      {
+        // End-to-end tests in Node against a real `wrangler dev` (and, later, the CLI and a browser).
+        test: {
+          name: "node",
+          include: ["test/node/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
 });
