@@ -147,9 +147,11 @@ export class RunCoordinator extends DurableObject<Env> {
     });
   }
 
-  async status(auth: Auth): Promise<RpcResult<Snapshot>> {
+  /** Status; with waitMs > 0, answers as soon as the phase changes or the wait ends. */
+  async status(auth: Auth, waitMs = 0): Promise<RpcResult<Snapshot>> {
     return asResult(async () => {
-      await this.open(auth, "read");
+      const { phase } = await this.open(auth, "read");
+      if (waitMs > 0 && phase !== "complete") await this.waitForChange(waitMs, () => this.state?.phase !== phase);
       return this.snapshot();
     });
   }

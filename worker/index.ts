@@ -4,6 +4,7 @@
 import { Router } from "itty-router";
 import type { IRequest } from "itty-router";
 import { errorResponse, toErrorResponse } from "./errors";
+import { streamEvents } from "./events";
 import { drainResume, drainStart, drainStatus, listRuns } from "./admin";
 import { createRun, getResults, getStatus, joinRun, leaseCredits, reportResults, stopRun } from "./runs";
 
@@ -25,6 +26,8 @@ router
   .get("/v1/runs/:id", getStatus)
   // Results document, long-pollable with ?wait=S: read token.
   .get("/v1/runs/:id/results", getResults)
+  // Live Server-Sent Events until the final results: read token.
+  .get("/v1/runs/:id/events", streamEvents)
   // Begin shutdown, graceful or force: API token.
   .post("/v1/runs/:id/stop", stopRun)
   // Agent wire protocol v1: agent token.

@@ -4,6 +4,7 @@
 
 import type { IRequest } from "itty-router";
 import type { CreateInit, RunConfig } from "../durable/RunCoordinator";
+import type { Snapshot } from "../durable/views";
 import { fleet } from "./admin";
 import { newToken, requireApiToken, runAuth, sha256Hex } from "./auth";
 import { parseBody, readJson } from "./body";
@@ -23,7 +24,7 @@ const json = (body: unknown, status = 200, headers: Record<string, string> = {})
 const runNotFound = () => new StatusError(404, "run_not_found", "No such run (it may have been wiped after its grace window).");
 
 /** The run's coordinator; a malformed id is an unknown run, and never reaches a Durable Object. */
-function coordinator(env: Env, id: string | undefined) {
+export function coordinator(env: Env, id: string | undefined) {
   if (!id || !/^[0-9a-f]{64}$/.test(id)) throw runNotFound();
   try {
     return env.RUN_COORDINATOR.get(env.RUN_COORDINATOR.idFromString(id));
@@ -77,9 +78,32 @@ export async function createRun(request: IRequest, env: Env): Promise<Response> 
   return json({ ...snapshot, readToken, agentToken, urls }, 201, { location: urls.self });
 }
 
+/** ?wait=S: 0 to 60 seconds, fractions allowed. */
+function waitParam(url: URL): number {
+  const raw = url.searchParams.get("wait");
+  const wait = raw === null ? 0 : Number(raw);
+  if (raw === "" || !Number.isFinite(wait) || wait < 0 || wait > MAX_WAIT_SECONDS) {
+    throw new StatusError(400, "invalid_query", `wait must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}.`);
+  }
+  return Math.round(wait * 1000);
+}
+
+/** A strong validator of the snapshot's content; serverTime alone changing is no change. */
+async function etagOf(snapshot: Snapshot): Promise<string> {
+  const { serverTime: _ignored, ...content } = snapshot;
+  return `"${(await sha256Hex(JSON.stringify(content))).slice(0, 32)}"`;
+}
+
 export async function getStatus(request: IRequest, env: Env): Promise<Response> {
   const auth = await runAuth(request, readConfig(env).apiToken);
-  return json(unwrap(await coordinator(env, request.params.id).status(auth)));
+  const wait = waitParam(new URL(request.url));
+  const snapshot = unwrap(await coordinator(env, request.params.id).status(auth, wait));
+  const etag = await etagOf(snapshot);
+  const match = request.headers.get("if-none-match");
+  if (match !== null && match.split(",").some((t) => t.trim() === etag || t.trim() === "*")) {
+    return new Response(null, { status: 304, headers: { etag, "cache-control": "no-cache" } });
+  }
+  return json(snapshot, 200, { etag, "cache-control": "no-cache" });
 }
 
 export async function getResults(request: IRequest, env: Env): Promise<Response> {
@@ -87,12 +111,7 @@ export async function getResults(request: IRequest, env: Env): Promise<Response>
   const url = new URL(request.url);
   const format = url.searchParams.get("format") ?? "json";
   if (format !== "json") throw new StatusError(400, "unsupported_format", `Format '${format}' is not available; use json.`);
-  const waitRaw = url.searchParams.get("wait");
-  const wait = waitRaw === null ? 0 : Number(waitRaw);
-  if (!Number.isFinite(wait) || wait < 0 || wait > MAX_WAIT_SECONDS || waitRaw === "") {
-    throw new StatusError(400, "invalid_query", `wait must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}.`);
-  }
-  return json(unwrap(await coordinator(env, request.params.id).results(auth, Math.round(wait * 1000))));
+  return json(unwrap(await coordinator(env, request.params.id).results(auth, waitParam(url))));
 }
 
 export async function stopRun(request: IRequest, env: Env): Promise<Response> {
