@@ -1,18 +1,20 @@
 // RunCoordinator: the single source of truth for one benchmark run (DESIGN §3, §5).
 //
-// Responsibilities: the run lifecycle (durable/run-machine.ts), the credit ledger and
-// which agent holds which credit, concurrency shares, the rate schedule, merged metrics,
-// token checks for the run's own tokens, and the one alarm.
+// Responsibilities: the run lifecycle (run-machine.ts), the credit ledger and the
+// agents (agent-desk.ts), merged metrics and the time series, threshold aborts, token
+// checks for the run's own tokens, the completion webhook, and the one alarm.
 //
-// Stored (SQLite, durable/run-store.ts): everything needed to continue. Every mutation
-// runs in one transactionSync block, so a crash leaves either all of it or none.
-// In memory only: parsed copies of the stored rows (`run`, `state`, `metrics`, …),
-// reloaded lazily after eviction, and long-poll waiters, which die with their
-// connections anyway.
-// The alarm: set to the earliest of the duration deadline, the drain deadline, the
-// next lease expiry and the wipe time. It may fire early or twice: the handler applies
-// whatever is due at `now` and sets the next one, so running it again changes nothing.
-// Every call applies due deadlines first, so behaviour never depends on alarm timing.
+// Stored (SQLite, run-store.ts): everything needed to continue. Every mutation runs in
+// one transactionSync block, so a crash leaves either all of it or none.
+// In memory only: parsed copies of stored rows (`runConfig`, `state`, `metrics`,
+// `series`), reloaded lazily after eviction; long-poll waiters, which die with their
+// connections anyway; and when thresholds were last evaluated (at worst they are
+// evaluated once more after a restart).
+// The alarm: set to the earliest of the duration deadline, the drain deadline, the next
+// lease expiry, the next webhook attempt and the wipe time. It may fire early or twice:
+// the handler applies whatever is due at `now` and sets the next one, so running it
+// again changes nothing. Every call applies due deadlines first, so behaviour never
+// depends on alarm timing.
 // After eviction: the constructor reopens the tables; nothing is lost.
 
 import { DurableObject } from "cloudflare:workers";
@@ -22,16 +24,19 @@ import { StatusError, asResult } from "../worker/errors";
 import type { RpcResult } from "../worker/errors";
 import type { JoinBody, LeaseBody, ReportBody } from "../worker/protocol";
 import type { RunSpec } from "../worker/spec";
+import { AgentDesk } from "./agent-desk";
+import type { WireCredit } from "./agent-desk";
 import { RunMetrics } from "./metrics";
 import * as m from "./run-machine";
 import type { RunState } from "./run-machine";
 import { RunStore } from "./run-store";
-import type { AgentRow } from "./run-store";
-import { acknowledge, shareFor } from "./shares";
-import { nextSlot, startSchedule } from "./schedule";
-import type { ScheduleCursor } from "./schedule";
-import { buildResults, buildSnapshot } from "./views";
+import { startSchedule } from "./schedule";
+import { TimeSeries } from "./timeseries";
+import type { TimeSeriesData } from "./timeseries";
+import { benchmarkDurationMs, buildResults, buildSnapshot, evaluateThresholds } from "./views";
 import type { Results, Snapshot } from "./views";
+import { backoffMs, deliver } from "./webhook";
+import type { WebhookState } from "./webhook";
 
 export interface RunConfig {
   id: string;
@@ -53,11 +58,14 @@ export interface CreateInit {
   publicSpec: unknown;
   readTokenHash: string;
   agentTokenHash: string;
+  /** Present when the spec has `notify`: the HMAC key the webhook is signed with. */
+  notifySecret?: string;
 }
 
-interface AuthHashes {
+interface Secrets {
   read: string;
   agent: string;
+  notify?: string;
 }
 
 export interface JoinAnswer {
@@ -72,7 +80,7 @@ export interface JoinAnswer {
 
 export interface LeaseAnswer {
   leaseId: string;
-  credits: Array<{ seq: number; at?: number; warmup?: boolean }>;
+  credits: WireCredit[];
   concurrency: number;
   expiresInMs: number;
   stop: boolean;
@@ -93,18 +101,24 @@ export interface ReportAnswer {
 }
 
 const FLEET_RETRY_MS = 1_000;
+/** Live threshold evaluation (for abortOnThresholdFail) at most this often. */
+const THRESHOLD_EVERY_MS = 250;
 
 const notFound = () => new StatusError(404, "run_not_found", "No such run (it may have been wiped after its grace window).");
 
 export class RunCoordinator extends DurableObject<Env> {
   /** The clock every deadline is measured on; tests replace it to drive time. */
   now: () => number = () => Date.now();
+  /** Outbound fetch for the webhook; tests replace it with a receiver at the edge. */
+  fetchOut: typeof fetch = (input, init) => fetch(input, init);
 
   private readonly store: RunStore;
   // Parsed copies of stored rows; `undefined` means not loaded yet, `null` means no run.
   private runConfig: RunConfig | null | undefined;
   private state: RunState | null = null;
   private metrics: RunMetrics | null = null;
+  private series: TimeSeries | null = null;
+  private thresholdsCheckedAt = Number.NEGATIVE_INFINITY;
   /** Long-poll waiters, woken on every phase change. Not stored: they die with their connections. */
   private readonly waiters = new Set<() => void>();
 
@@ -113,13 +127,12 @@ export class RunCoordinator extends DurableObject<Env> {
     this.store = new RunStore(ctx.storage.sql);
   }
 
-  // ── RPC: run owner ─────────────────────────────────────────────────────────
+  // ── RPC: run owner and readers ─────────────────────────────────────────────
 
   async create(init: CreateInit): Promise<RpcResult<Snapshot>> {
     return asResult(async () => {
       if (this.load()) throw new StatusError(409, "run_exists", "This run already exists.");
       const { spec } = init;
-      const now = this.now();
       const state = m.createRun(
         {
           requests: spec.stop.requests ?? null,
@@ -128,20 +141,24 @@ export class RunCoordinator extends DurableObject<Env> {
           drainTimeoutMs: Math.round(spec.drainTimeoutSeconds * 1000),
           graceMs: spec.graceSeconds * 1000,
         },
-        now,
+        this.now(),
       );
       this.transaction(() => {
         this.store.putMeta("run", init.config);
         this.store.putMeta("spec", spec);
         this.store.putMeta("publicSpec", init.publicSpec);
-        this.store.putMeta("auth", { read: init.readTokenHash, agent: init.agentTokenHash } satisfies AuthHashes);
+        const secrets: Secrets = { read: init.readTokenHash, agent: init.agentTokenHash, ...(init.notifySecret ? { notify: init.notifySecret } : {}) };
+        this.store.putMeta("auth", secrets);
         this.store.putMeta("metrics", RunMetrics.empty().toJSON());
         this.store.putMeta("schedule", startSchedule(init.config.seed));
+        if (spec.notify) {
+          const hook: WebhookState = { url: spec.notify.url, attempts: 0, nextAt: null, delivered: false, lastError: null };
+          this.store.putMeta("webhook", hook);
+        }
         this.store.putMeta("state", state);
       });
       this.runConfig = init.config;
       this.state = state;
-      this.metrics = RunMetrics.empty();
       await this.schedule();
       return this.snapshot();
     });
@@ -161,9 +178,7 @@ export class RunCoordinator extends DurableObject<Env> {
     return asResult(async () => {
       await this.open(auth, "read");
       if (waitMs > 0 && this.state?.phase !== "complete") await this.waitForChange(waitMs, () => this.state?.phase === "complete");
-      if (!this.state) throw notFound();
-      const thresholds = this.store.getMeta<RunSpec>("spec")?.thresholds ?? {};
-      return buildResults(this.snapshot(), this.state, this.metricsNow(), thresholds, this.store.getMeta<unknown>("publicSpec"));
+      return this.resultsNow();
     });
   }
 
@@ -171,8 +186,7 @@ export class RunCoordinator extends DurableObject<Env> {
     return asResult(async () => {
       if (auth.role !== "api") throw new StatusError(401, "invalid_token", "Stopping a run needs the API token.");
       const state = await this.open(auth, "read");
-      const now = this.now();
-      const r = m.stop(state, mode, now);
+      const r = m.stop(state, mode, this.now());
       this.transaction(() => {
         if (r.abandonAll) this.store.deleteAllCredits();
         this.commit(r.state);
@@ -187,168 +201,77 @@ export class RunCoordinator extends DurableObject<Env> {
   async join(auth: Auth, body: JoinBody): Promise<RpcResult<JoinAnswer>> {
     return asResult(async () => {
       const state = await this.open(auth, "agent");
-      m.assertAccepting(state);
       const cfg = this.config();
-      const count = this.store.agentCount();
-      if (count >= cfg.maxAgents) throw new StatusError(429, "too_many_agents", `This run already has ${cfg.maxAgents} agents.`);
       const now = this.now();
-      const agent: AgentRow = {
-        id: `ag_${crypto.randomUUID()}`,
-        ord: count,
-        name: body.name ?? null,
-        region: body.region ?? null,
-        joinedAt: now,
-        lastSeen: now,
-        expiresAt: now + cfg.leaseTtlMs,
-        alive: true,
-        outstanding: 0,
-        inflight: 0,
-        shareSent: 0,
-        shareAcked: 0,
-        calls: 0,
-      };
-      this.store.putAgent(agent);
+      const agent = this.desk().join(state, body, now);
       await this.schedule();
       const spec = this.store.getMeta<RunSpec>("spec");
       if (!spec) throw notFound();
-      return {
-        agentId: agent.id,
-        leaseTtlMs: cfg.leaseTtlMs,
-        reportIntervalMs: cfg.reportIntervalMs,
-        serverTime: now,
-        spec,
-        concurrency: 0,
-        stop: false,
-      };
+      return { agentId: agent.id, leaseTtlMs: cfg.leaseTtlMs, reportIntervalMs: cfg.reportIntervalMs, serverTime: now, spec, concurrency: 0, stop: false };
     });
   }
 
   async lease(auth: Auth, body: LeaseBody): Promise<RpcResult<LeaseAnswer>> {
     return asResult(async () => {
       const state = await this.open(auth, "agent");
-      const agent = this.agentOrThrow(body.agentId);
-      const cfg = this.config();
-      const now = this.now();
+      const desk = this.desk();
+      const agent = desk.agentOrThrow(body.agentId);
       const previous = this.store.call(agent.id, "lease", body.requestId);
-      if (previous !== null) return this.repeatLease(agent, previous, now);
-      m.assertAccepting(state);
-
-      const renewed = this.renew(agent, now, body.inflight);
-      const share = this.shareOf(renewed);
-      const inWarmup = m.warmupPending(state) > 0 || state.warmup.outstanding > 0;
-      let max = Math.min(body.want, Math.max(0, 2 * share - renewed.outstanding));
-      let schedule: ScheduleCursor | null = null;
-      const slots: number[] = [];
-      if (cfg.rate !== null && !inWarmup) {
-        // Rate mode: hand out the slots due within leaseAheadMs, returned ones first.
-        max = Math.min(body.want, m.budgetRemaining(state));
-        const origin = state.measuredStartedAt ?? now;
-        const horizon = now - origin + cfg.leaseAheadMs;
-        slots.push(...this.store.takeSlots(max, horizon));
-        schedule = this.store.getMeta<ScheduleCursor>("schedule") ?? startSchedule(cfg.seed);
-        while (slots.length < max && schedule.t <= horizon) {
-          const [at, next] = nextSlot(schedule, cfg.rate, cfg.arrival);
-          slots.push(at);
-          schedule = next;
-        }
-        max = slots.length;
+      if (previous !== null) {
+        let credits: WireCredit[] | null = null;
+        this.transaction(() => {
+          const r = desk.repeatLease(state, agent, previous, this.now());
+          credits = r.credits;
+          if (r.next !== state) this.commit(r.next);
+        });
+        await this.schedule();
+        if (credits === null) m.assertAccepting(this.state ?? state);
+        return this.leaseAnswer(previous, credits ?? [], agent.shareSent);
       }
-      const g = m.grant(state, max, now);
-      const leaseId = `ls_${agent.id.slice(3, 11)}_${body.requestId}`;
-      const credits: LeaseAnswer["credits"] = [];
-      const offset = (g.state.measuredStartedAt ?? now) - (g.state.startedAt ?? now);
+      let answer: LeaseAnswer | null = null;
       this.transaction(() => {
-        for (let i = 0; i < g.warmup + g.measured; i++) {
-          const seq = g.firstSeq + i;
-          const warmup = i < g.warmup;
-          const slot = warmup ? undefined : slots[i - g.warmup];
-          const at = slot === undefined ? null : offset + slot;
-          this.store.insertCredit({ seq, agentId: agent.id, leaseId, at, warmup });
-          credits.push({ seq, ...(at === null ? {} : { at }), ...(warmup ? { warmup: true } : {}) });
-        }
-        // Slots taken but not granted go back to the pool.
-        for (const unused of slots.slice(g.measured)) this.store.putSlot(unused);
-        if (schedule) this.store.putMeta("schedule", schedule);
-        const calls = renewed.calls + 1;
-        this.store.putAgent({ ...renewed, outstanding: renewed.outstanding + credits.length, shareSent: share, calls });
-        this.store.recordCall(agent.id, "lease", body.requestId, calls, leaseId);
-        this.commit(g.state);
+        const r = desk.lease(state, agent, body, this.now());
+        this.commit(r.next);
+        answer = this.leaseAnswer(r.leaseId, r.credits, r.share);
       });
       await this.schedule();
-      return this.leaseAnswer(leaseId, credits, share);
+      return answer!;
     });
   }
 
   async report(auth: Auth, body: ReportBody): Promise<RpcResult<ReportAnswer>> {
     return asResult(async () => {
       const state = await this.open(auth, "agent");
-      const agent = this.agentOrThrow(body.agentId);
+      const desk = this.desk();
+      const agent = desk.agentOrThrow(body.agentId);
       const now = this.now();
       const previous = this.store.call(agent.id, "report", body.reportId);
       if (previous !== null) {
         const answer = JSON.parse(previous) as Pick<ReportAnswer, "accepted" | "duplicates">;
         return { ...answer, ...this.stopFlags(), concurrency: agent.shareSent, serverTime: now };
       }
-      m.assertSettleable(state);
-
-      // Pass 1, read-only: classify every seq, refusing the whole report on a bad one.
-      const seen = new Set<number>();
-      const settled: Array<{ seq: number; warmup: boolean; at: number | null; result?: ReportBody["results"][number] }> = [];
-      let duplicates = 0;
-      const classify = (seq: number) => {
-        if (seen.has(seq)) return null;
-        seen.add(seq);
-        const credit = this.store.credit(seq);
-        if (!credit) {
-          if (seq >= state.nextSeq) throw new StatusError(422, "unknown_seq", `Credit ${seq} was never granted.`);
-          return null; // settled before (or abandoned): a duplicate
-        }
-        if (credit.agentId !== agent.id) throw new StatusError(422, "foreign_seq", `Credit ${seq} belongs to another agent.`);
-        return credit;
-      };
-      for (const result of body.results) {
-        const c = classify(result.seq);
-        if (c) settled.push({ seq: c.seq, warmup: c.warmup, at: c.at, result });
-        else duplicates++;
-      }
-      for (const seq of body.returned) {
-        const c = classify(seq);
-        if (c) settled.push({ seq: c.seq, warmup: c.warmup, at: c.at });
-        else duplicates++;
-      }
-
-      // Pass 2: apply.
-      const x = m.noSettlement();
-      for (const s of settled) {
-        if (!s.result) {
-          if (s.warmup) x.warmupReturned++;
-          else x.returned++;
-        } else if (s.warmup) {
-          if (s.result.ok) x.warmupCompleted++;
-          else x.warmupFailed++;
-        } else if (s.result.ok) x.completed++;
-        else x.failed++;
-      }
-      const next = m.settle(state, x, now);
-      const metrics = this.metricsNow();
-      for (const s of settled) if (s.result && !s.warmup) metrics.add(s.result);
-      const renewed = this.renew(agent, now, body.inflight);
-      const accepted = settled.length;
-      const share = m.isAccepting(next) ? this.shareOf(renewed) : renewed.shareSent;
+      let answer: ReportAnswer | null = null;
       this.transaction(() => {
-        for (const s of settled) {
-          this.store.deleteCredit(s.seq);
-          // A credit returned while running is granted again: its slot goes back to the pool.
-          if (!s.result && s.at !== null && m.isAccepting(next)) this.store.putSlot(s.at - ((next.measuredStartedAt ?? 0) - (next.startedAt ?? 0)));
+        const r = desk.report(state, agent, body, now);
+        let next = r.next;
+        if (r.measured.length > 0) {
+          const metrics = this.metricsNow();
+          const series = this.seriesNow();
+          const runToMeasured = (next.measuredStartedAt ?? now) - (next.startedAt ?? now);
+          for (const result of r.measured) {
+            metrics.add(result);
+            const endMs = result.endMs !== undefined ? result.endMs - runToMeasured : now - (next.measuredStartedAt ?? now);
+            series.add(endMs / 1000, result);
+          }
+          this.store.putMeta("metrics", metrics.toJSON());
+          this.store.putMeta("timeseries", series.toJSON());
+          next = this.abortOnThresholds(next, now);
         }
-        const calls = renewed.calls + 1;
-        this.store.putAgent({ ...renewed, outstanding: renewed.outstanding - accepted, shareSent: share, calls });
-        this.store.recordCall(agent.id, "report", body.reportId, calls, JSON.stringify({ accepted, duplicates }));
-        if (x.completed + x.failed > 0) this.store.putMeta("metrics", metrics.toJSON());
         this.commit(next);
+        answer = { accepted: r.accepted, duplicates: r.duplicates, ...this.stopFlags(), concurrency: r.share, serverTime: now };
       });
       await this.schedule();
-      return { accepted, duplicates, ...this.stopFlags(), concurrency: share, serverTime: now };
+      return answer!;
     });
   }
 
@@ -368,6 +291,7 @@ export class RunCoordinator extends DurableObject<Env> {
     } catch (e) {
       this.runConfig = undefined;
       this.metrics = null;
+      this.series = null;
       throw e;
     }
   }
@@ -377,6 +301,7 @@ export class RunCoordinator extends DurableObject<Env> {
       this.runConfig = this.store.getMeta<RunConfig>("run");
       this.state = this.store.getMeta<RunState>("state");
       this.metrics = null;
+      this.series = null;
     }
     return this.runConfig !== null && this.state !== null;
   }
@@ -386,9 +311,18 @@ export class RunCoordinator extends DurableObject<Env> {
     return this.runConfig;
   }
 
+  private desk(): AgentDesk {
+    return new AgentDesk(this.store, this.config());
+  }
+
   private metricsNow(): RunMetrics {
     if (!this.metrics) this.metrics = RunMetrics.fromJSON(this.store.getMeta<unknown>("metrics") ?? RunMetrics.empty().toJSON());
     return this.metrics;
+  }
+
+  private seriesNow(): TimeSeries {
+    if (!this.series) this.series = TimeSeries.fromJSON(this.store.getMeta<TimeSeriesData>("timeseries"));
+    return this.series;
   }
 
   /** Loads the run, applies due deadlines, and checks the token. */
@@ -397,40 +331,58 @@ export class RunCoordinator extends DurableObject<Env> {
     await this.advance(this.now());
     if (!this.state) throw notFound();
     if (auth.role === "token") {
-      const hashes = this.store.getMeta<AuthHashes>("auth");
-      if (!hashes || !hashesEqual(auth.hash, role === "read" ? hashes.read : hashes.agent)) throw notFound();
+      const secrets = this.store.getMeta<Secrets>("auth");
+      if (!secrets || !hashesEqual(auth.hash, role === "read" ? secrets.read : secrets.agent)) throw notFound();
     }
     return this.state;
   }
 
-  /** Applies every deadline that has passed at `now`, wipes after the grace window, sets the next alarm. */
+  /** Like k6's abortOnFail: a failing threshold on the merged distribution begins the drain. */
+  private abortOnThresholds(state: RunState, now: number): RunState {
+    const spec = this.store.getMeta<RunSpec>("spec");
+    if (!spec?.abortOnThresholdFail || !spec.thresholds || !m.isAccepting(state)) return state;
+    if (now - this.thresholdsCheckedAt < THRESHOLD_EVERY_MS) return state;
+    this.thresholdsCheckedAt = now;
+    const doc = this.metricsNow().document(benchmarkDurationMs(state, now));
+    const failing = evaluateThresholds(doc, spec.thresholds).some((t) => !t.ok);
+    return failing ? m.beginDrain(state, "threshold", now) : state;
+  }
+
+  /** Applies every deadline that has passed at `now`, delivers the webhook, wipes after the grace window. */
   private async advance(now: number): Promise<void> {
     const state = this.state;
     if (!state) return;
-    let next = state;
     this.transaction(() => {
-      if (state.phase !== "complete") {
-        for (const a of this.store.agents()) {
-          if (!a.alive || a.expiresAt > now) continue;
-          // A dead agent's credits are abandoned so the drain can finish.
-          const held = this.store.creditsOfAgent(a.id);
-          for (const c of held) this.store.deleteCredit(c.seq);
-          const warm = held.filter((c) => c.warmup).length;
-          next = m.abandon(next, held.length - warm, warm, now);
-          this.store.putAgent({ ...a, alive: false, outstanding: 0, inflight: 0 });
-        }
-      }
+      let next = this.desk().expireAgents(state, now);
       const t = m.tick(next, now);
       if (t.abandonAll) this.store.deleteAllCredits();
       next = t.state;
       if (next !== state) this.commit(next);
     });
-    const wipe = m.wipeAt(next);
-    if (next.phase === "complete" && wipe !== null && now >= wipe) {
+    const current = this.state;
+    if (!current) return;
+    const wipe = m.wipeAt(current);
+    const due = current.phase === "complete" && wipe !== null && now >= wipe;
+    await this.deliverWebhook(now, due);
+    if (due) {
       await this.wipe();
       return;
     }
     await this.schedule();
+  }
+
+  /** Delivers the final results if an attempt is due; `last` means the grace window is over. */
+  private async deliverWebhook(now: number, last: boolean): Promise<void> {
+    const hook = this.store.getMeta<WebhookState>("webhook");
+    if (!hook || hook.delivered || hook.nextAt === null || (!last && now < hook.nextAt)) return;
+    const secret = this.store.getMeta<Secrets>("auth")?.notify ?? "";
+    const r = await deliver(this.fetchOut, hook, secret, this.config().id, JSON.stringify(this.resultsNow()), now);
+    const attempts = hook.attempts + 1;
+    const next: WebhookState = r.ok
+      ? { ...hook, attempts, delivered: true, nextAt: null, lastError: null }
+      : { ...hook, attempts, nextAt: last ? null : now + backoffMs(attempts), lastError: r.error };
+    if (!r.ok) console.warn(`RunCoordinator:${this.config().id}: webhook attempt ${attempts} failed: ${r.error}`);
+    if (this.state) this.store.putMeta("webhook", next);
   }
 
   private async wipe(): Promise<void> {
@@ -440,6 +392,7 @@ export class RunCoordinator extends DurableObject<Env> {
     this.runConfig = null;
     this.state = null;
     this.metrics = null;
+    this.series = null;
     this.wake();
   }
 
@@ -447,7 +400,11 @@ export class RunCoordinator extends DurableObject<Env> {
   private commit(next: RunState): void {
     const before = this.state?.phase;
     this.store.putMeta("state", next);
-    if (before !== "complete" && next.phase === "complete") this.store.putMeta("fleetNotified", false);
+    if (before !== "complete" && next.phase === "complete") {
+      this.store.putMeta("fleetNotified", false);
+      const hook = this.store.getMeta<WebhookState>("webhook");
+      if (hook) this.store.putMeta("webhook", { ...hook, nextAt: next.completedAt });
+    }
     this.state = next;
     if (before !== next.phase) this.wake();
   }
@@ -497,35 +454,11 @@ export class RunCoordinator extends DurableObject<Env> {
       await this.ctx.storage.setAlarm(this.now() + FLEET_RETRY_MS);
       return;
     }
-    const deadlines = [m.nextDeadline(state)];
-    if (state.phase !== "complete") for (const a of this.store.agents()) if (a.alive) deadlines.push(a.expiresAt);
+    const hook = this.store.getMeta<WebhookState>("webhook");
+    const deadlines = [m.nextDeadline(state), this.desk().nextExpiry(state), hook && !hook.delivered ? hook.nextAt : null];
     const defined = deadlines.filter((t): t is number => t !== null);
     if (defined.length === 0) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(Math.min(...defined));
-  }
-
-  private agentOrThrow(id: string): AgentRow {
-    const a = this.store.agent(id);
-    if (!a) throw new StatusError(404, "unknown_agent", "No agent with that id has joined this run.");
-    return a;
-  }
-
-  /** Any call from an agent renews its lease (and revives it if it had expired). */
-  private renew(a: AgentRow, now: number, inflight: number | undefined): AgentRow {
-    return {
-      ...a,
-      lastSeen: now,
-      expiresAt: now + this.config().leaseTtlMs,
-      alive: true,
-      inflight: inflight ?? a.inflight,
-      shareAcked: acknowledge(a, inflight),
-    };
-  }
-
-  private shareOf(agent: AgentRow): number {
-    const all = this.store.agents().map((a) => (a.id === agent.id ? agent : a));
-    const live = all.filter((a) => a.alive).map((a) => a.id);
-    return shareFor(this.config().pool, all, live, agent.id);
   }
 
   /** `stop` from the drain's first instant; `finishLeased` when held credits should still be sent. */
@@ -535,49 +468,29 @@ export class RunCoordinator extends DurableObject<Env> {
     return { stop, finishLeased: stop && s?.stopReason === "budget" };
   }
 
-  private leaseAnswer(leaseId: string, credits: LeaseAnswer["credits"], share: number): LeaseAnswer {
-    const now = this.now();
+  private leaseAnswer(leaseId: string, credits: WireCredit[], share: number): LeaseAnswer {
     return {
       leaseId,
       credits,
       concurrency: share,
       expiresInMs: this.config().leaseTtlMs,
       ...this.stopFlags(),
-      serverTime: now,
+      serverTime: this.now(),
       runStartedAt: this.state?.startedAt ?? null,
     };
-  }
-
-  /**
-   * A lease request seen before (its answer was lost). While the run accepts work the
-   * same credits are answered again. Once draining, no credit may be handed out: the
-   * agent never saw these, so they are counted as returned, which lets the drain finish.
-   */
-  private repeatLease(agent: AgentRow, leaseId: string, now: number): LeaseAnswer {
-    const state = this.state;
-    if (!state) throw notFound();
-    const held = this.store.creditsOfLease(leaseId);
-    if (m.isAccepting(state)) {
-      const credits = held.map((c) => ({ seq: c.seq, ...(c.at === null ? {} : { at: c.at }), ...(c.warmup ? { warmup: true } : {}) }));
-      return this.leaseAnswer(leaseId, credits, agent.shareSent);
-    }
-    if (state.phase === "draining" && held.length > 0) {
-      const x = m.noSettlement();
-      for (const c of held) if (c.warmup) x.warmupReturned++; else x.returned++;
-      const next = m.settle(state, x, now);
-      this.transaction(() => {
-        for (const c of held) this.store.deleteCredit(c.seq);
-        this.store.putAgent({ ...agent, outstanding: agent.outstanding - held.length });
-        this.commit(next);
-      });
-    }
-    m.assertAccepting(this.state ?? state);
-    throw notFound();
   }
 
   private snapshot(): Snapshot {
     const state = this.state;
     if (!state) throw notFound();
     return buildSnapshot(this.config().id, state, this.store.agents(), this.metricsNow(), this.now());
+  }
+
+  private resultsNow(): Results {
+    const state = this.state;
+    if (!state) throw notFound();
+    const thresholds = this.store.getMeta<RunSpec>("spec")?.thresholds ?? {};
+    const series = this.seriesNow().view();
+    return buildResults(this.snapshot(), state, this.metricsNow(), thresholds, this.store.getMeta<unknown>("publicSpec"), series);
   }
 }

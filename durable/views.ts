@@ -6,6 +6,7 @@ import type { MetricsDocument, ErrorSummaryEntry, RunMetrics } from "./metrics";
 import type { Ledger, Outcome, Phase, RunState, StopReason } from "./run-machine";
 import { status, wipeAt } from "./run-machine";
 import type { AgentRow } from "./run-store";
+import type { TimeSeriesView } from "./timeseries";
 
 export interface AgentView {
   agentId: string;
@@ -49,6 +50,7 @@ export interface Results extends Snapshot {
   metrics: MetricsDocument;
   errors: ErrorSummaryEntry[];
   thresholds: ThresholdResult[];
+  timeseries: TimeSeriesView;
 }
 
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
@@ -127,6 +129,7 @@ export function buildResults(
   metrics: RunMetrics,
   thresholds: Record<string, string>,
   spec: unknown,
+  timeseries: TimeSeriesView,
 ): Results {
   const doc = metrics.document(benchmarkDurationMs(s, Date.parse(snapshot.serverTime)));
   return {
@@ -136,5 +139,6 @@ export function buildResults(
     metrics: doc,
     errors: metrics.errors(),
     thresholds: evaluateThresholds(doc, thresholds),
+    timeseries,
   };
 }

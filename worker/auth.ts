@@ -20,7 +20,7 @@ export function hashesEqual(a: string, b: string): boolean {
   return x.byteLength === y.byteLength && crypto.subtle.timingSafeEqual(x, y);
 }
 
-export function newToken(prefix: "epr" | "epa"): string {
+export function newToken(prefix: "epr" | "epa" | "whsec"): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
   const b64 = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   return `${prefix}_${b64}`;

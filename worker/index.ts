@@ -5,6 +5,7 @@ import { Router } from "itty-router";
 import type { IRequest } from "itty-router";
 import { errorResponse, toErrorResponse } from "./errors";
 import { streamEvents } from "./events";
+import { handleMock } from "./mock";
 import { drainResume, drainStart, drainStatus, listRuns } from "./admin";
 import { createRun, getResults, getStatus, joinRun, leaseCredits, reportResults, stopRun } from "./runs";
 
@@ -38,6 +39,8 @@ router
   .post("/v1/admin/drain", drainStart)
   .get("/v1/admin/drain", drainStatus)
   .delete("/v1/admin/drain", drainResume)
+  // The built-in OpenAI-compatible mock target (no token: it serves benchmarks, holds nothing).
+  .all("/mock/*", handleMock)
   .all("*", (request) =>
     errorResponse(404, "not_found", `No route for ${request.method} ${new URL(request.url).pathname}.`),
   );

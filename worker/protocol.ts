@@ -32,6 +32,9 @@ export const ResultItem = z.strictObject({
   ttftMs: ms.optional(),
   inputTokens: nonNegInt(10_000_000).optional(),
   outputTokens: nonNegInt(10_000_000).optional(),
+  // Extension: when the request ended, ms after the run's start on the coordinator's
+  // clock (as the agent estimates it). Places the result in the time series.
+  endMs: z.number().min(0).max(1e10).optional(),
   error: z
     .strictObject({
       code: z.string().min(1).max(64),

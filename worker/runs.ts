@@ -4,7 +4,8 @@
 
 import type { IRequest } from "itty-router";
 import type { CreateInit, RunConfig } from "../durable/RunCoordinator";
-import type { Snapshot } from "../durable/views";
+import { toAiperfCsv, toAiperfJson } from "../durable/exports";
+import type { Results, Snapshot } from "../durable/views";
 import { fleet } from "./admin";
 import { newToken, requireApiToken, runAuth, sha256Hex } from "./auth";
 import { parseBody, readJson } from "./body";
@@ -58,12 +59,14 @@ export async function createRun(request: IRequest, env: Env): Promise<Response> 
     leaseAheadMs: LEASE_AHEAD_MS,
     maxAgents: cfg.maxAgents,
   };
+  const notifySecret = spec.notify ? newToken("whsec") : undefined;
   const init: CreateInit = {
     config,
     spec,
     publicSpec: publicSpec(spec),
     readTokenHash: await sha256Hex(readToken),
     agentTokenHash: await sha256Hex(agentToken),
+    ...(notifySecret ? { notifySecret } : {}),
   };
   // Registered first, so a service drain can never miss a run that is being created.
   unwrap(await fleet(env).admit(runId, Date.now()));
@@ -75,7 +78,7 @@ export async function createRun(request: IRequest, env: Env): Promise<Response> 
     throw e;
   }
   const urls = runUrls(new URL(request.url).origin, runId, readToken);
-  return json({ ...snapshot, readToken, agentToken, urls }, 201, { location: urls.self });
+  return json({ ...snapshot, readToken, agentToken, ...(notifySecret ? { notifySecret } : {}), urls }, 201, { location: urls.self });
 }
 
 /** ?wait=S: 0 to 60 seconds, fractions allowed. */
@@ -110,8 +113,15 @@ export async function getResults(request: IRequest, env: Env): Promise<Response>
   const auth = await runAuth(request, readConfig(env).apiToken);
   const url = new URL(request.url);
   const format = url.searchParams.get("format") ?? "json";
-  if (format !== "json") throw new StatusError(400, "unsupported_format", `Format '${format}' is not available; use json.`);
-  return json(unwrap(await coordinator(env, request.params.id).results(auth, waitParam(url))));
+  if (format !== "json" && format !== "aiperf" && format !== "csv") {
+    throw new StatusError(400, "unsupported_format", `Format '${format}' is not available; use json, aiperf or csv.`);
+  }
+  const results = unwrap(await coordinator(env, request.params.id).results(auth, waitParam(url))) as Results;
+  if (format === "aiperf") return json(toAiperfJson(results));
+  if (format === "csv") {
+    return new Response(toAiperfCsv(results), { headers: { "content-type": "text/csv; charset=utf-8", "cache-control": "no-store" } });
+  }
+  return json(results);
 }
 
 export async function stopRun(request: IRequest, env: Env): Promise<Response> {

@@ -1,0 +1,238 @@
+// The agent side of a run (wire protocol v1, DESIGN §5): joining, leasing credits,
+// settling them, and cutting off agents whose lease expired. Every method runs inside
+// the coordinator's transaction: it reads and writes credit and agent rows through the
+// store and returns the run's next state, which the coordinator commits. Refusals are
+// thrown before the first write, so a refused call changes nothing.
+
+import { StatusError } from "../worker/errors";
+import type { JoinBody, LeaseBody, ReportBody, ResultItem } from "../worker/protocol";
+import type { RunConfig } from "./RunCoordinator";
+import * as m from "./run-machine";
+import type { RunState } from "./run-machine";
+import type { AgentRow, CreditRow, RunStore } from "./run-store";
+import { nextSlot, startSchedule } from "./schedule";
+import type { ScheduleCursor } from "./schedule";
+import { acknowledge, shareFor } from "./shares";
+
+export type WireCredit = { seq: number; at?: number; warmup?: boolean };
+
+export const wireCredit = (c: Pick<CreditRow, "seq" | "at" | "warmup">): WireCredit => ({
+  seq: c.seq,
+  ...(c.at === null ? {} : { at: c.at }),
+  ...(c.warmup ? { warmup: true } : {}),
+});
+
+export interface LeaseOutcome {
+  next: RunState;
+  leaseId: string;
+  credits: WireCredit[];
+  share: number;
+}
+
+export interface ReportOutcome {
+  next: RunState;
+  accepted: number;
+  duplicates: number;
+  share: number;
+  /** Settled measured results, for metrics and the time series. */
+  measured: ResultItem[];
+}
+
+interface Settled {
+  credit: CreditRow;
+  result?: ResultItem;
+}
+
+export class AgentDesk {
+  constructor(
+    private readonly store: RunStore,
+    private readonly cfg: RunConfig,
+  ) {}
+
+  agentOrThrow(id: string): AgentRow {
+    const a = this.store.agent(id);
+    if (!a) throw new StatusError(404, "unknown_agent", "No agent with that id has joined this run.");
+    return a;
+  }
+
+  join(state: RunState, body: JoinBody, now: number): AgentRow {
+    m.assertAccepting(state);
+    const count = this.store.agentCount();
+    if (count >= this.cfg.maxAgents) throw new StatusError(429, "too_many_agents", `This run already has ${this.cfg.maxAgents} agents.`);
+    const agent: AgentRow = {
+      id: `ag_${crypto.randomUUID()}`,
+      ord: count,
+      name: body.name ?? null,
+      region: body.region ?? null,
+      joinedAt: now,
+      lastSeen: now,
+      expiresAt: now + this.cfg.leaseTtlMs,
+      alive: true,
+      outstanding: 0,
+      inflight: 0,
+      shareSent: 0,
+      shareAcked: 0,
+      calls: 0,
+    };
+    this.store.putAgent(agent);
+    return agent;
+  }
+
+  /** Any call from an agent renews its lease (and revives it if it had expired). */
+  renew(a: AgentRow, now: number, inflight: number | undefined): AgentRow {
+    return {
+      ...a,
+      lastSeen: now,
+      expiresAt: now + this.cfg.leaseTtlMs,
+      alive: true,
+      inflight: inflight ?? a.inflight,
+      shareAcked: acknowledge(a, inflight),
+    };
+  }
+
+  shareOf(agent: AgentRow): number {
+    const all = this.store.agents().map((a) => (a.id === agent.id ? agent : a));
+    const live = all.filter((a) => a.alive).map((a) => a.id);
+    return shareFor(this.cfg.pool, all, live, agent.id);
+  }
+
+  lease(state: RunState, agent: AgentRow, body: LeaseBody, now: number): LeaseOutcome {
+    m.assertAccepting(state);
+    const renewed = this.renew(agent, now, body.inflight);
+    const share = this.shareOf(renewed);
+    const inWarmup = m.warmupPending(state) > 0 || state.warmup.outstanding > 0;
+    // Concurrency mode: at most two shares outstanding, one in flight and one ahead.
+    let max = Math.min(body.want, Math.max(0, 2 * share - renewed.outstanding));
+    let schedule: ScheduleCursor | null = null;
+    const slots: number[] = [];
+    if (this.cfg.rate !== null && !inWarmup) {
+      // Rate mode: the slots due within leaseAheadMs, returned ones first.
+      max = Math.min(body.want, m.budgetRemaining(state));
+      const origin = state.measuredStartedAt ?? now;
+      const horizon = now - origin + this.cfg.leaseAheadMs;
+      slots.push(...this.store.takeSlots(max, horizon));
+      schedule = this.store.getMeta<ScheduleCursor>("schedule") ?? startSchedule(this.cfg.seed);
+      while (slots.length < max && schedule.t <= horizon) {
+        const [at, next] = nextSlot(schedule, this.cfg.rate, this.cfg.arrival);
+        slots.push(at);
+        schedule = next;
+      }
+      max = slots.length;
+    }
+    const g = m.grant(state, max, now);
+    const leaseId = `ls_${agent.id.slice(3, 11)}_${body.requestId}`;
+    const credits: WireCredit[] = [];
+    const offset = (g.state.measuredStartedAt ?? now) - (g.state.startedAt ?? now);
+    for (let i = 0; i < g.warmup + g.measured; i++) {
+      const warmup = i < g.warmup;
+      const slot = warmup ? undefined : slots[i - g.warmup];
+      const credit: CreditRow = { seq: g.firstSeq + i, agentId: agent.id, leaseId, at: slot === undefined ? null : offset + slot, warmup };
+      this.store.insertCredit(credit);
+      credits.push(wireCredit(credit));
+    }
+    // Slots taken but not granted go back to the pool.
+    for (const unused of slots.slice(g.measured)) this.store.putSlot(unused);
+    if (schedule) this.store.putMeta("schedule", schedule);
+    const calls = renewed.calls + 1;
+    this.store.putAgent({ ...renewed, outstanding: renewed.outstanding + credits.length, shareSent: share, calls });
+    this.store.recordCall(agent.id, "lease", body.requestId, calls, leaseId);
+    return { next: g.state, leaseId, credits, share };
+  }
+
+  /**
+   * A lease request seen before (its answer was lost). While the run accepts work the
+   * same credits are answered again. Once draining, no credit may be handed out: the
+   * agent never saw these, so they are counted as returned, which lets the drain finish.
+   */
+  repeatLease(state: RunState, agent: AgentRow, leaseId: string, now: number): { next: RunState; credits: WireCredit[] | null } {
+    const held = this.store.creditsOfLease(leaseId);
+    if (m.isAccepting(state)) return { next: state, credits: held.map(wireCredit) };
+    if (state.phase !== "draining" || held.length === 0) return { next: state, credits: null };
+    const x = m.noSettlement();
+    for (const c of held) if (c.warmup) x.warmupReturned++; else x.returned++;
+    for (const c of held) this.store.deleteCredit(c.seq);
+    this.store.putAgent({ ...agent, outstanding: agent.outstanding - held.length });
+    return { next: m.settle(state, x, now), credits: null };
+  }
+
+  report(state: RunState, agent: AgentRow, body: ReportBody, now: number): ReportOutcome {
+    m.assertSettleable(state);
+    // Pass 1, read-only: classify every seq, refusing the whole report on a bad one.
+    const seen = new Set<number>();
+    const settled: Settled[] = [];
+    let duplicates = 0;
+    const classify = (seq: number): CreditRow | null => {
+      if (seen.has(seq)) return null;
+      seen.add(seq);
+      const credit = this.store.credit(seq);
+      if (!credit) {
+        if (seq >= state.nextSeq) throw new StatusError(422, "unknown_seq", `Credit ${seq} was never granted.`);
+        return null; // settled before (or abandoned): a duplicate
+      }
+      if (credit.agentId !== agent.id) throw new StatusError(422, "foreign_seq", `Credit ${seq} belongs to another agent.`);
+      return credit;
+    };
+    for (const result of body.results) {
+      const credit = classify(result.seq);
+      if (credit) settled.push({ credit, result });
+      else duplicates++;
+    }
+    for (const seq of body.returned) {
+      const credit = classify(seq);
+      if (credit) settled.push({ credit });
+      else duplicates++;
+    }
+
+    // Pass 2: apply.
+    const x = m.noSettlement();
+    const measured: ResultItem[] = [];
+    for (const { credit, result } of settled) {
+      if (!result) {
+        if (credit.warmup) x.warmupReturned++;
+        else x.returned++;
+      } else if (credit.warmup) {
+        if (result.ok) x.warmupCompleted++;
+        else x.warmupFailed++;
+      } else {
+        if (result.ok) x.completed++;
+        else x.failed++;
+        measured.push(result);
+      }
+    }
+    const next = m.settle(state, x, now);
+    const renewed = this.renew(agent, now, body.inflight);
+    const share = m.isAccepting(next) ? this.shareOf(renewed) : renewed.shareSent;
+    const schedOffset = (next.measuredStartedAt ?? 0) - (next.startedAt ?? 0);
+    for (const { credit, result } of settled) {
+      this.store.deleteCredit(credit.seq);
+      // A credit returned while running is granted again: its slot goes back to the pool.
+      if (!result && credit.at !== null && m.isAccepting(next)) this.store.putSlot(credit.at - schedOffset);
+    }
+    const calls = renewed.calls + 1;
+    this.store.putAgent({ ...renewed, outstanding: renewed.outstanding - settled.length, shareSent: share, calls });
+    this.store.recordCall(agent.id, "report", body.reportId, calls, JSON.stringify({ accepted: settled.length, duplicates }));
+    return { next, accepted: settled.length, duplicates, share, measured };
+  }
+
+  /** Agents whose lease expired are dead: their credits are abandoned so the drain can finish. */
+  expireAgents(state: RunState, now: number): RunState {
+    if (state.phase === "complete") return state;
+    let next = state;
+    for (const a of this.store.agents()) {
+      if (!a.alive || a.expiresAt > now) continue;
+      const held = this.store.creditsOfAgent(a.id);
+      for (const c of held) this.store.deleteCredit(c.seq);
+      const warm = held.filter((c) => c.warmup).length;
+      next = m.abandon(next, held.length - warm, warm, now);
+      this.store.putAgent({ ...a, alive: false, outstanding: 0, inflight: 0 });
+    }
+    return next;
+  }
+
+  /** The earliest lease expiry among live agents, if the run still needs watching. */
+  nextExpiry(state: RunState): number | null {
+    if (state.phase === "complete") return null;
+    const times = this.store.agents().filter((a) => a.alive).map((a) => a.expiresAt);
+    return times.length > 0 ? Math.min(...times) : null;
+  }
+}

@@ -1,0 +1,254 @@
+// The built-in mock target (DESIGN §4, `builtin:mock`): an OpenAI-compatible server
+// whose latency shape is set by three knobs, so runs and tests have a target that is
+// always there and whose true TTFT and ITL are known.
+//
+// - Output is max_tokens (or max_completion_tokens) tokens, default 16, capped at 4096;
+//   every token is the word "tok ", one per SSE chunk, so a client counting content
+//   chunks counts exactly that many. prompt_tokens counts whitespace-separated words.
+// - Token i is sent at start + ttftMs + i·itlMs, computed from the start each time, so
+//   slow timers never add up to drift.
+// - Unknown body fields are ignored, as vLLM does. Errors the OpenAI API would answer
+//   (bad JSON, bad fields, bad knob headers, the injected 500s) use OpenAI's shape
+//   {"error":{"message","type","param","code"}}, which keeps our "code" and "message",
+//   so OpenAI clients and edgeperf tooling both read it. An unknown path gets our 404.
+// - Nothing from the request's headers is ever echoed: callers put API keys there.
+
+import { z } from "zod";
+import { readJson } from "./body";
+import { errorResponse, StatusError, toErrorResponse } from "./errors";
+
+export interface MockKnobs {
+  ttftMs: number;
+  itlMs: number;
+  errorRate: number;
+}
+
+export const MOCK_DEFAULTS: MockKnobs = { ttftMs: 20, itlMs: 5, errorRate: 0 };
+
+// The same ranges RunSpec's target.mock accepts (worker/spec.ts).
+export const MOCK_LIMITS: Record<keyof MockKnobs, { header: string; max: number }> = {
+  ttftMs: { header: "x-mock-ttft-ms", max: 60_000 },
+  itlMs: { header: "x-mock-itl-ms", max: 10_000 },
+  errorRate: { header: "x-mock-error-rate", max: 1 },
+};
+
+export const MOCK_MODEL = "mock";
+const TOKEN = "tok ";
+const DEFAULT_MAX_TOKENS = 16;
+const MAX_TOKENS_CAP = 4096;
+// Benchmarks send long prompts (up to 131,072 input tokens); this is the mock's own cap.
+const MAX_BODY_BYTES = 8 * 1024 * 1024;
+// A fixed `created` for the one model, so the models list is stable across calls.
+const MODEL_CREATED = 1_735_689_600;
+
+export function mockKnobsFromHeaders(h: Headers, defaults: MockKnobs): MockKnobs {
+  const knobs = { ...defaults };
+  for (const key of Object.keys(MOCK_LIMITS) as (keyof MockKnobs)[]) {
+    const { header, max } = MOCK_LIMITS[key];
+    const raw = h.get(header);
+    if (raw === null) continue;
+    const value = Number(raw);
+    // The value is not quoted back: the message says what is allowed, never what was sent.
+    if (raw.trim() === "" || !Number.isFinite(value) || value < 0 || value > max) {
+      throw new StatusError(400, "invalid_mock_header", `Header ${header} must be a number from 0 to ${max}.`);
+    }
+    knobs[key] = value;
+  }
+  return knobs;
+}
+
+const TextPart = z.looseObject({ text: z.string().optional() });
+const Message = z.looseObject({ content: z.union([z.string(), z.array(TextPart)]).nullish() });
+const tokenCount = z.int().min(1).nullish();
+const common = {
+  model: z.string().min(1),
+  stream: z.boolean().nullish(),
+  stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
+  max_tokens: tokenCount,
+};
+const ChatBody = z.looseObject({ ...common, messages: z.array(Message).min(1), max_completion_tokens: tokenCount });
+const CompletionBody = z.looseObject({
+  ...common,
+  // A string, a batch of strings (counted together: one choice, not one per prompt), or token ids.
+  prompt: z.union([z.string(), z.array(z.string()), z.array(z.int())]),
+});
+
+type Api = "chat" | "completions";
+
+interface Job {
+  api: Api;
+  model: string;
+  stream: boolean;
+  includeUsage: boolean;
+  promptTokens: number;
+  outputTokens: number;
+}
+
+const routes: Record<string, (request: Request, knobs: MockKnobs, start: number) => Promise<Response>> = {
+  "POST /mock/v1/chat/completions": (request, knobs, start) => complete(request, knobs, start, "chat"),
+  "POST /mock/v1/completions": (request, knobs, start) => complete(request, knobs, start, "completions"),
+  "GET /mock/v1/models": async () =>
+    Response.json({ object: "list", data: [{ id: MOCK_MODEL, object: "model", created: MODEL_CREATED, owned_by: "edgeperf" }] }),
+};
+
+export async function handleMock(request: Request): Promise<Response> {
+  const start = performance.now();
+  const path = new URL(request.url).pathname;
+  const route = routes[`${request.method} ${path}`];
+  if (route === undefined) return errorResponse(404, "not_found", `No route for ${request.method} ${path}.`);
+  try {
+    return await route(request, mockKnobsFromHeaders(request.headers, MOCK_DEFAULTS), start);
+  } catch (e) {
+    if (e instanceof StatusError) return openAiError(e.status, e.code, e.message);
+    return toErrorResponse(e, `mock ${request.method} ${path}`);
+  }
+}
+
+async function complete(request: Request, knobs: MockKnobs, start: number, api: Api): Promise<Response> {
+  const job = parseJob(api, await readJson(request, MAX_BODY_BYTES));
+  // A load knob, not a measurement: Math.random is enough. The failure is immediate,
+  // like a server refusing work, so it does not hold a concurrency slot for the TTFT.
+  if (knobs.errorRate > 0 && Math.random() < knobs.errorRate) {
+    throw new StatusError(500, "mock_injected_error", "The mock failed this request on purpose (x-mock-error-rate).");
+  }
+  const reply = new Reply(job, start, knobs);
+  if (job.stream) {
+    return new Response(sseBody(reply.frames()), {
+      headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" },
+    });
+  }
+  await sleepUntil(reply.tokenTime(job.outputTokens - 1));
+  return Response.json(reply.whole());
+}
+
+function parseJob(api: Api, body: unknown): Job {
+  const base = { api, includeUsage: false, stream: false };
+  if (api === "chat") {
+    const b = parse(ChatBody, body);
+    const text = b.messages.map((m) => (typeof m.content === "string" ? m.content : (m.content ?? []).map((p) => p.text ?? "").join(" ")));
+    return {
+      ...base,
+      model: b.model,
+      stream: b.stream === true,
+      includeUsage: b.stream_options?.include_usage === true,
+      promptTokens: Math.max(1, words(text.join(" "))),
+      outputTokens: Math.min(MAX_TOKENS_CAP, b.max_completion_tokens ?? b.max_tokens ?? DEFAULT_MAX_TOKENS),
+    };
+  }
+  const b = parse(CompletionBody, body);
+  const p = b.prompt;
+  const promptTokens = typeof p === "string" ? words(p) : p.reduce<number>((n, x) => n + (typeof x === "string" ? words(x) : 1), 0);
+  return {
+    ...base,
+    model: b.model,
+    stream: b.stream === true,
+    includeUsage: b.stream_options?.include_usage === true,
+    promptTokens: Math.max(1, promptTokens),
+    outputTokens: Math.min(MAX_TOKENS_CAP, b.max_tokens ?? DEFAULT_MAX_TOKENS),
+  };
+}
+
+function parse<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const where = issue === undefined || issue.path.length === 0 ? "body" : issue.path.join(".");
+  throw new StatusError(400, "invalid_request", `${where}: ${issue?.message ?? "invalid"}.`);
+}
+
+function words(s: string): number {
+  const t = s.trim();
+  return t === "" ? 0 : t.split(/\s+/).length;
+}
+
+// One request's answer, in the two wire forms: a stream of chunks or one JSON object.
+class Reply {
+  private readonly id: string;
+  private readonly created = Math.floor(Date.now() / 1000);
+
+  constructor(
+    private readonly job: Job,
+    private readonly start: number,
+    private readonly knobs: MockKnobs,
+  ) {
+    this.id = `${job.api === "chat" ? "chatcmpl" : "cmpl"}-${crypto.randomUUID().replaceAll("-", "")}`;
+  }
+
+  tokenTime(i: number): number {
+    return this.start + this.knobs.ttftMs + Math.max(0, i) * this.knobs.itlMs;
+  }
+
+  private usage() {
+    const { promptTokens: prompt_tokens, outputTokens: completion_tokens } = this.job;
+    return { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
+  }
+
+  private envelope(object: string) {
+    return { id: this.id, object, created: this.created, model: this.job.model };
+  }
+
+  whole(): object {
+    const content = TOKEN.repeat(this.job.outputTokens);
+    const choice =
+      this.job.api === "chat"
+        ? { index: 0, message: { role: "assistant", content, refusal: null }, logprobs: null, finish_reason: "length" }
+        : { index: 0, text: content, logprobs: null, finish_reason: "length" };
+    return { ...this.envelope(this.job.api === "chat" ? "chat.completion" : "text_completion"), choices: [choice], usage: this.usage() };
+  }
+
+  // The chunks OpenAI streams: one per token (the first chat delta also says the role),
+  // one with finish_reason and no content, with include_usage one with empty choices
+  // and the usage (every other chunk then carries "usage": null), then [DONE].
+  async *frames(): AsyncGenerator<string> {
+    const chat = this.job.api === "chat";
+    const head = { ...this.envelope(chat ? "chat.completion.chunk" : "text_completion"), ...(this.job.includeUsage ? { usage: null } : {}) };
+    const choice = (text: string, i: number, finish: string | null) =>
+      chat
+        ? { index: 0, delta: text === "" ? {} : i === 0 ? { role: "assistant", content: text } : { content: text }, logprobs: null, finish_reason: finish }
+        : { index: 0, text, logprobs: null, finish_reason: finish };
+    for (let i = 0; i < this.job.outputTokens; i++) {
+      await sleepUntil(this.tokenTime(i));
+      yield sse({ ...head, choices: [choice(TOKEN, i, null)] });
+    }
+    yield sse({ ...head, choices: [choice("", this.job.outputTokens, "length")] });
+    if (this.job.includeUsage) yield sse({ ...head, choices: [], usage: this.usage() });
+    yield "data: [DONE]\n\n";
+  }
+}
+
+function sse(data: object): string {
+  return `data: ${JSON.stringify(data)}\n\n`;
+}
+
+// Pull-driven, so a token is produced only when the reader is ready for it; a cancelled
+// stream (client gone) stops the generator and its timers instead of running to the end.
+function sseBody(frames: AsyncGenerator<string>): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let cancelled = false;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await frames.next();
+      if (cancelled) return;
+      if (next.done) controller.close();
+      else controller.enqueue(encoder.encode(next.value));
+    },
+    cancel() {
+      cancelled = true;
+      void frames.return(undefined);
+    },
+  });
+}
+
+// workerd has scheduler.wait; Node (scripts, the CLI) falls back to setTimeout. In
+// workerd the clock only moves across I/O, and a timer is I/O, so now() is fresh here.
+async function sleepUntil(deadline: number): Promise<void> {
+  const ms = deadline - performance.now();
+  if (ms <= 0) return;
+  if (typeof scheduler !== "undefined" && typeof scheduler.wait === "function") await scheduler.wait(ms);
+  else await new Promise<void>((resolve) => setTimeout(resolve, ms));
+}
+
+function openAiError(status: number, code: string, message: string): Response {
+  const type = status >= 500 ? "server_error" : "invalid_request_error";
+  return Response.json({ error: { message, type, param: null, code } }, { status, headers: { "cache-control": "no-store" } });
+}
