@@ -132,14 +132,25 @@ export class DDSketch {
   }
 
   /**
-   * The value at rank floor(q * (count - 1)) within ALPHA relative error, clamped into
-   * [min, max]. Answers for ranks inside collapsed low bins lose that guarantee, which
-   * needs values spanning more than 17 orders of magnitude.
+   * The q-quantile as numpy's default (linear) percentile and AIPerf define it: the
+   * values at ranks floor(r) and ceil(r), r = q * (count - 1), interpolated, each
+   * within ALPHA relative error; rank 0 and the top rank are the exact min and max.
+   * Answers for ranks inside collapsed low bins lose the guarantee, which needs values
+   * spanning more than 17 orders of magnitude.
    */
   quantile(q: number): number | undefined {
     if (!(q >= 0 && q <= 1)) throw new RangeError(`quantile must be in [0, 1], got ${q}`);
     if (this.n === 0) return undefined;
     const rank = q * (this.n - 1);
+    const below = Math.floor(rank);
+    const low = this.valueAtRank(below);
+    if (rank === below) return low;
+    return low + (rank - below) * (this.valueAtRank(below + 1) - low);
+  }
+
+  private valueAtRank(rank: number): number {
+    if (rank <= 0) return this.lo;
+    if (rank >= this.n - 1) return this.hi;
     let estimate = 0;
     let seen = this.zeroCount;
     if (seen <= rank) {
