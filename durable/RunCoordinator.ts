@@ -22,10 +22,9 @@ import type { Auth } from "../worker/auth";
 import { hashesEqual } from "../worker/auth";
 import { StatusError, asResult } from "../worker/errors";
 import type { RpcResult } from "../worker/errors";
-import type { JoinBody, LeaseBody, ReportBody } from "../worker/protocol";
+import type { JoinAnswer, JoinBody, LeaseAnswer, LeaseBody, ReportAnswer, ReportBody } from "../worker/protocol";
 import type { RunSpec } from "../worker/spec";
 import { AgentDesk } from "./agent-desk";
-import type { WireCredit } from "./agent-desk";
 import { RunMetrics } from "./metrics";
 import * as m from "./run-machine";
 import type { RunState } from "./run-machine";
@@ -50,6 +49,9 @@ export interface RunConfig {
   /** Rate mode: how far ahead of its intended send time a credit is handed out. */
   leaseAheadMs: number;
   maxAgents: number;
+  /** LoadAgent Durable Objects to start with the run, placed round-robin over `regions`. */
+  edgeAgents: number;
+  regions: string[];
 }
 
 export interface CreateInit {
@@ -66,38 +68,6 @@ interface Secrets {
   read: string;
   agent: string;
   notify?: string;
-}
-
-export interface JoinAnswer {
-  agentId: string;
-  leaseTtlMs: number;
-  reportIntervalMs: number;
-  serverTime: number;
-  spec: RunSpec;
-  concurrency: number;
-  stop: boolean;
-}
-
-export interface LeaseAnswer {
-  leaseId: string;
-  credits: WireCredit[];
-  concurrency: number;
-  expiresInMs: number;
-  stop: boolean;
-  /** Extension: with stop, true when held credits should still be sent (the budget was fully granted). */
-  finishLeased: boolean;
-  /** Extension: the coordinator's clock (epoch ms) and the run's start on it, for `at` and offset estimates. */
-  serverTime: number;
-  runStartedAt: number | null;
-}
-
-export interface ReportAnswer {
-  accepted: number;
-  duplicates: number;
-  stop: boolean;
-  finishLeased: boolean;
-  concurrency: number;
-  serverTime: number;
 }
 
 const FLEET_RETRY_MS = 1_000;
@@ -160,6 +130,7 @@ export class RunCoordinator extends DurableObject<Env> {
       this.runConfig = init.config;
       this.state = state;
       await this.schedule();
+      await this.startEdgeAgents(init.config);
       return this.snapshot();
     });
   }
@@ -218,7 +189,7 @@ export class RunCoordinator extends DurableObject<Env> {
       const agent = desk.agentOrThrow(body.agentId);
       const previous = this.store.call(agent.id, "lease", body.requestId);
       if (previous !== null) {
-        let credits: WireCredit[] | null = null;
+        let credits: LeaseAnswer["credits"] | null = null;
         this.transaction(() => {
           const r = desk.repeatLease(state, agent, previous, this.now());
           credits = r.credits;
@@ -283,6 +254,21 @@ export class RunCoordinator extends DurableObject<Env> {
   }
 
   // ── Internals ──────────────────────────────────────────────────────────────
+
+  /** Edge agents join like any agent; one that fails to start leaves the run to the others. */
+  private async startEdgeAgents(cfg: RunConfig): Promise<void> {
+    const starts = Array.from({ length: cfg.edgeAgents }, async (_, index) => {
+      const region = cfg.regions.length > 0 ? (cfg.regions[index % cfg.regions.length] ?? null) : null;
+      const ns = this.env.LOAD_AGENT;
+      const stub = ns.get(ns.idFromName(`${cfg.id}/${index}`), region ? { locationHint: region as DurableObjectLocationHint } : {});
+      try {
+        await stub.start({ runId: cfg.id, index, region });
+      } catch (e) {
+        console.error(`RunCoordinator:${cfg.id}: edge agent ${index} did not start`, e instanceof Error ? e.message : e);
+      }
+    });
+    await Promise.all(starts);
+  }
 
   /** One atomic write; if it fails, in-memory copies are dropped and reloaded from storage. */
   private transaction(fn: () => void): void {
@@ -468,7 +454,7 @@ export class RunCoordinator extends DurableObject<Env> {
     return { stop, finishLeased: stop && s?.stopReason === "budget" };
   }
 
-  private leaseAnswer(leaseId: string, credits: WireCredit[], share: number): LeaseAnswer {
+  private leaseAnswer(leaseId: string, credits: LeaseAnswer["credits"], share: number): LeaseAnswer {
     return {
       leaseId,
       credits,

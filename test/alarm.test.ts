@@ -73,7 +73,7 @@ describe("the grace window", () => {
   });
 
   it("defaults to POST_COMPLETE_GRACE_SECONDS when the spec does not say", async () => {
-    const res = await call("POST", "/v1/runs", { body: { target: { url: "builtin:mock" }, stop: { requests: 1 } } });
+    const res = await call("POST", "/v1/runs", { body: { target: { url: "builtin:mock" }, stop: { requests: 1 }, agents: { edge: 0 } } });
     expect(res.status).toBe(201);
     const stub = (await import("cloudflare:workers")).env.RUN_COORDINATOR;
     const spec = await runInDurableObject(stub.get(stub.idFromString(res.body.id)), (_i, state) =>

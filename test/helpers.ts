@@ -40,6 +40,8 @@ export async function call<T = any>(
 export function mockSpec(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     target: { url: "builtin:mock" },
+    // Tests drive runs by hand as external agents; edge agents have tests of their own.
+    agents: { edge: 0 },
     load: { concurrency: 4 },
     stop: { requests: 40 },
     graceSeconds: 5,

@@ -108,7 +108,7 @@ describe("export formats", () => {
 describe("the completion webhook", () => {
   it("posts the final results once, signed, retrying with backoff after a receiver fails twice", async () => {
     const created = await call("POST", "/v1/runs", {
-      body: { target: { url: "builtin:mock" }, stop: { requests: 2 }, graceSeconds: 60, notify: { url: "https://hooks.example.com/edgeperf" } },
+      body: { target: { url: "builtin:mock" }, stop: { requests: 2 }, agents: { edge: 0 }, graceSeconds: 60, notify: { url: "https://hooks.example.com/edgeperf" } },
     });
     expect(created.status).toBe(201);
     const secret = created.body.notifySecret as string;

@@ -5,11 +5,14 @@ import { Router } from "itty-router";
 import type { IRequest } from "itty-router";
 import { errorResponse, toErrorResponse } from "./errors";
 import { streamEvents } from "./events";
+import { serveAsset } from "./dashboard/assets";
+import { serveDashboard } from "./dashboard/page";
 import { handleMock } from "./mock";
 import { drainResume, drainStart, drainStatus, listRuns } from "./admin";
 import { createRun, getResults, getStatus, joinRun, leaseCredits, reportResults, stopRun } from "./runs";
 
 export { Fleet } from "../durable/Fleet";
+export { LoadAgent } from "../durable/LoadAgent";
 export { RunCoordinator } from "../durable/RunCoordinator";
 
 const router = Router<IRequest, [Env, ExecutionContext]>({
@@ -39,8 +42,12 @@ router
   .post("/v1/admin/drain", drainStart)
   .get("/v1/admin/drain", drainStatus)
   .delete("/v1/admin/drain", drainResume)
+  // The live dashboard page; the read token stays in the URL fragment, never sent here.
+  .get("/runs/:id", serveDashboard)
+  // The dashboard's scripts and styles (and uPlot), bundled into the Worker.
+  .get("/assets/:file", serveAsset)
   // The built-in OpenAI-compatible mock target (no token: it serves benchmarks, holds nothing).
-  .all("/mock/*", handleMock)
+  .all("/mock/*", (request) => handleMock(request))
   .all("*", (request) =>
     errorResponse(404, "not_found", `No route for ${request.method} ${new URL(request.url).pathname}.`),
   );

@@ -2,6 +2,7 @@
 // body; the types come from the schemas.
 
 import { z } from "zod";
+import type { RunSpec } from "./spec";
 
 const id = z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
 const nonNegInt = (max: number) => z.number().int().min(0).max(max);
@@ -57,3 +58,37 @@ export type ReportBody = z.infer<typeof ReportBody>;
 export const StopBody = z.strictObject({
   mode: z.enum(["graceful", "force"]).default("graceful"),
 });
+
+// Answers (the coordinator's side of the protocol).
+
+export interface JoinAnswer {
+  agentId: string;
+  leaseTtlMs: number;
+  reportIntervalMs: number;
+  serverTime: number;
+  spec: RunSpec;
+  concurrency: number;
+  stop: boolean;
+}
+
+export interface LeaseAnswer {
+  leaseId: string;
+  credits: Array<{ seq: number; at?: number; warmup?: boolean }>;
+  concurrency: number;
+  expiresInMs: number;
+  stop: boolean;
+  /** Extension: with stop, true when held credits should still be sent (the budget was fully granted). */
+  finishLeased: boolean;
+  /** Extension: the coordinator's clock (epoch ms) and the run's start on it, for `at` and offset estimates. */
+  serverTime: number;
+  runStartedAt: number | null;
+}
+
+export interface ReportAnswer {
+  accepted: number;
+  duplicates: number;
+  stop: boolean;
+  finishLeased: boolean;
+  concurrency: number;
+  serverTime: number;
+}

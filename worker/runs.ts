@@ -13,6 +13,7 @@ import { readConfig } from "./config";
 import { StatusError, unwrap } from "./errors";
 import { JoinBody, LeaseBody, ReportBody, StopBody } from "./protocol";
 import { parseRunSpec, publicSpec } from "./spec";
+import type { RunSpec } from "./spec";
 
 const LEASE_TTL_MS = 15_000;
 const REPORT_INTERVAL_MS = 1_000;
@@ -32,6 +33,16 @@ export function coordinator(env: Env, id: string | undefined) {
   } catch {
     throw runNotFound();
   }
+}
+
+/**
+ * Edge agents when the spec does not say: one per 16 requests in flight (or per 100/s of
+ * rate), so no agent waits on more than a few connections at once; at most 16.
+ */
+export function defaultEdgeAgents(spec: RunSpec, maxAgents: number): number {
+  const load = spec.load;
+  const want = "rate" in load ? Math.max(Math.ceil(load.rate / 100), Math.ceil((load.maxConcurrency ?? 0) / 16)) : Math.ceil(load.concurrency / 16);
+  return Math.max(1, Math.min(want, 16, maxAgents));
 }
 
 function runUrls(origin: string, id: string, readToken: string) {
@@ -58,6 +69,8 @@ export async function createRun(request: IRequest, env: Env): Promise<Response> 
     reportIntervalMs: REPORT_INTERVAL_MS,
     leaseAheadMs: LEASE_AHEAD_MS,
     maxAgents: cfg.maxAgents,
+    edgeAgents: spec.agents?.edge ?? defaultEdgeAgents(spec, cfg.maxAgents),
+    regions: spec.agents?.regions ?? [],
   };
   const notifySecret = spec.notify ? newToken("whsec") : undefined;
   const init: CreateInit = {

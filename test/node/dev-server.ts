@@ -26,7 +26,11 @@ export class DevServer {
   readonly persistTo = mkdtempSync(join(tmpdir(), "edgeperf-e2e-"));
   port = 0;
 
-  constructor(private readonly vars: Record<string, string> = {}) {}
+  private readonly vars: Record<string, string>;
+
+  constructor(vars: Record<string, string> = {}) {
+    this.vars = vars;
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;

@@ -16,7 +16,7 @@ async function createRun(spec: Record<string, unknown>) {
 
 describe("an external agent speaking the wire protocol over HTTP", () => {
   it("runs a 40-request run at concurrency 4: exact counts, metrics as reported, complete for graceSeconds, then 404", async () => {
-    const run = await createRun({ target: { url: "builtin:mock" }, load: { concurrency: 4 }, stop: { requests: 40 }, graceSeconds: 2 });
+    const run = await createRun({ target: { url: "builtin:mock" }, load: { concurrency: 4 }, stop: { requests: 40 }, graceSeconds: 2, agents: { edge: 0 } });
     const path = `/v1/runs/${run.id}`;
     const joined = await api(server.url, "POST", `${path}/agents`, run.agentToken, { name: "script" });
     expect(joined.status).toBe(200);
@@ -75,7 +75,7 @@ describe("an external agent speaking the wire protocol over HTTP", () => {
 
 describe("a restart of the local server", () => {
   it("in the middle of a drain loses nothing, and the run completes with exact counts", async () => {
-    const run = await createRun({ target: { url: "builtin:mock" }, load: { concurrency: 8 }, stop: { requests: 100 }, drainTimeoutSeconds: 60 });
+    const run = await createRun({ target: { url: "builtin:mock" }, load: { concurrency: 8 }, stop: { requests: 100 }, drainTimeoutSeconds: 60, agents: { edge: 0 } });
     const path = `/v1/runs/${run.id}`;
     const agentId = (await api(server.url, "POST", `${path}/agents`, run.agentToken, {})).body.agentId as string;
     const seqs = ((await api(server.url, "POST", `${path}/leases`, run.agentToken, { agentId, requestId: "l1", want: 16 })).body.credits as Array<{ seq: number }>).map((c) => c.seq);

@@ -1,0 +1,182 @@
+// LoadAgent: one edge agent of one run (DESIGN §5). The run's coordinator creates
+// `agents.edge` of them at run start, placed round-robin over `agents.regions` with
+// locationHint; each runs the shared agent engine (worker/agent/) against the target.
+//
+// Workers limits are met by working in slices: each alarm invocation runs the engine
+// until SLICE_MS of wall time or SLICE_REQUESTS requests (subrequests per invocation),
+// lets the requests in flight finish, reports, stores the engine's state and sets the
+// next alarm at once. The engine keeps its in-flight requests within the coordinator's
+// share; outbound connections beyond the runtime's six waiting for headers queue in
+// the runtime rather than fail.
+//
+// Stored (SQLite): `agent` (which run, which slot, the engine state after the last
+// completed slice) and `sending` (seqs sent during the current slice). In memory: nothing
+// that matters. After eviction or a crash mid-slice the alarm runs again (alarms are
+// at-least-once) from the last stored state: credits that were being sent when the
+// slice died are not sent again (the target may have seen them); they are reported as
+// failed with `agent_restarted`, so the ledger stays exact and the drain can finish.
+// When the run tells the agent it is done, the agent deletes its storage.
+
+import { DurableObject } from "cloudflare:workers";
+import { AgentEngine } from "../worker/agent/engine";
+import type { AgentState } from "../worker/agent/engine";
+import { CoordinatorError, CoordinatorUnavailable } from "../worker/agent/transport";
+import type { CoordinatorTransport } from "../worker/agent/transport";
+import type { RpcResult } from "../worker/errors";
+import { Ticker, handleMock } from "../worker/mock";
+import type { RunSpec } from "../worker/spec";
+import { MOCK_URL } from "../worker/spec";
+
+export interface LoadAgentInit {
+  runId: string;
+  index: number;
+  region: string | null;
+}
+
+interface Stored {
+  init: LoadAgentInit;
+  state: AgentState | null;
+}
+
+const SLICE_MS = 20_000;
+const SLICE_REQUESTS = 500;
+/** Requests to the built-in mock never leave the isolate: this host is never resolved. */
+const MOCK_HOST = "https://builtin-mock.edgeperf.internal";
+
+export function mockPath(spec: RunSpec): string {
+  return spec.target.api === "openai-completions" ? "/mock/v1/completions" : "/mock/v1/chat/completions";
+}
+
+/** The coordinator over Durable Object RPC, with the HTTP transport's error semantics. */
+export function rpcTransport(env: Env, runId: string): CoordinatorTransport {
+  const stub = () => env.RUN_COORDINATOR.get(env.RUN_COORDINATOR.idFromString(runId));
+  const api = { role: "api" } as const;
+  async function call<T>(fn: () => Promise<RpcResult<T>>): Promise<T> {
+    let r: RpcResult<T>;
+    try {
+      r = await fn();
+    } catch (e) {
+      throw new CoordinatorUnavailable(null, e instanceof Error ? e.message : "The coordinator could not be reached.");
+    }
+    if (r.ok) return r.value;
+    if (r.status >= 500) throw new CoordinatorUnavailable(r.status, r.message);
+    throw new CoordinatorError(r.status, r.code, r.message);
+  }
+  return {
+    join: (b) => call(() => stub().join(api, b)),
+    lease: (b) => call(() => stub().lease(api, b)),
+    report: (b) => call(() => stub().report(api, b)),
+  };
+}
+
+export class LoadAgent extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  /** One timer for all of this agent's mock streams (see worker/mock.ts): in memory only. */
+  private readonly ticker = new Ticker();
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    this.sql.exec(`
+      CREATE TABLE IF NOT EXISTS agent (k INTEGER PRIMARY KEY CHECK (k = 1), v TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS sending (seq INTEGER PRIMARY KEY);
+    `);
+  }
+
+  /** Called once by the coordinator at run creation; a repeated call changes nothing. */
+  async start(init: LoadAgentInit): Promise<void> {
+    if (this.stored()) return;
+    this.put({ init, state: null });
+    await this.ctx.storage.setAlarm(Date.now());
+  }
+
+  override async alarm(): Promise<void> {
+    const stored = this.stored();
+    if (!stored) return;
+    const state = stored.state ? this.recover(stored.state) : null;
+    const engine = new AgentEngine(
+      {
+        transport: rpcTransport(this.env, stored.init.runId),
+        fetchTarget: (input, init) => this.fetchTarget(engine.state.spec, input, init),
+        resolveUrl: (spec) => (spec.target.url === MOCK_URL ? MOCK_HOST + mockPath(spec) : spec.target.url),
+        name: `edge-${stored.init.index}`,
+        ...(stored.init.region ? { region: stored.init.region } : {}),
+        onEvent: (e) => {
+          if (e.type === "send") this.sql.exec("INSERT OR IGNORE INTO sending (seq) VALUES (?)", e.seq);
+        },
+      },
+      state ?? undefined,
+    );
+    try {
+      if (!state) {
+        await engine.join();
+        this.put({ ...stored, state: engine.state });
+      }
+      const outcome = await engine.runSlice({ untilWallMs: Date.now() + SLICE_MS, maxRequests: SLICE_REQUESTS });
+      if (outcome === "done") {
+        await this.ctx.storage.deleteAll();
+        return;
+      }
+      this.ctx.storage.transactionSync(() => {
+        this.put({ ...stored, state: engine.state });
+        this.sql.exec("DELETE FROM sending");
+      });
+      await this.ctx.storage.setAlarm(Date.now());
+    } catch (e) {
+      if (e instanceof CoordinatorError) {
+        // The run refused this agent for good (gone, or never let it join): nothing to do.
+        console.warn(`LoadAgent:${stored.init.runId}/${stored.init.index}: stopping: ${e.code}`);
+        await this.ctx.storage.deleteAll();
+        return;
+      }
+      throw e; // the alarm is retried with backoff, from the last stored state
+    }
+  }
+
+  /**
+   * A slice that died mid-way left credits in `sending`: their requests may have reached
+   * the target, so they are never sent again; they settle as failed (a duplicate if the
+   * dead slice had reported them already, which the coordinator recognises).
+   */
+  private recover(state: AgentState): AgentState {
+    const seqs = new Set(this.sql.exec("SELECT seq FROM sending").toArray().map((r) => Number(r.seq)));
+    if (seqs.size === 0) return state;
+    const failed = state.held.filter((c) => seqs.has(c.seq));
+    return {
+      ...state,
+      held: state.held.filter((c) => !seqs.has(c.seq)),
+      results: [
+        ...state.results,
+        ...failed.map((c) => ({
+          seq: c.seq,
+          ok: false,
+          latencyMs: 0,
+          error: { code: "agent_restarted", type: "agent", message: "The agent restarted while this request was in flight." },
+        })),
+      ],
+    };
+  }
+
+  /** Requests to the built-in mock are served in this isolate, with the spec's knobs. */
+  private fetchTarget(spec: RunSpec, input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+    const request = new Request(input, init);
+    if (!request.url.startsWith(MOCK_HOST)) return fetch(request);
+    const headers = new Headers(request.headers);
+    const knobs = spec.target.mock;
+    if (knobs) {
+      headers.set("x-mock-ttft-ms", String(knobs.ttftMs));
+      headers.set("x-mock-itl-ms", String(knobs.itlMs));
+      headers.set("x-mock-error-rate", String(knobs.errorRate));
+    }
+    return handleMock(new Request(request, { headers }), this.ticker);
+  }
+
+  private stored(): Stored | null {
+    const row = this.sql.exec("SELECT v FROM agent WHERE k = 1").toArray()[0];
+    return row ? (JSON.parse(String(row.v)) as Stored) : null;
+  }
+
+  private put(s: Stored): void {
+    this.sql.exec("INSERT INTO agent (k, v) VALUES (1, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v", JSON.stringify(s));
+  }
+}

@@ -1,0 +1,223 @@
+// One request, measured as AIPerf measures it, against fake targets with known timings.
+// The fake stream moves an injected clock as each chunk is read, so times are exact.
+import { describe, expect, it } from "vitest";
+import type { Job } from "../worker/agent/prompt";
+import { buildRequest, MOCK_HEADERS, sendRequest } from "../worker/agent/target";
+import { MOCK_LIMITS } from "../worker/mock";
+import type { TargetSpec } from "../worker/spec";
+
+const enc = new TextEncoder();
+
+function target(over: Partial<TargetSpec> = {}): TargetSpec {
+  return { url: "https://llm.example.com/v1/chat/completions", api: "openai-chat", model: "m", stream: true, headers: {}, timeoutSeconds: 600, ...over };
+}
+
+const job: Job = { inputTokens: 5, outputTokens: 3, prompt: "the of and to in" };
+
+class Clock {
+  t = 1_000;
+  now = () => this.t;
+}
+
+/** A body that hands out one piece per read, setting the clock to the piece's time first. */
+function timedBody(clock: Clock, pieces: Array<[number, string]>): ReadableStream<Uint8Array> {
+  let i = 0;
+  return new ReadableStream<Uint8Array>(
+    {
+      pull(ctrl) {
+        const p = pieces[i++];
+        if (!p) return ctrl.close();
+        clock.t = p[0];
+        ctrl.enqueue(enc.encode(p[1]));
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+const sse = (clock: Clock, pieces: Array<[number, string]>, status = 200) =>
+  new Response(timedBody(clock, pieces), { status, headers: { "content-type": "text/event-stream" } });
+
+const chat = (content: string) => `data: ${JSON.stringify({ choices: [{ delta: { content } }] })}\n\n`;
+const comp = (text: string) => `data: ${JSON.stringify({ choices: [{ text }] })}\n\n`;
+
+function run(t: TargetSpec, clock: Clock, respond: (init: RequestInit | undefined) => Response | Promise<Response>) {
+  const calls: Array<RequestInit | undefined> = [];
+  const fetchFake: typeof fetch = async (_input, init) => {
+    calls.push(init);
+    return respond(init);
+  };
+  return { calls, result: sendRequest({ target: t, url: t.url, fetch: fetchFake, now: clock.now }, job) };
+}
+
+describe("streaming measurement", () => {
+  it("takes TTFT from the first non-empty content chunk and latency from the last, not from usage or [DONE]", async () => {
+    const clock = new Clock();
+    const { result } = run(target(), clock, () => {
+      clock.t = 1_010; // headers
+      return sse(clock, [
+        [1_020, 'data: {"choices":[{"delta":{"role":"assistant","content":""}}]}\n\n'],
+        [1_050, chat("Hel")],
+        [1_060, chat("lo")],
+        [1_075, chat(" you")],
+        [1_090, 'data: {"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3}}\n\n'],
+        [1_200, "data: [DONE]\n\n"],
+      ]);
+    });
+    expect(await result).toEqual({ ok: true, ttftMs: 50, latencyMs: 75, inputTokens: 12, outputTokens: 3 });
+  });
+
+  it("counts non-empty content chunks as the output length and uses the synthetic input length without usage", async () => {
+    const clock = new Clock();
+    const { result } = run(target(), clock, () =>
+      sse(clock, [
+        [1_030, chat("a")],
+        [1_040, ": comment\n\n" + chat("")],
+        [1_045, chat("b") + chat("c")], // two events in one read: both at 1045
+        [1_300, "data: [DONE]\n\n"],
+      ]),
+    );
+    expect(await result).toEqual({ ok: true, ttftMs: 30, latencyMs: 45, inputTokens: 5, outputTokens: 3 });
+  });
+
+  it("measures events split across reads when their last piece arrives", async () => {
+    const clock = new Clock();
+    const { result } = run(target({ api: "openai-completions", url: "https://llm.example.com/v1/completions" }), clock, () =>
+      sse(clock, [
+        [1_005, comp("one").slice(0, 9)],
+        [1_015, comp("one").slice(9, -1)],
+        [1_025, "\n" + comp("two").slice(0, 4)],
+        [1_035, comp("two").slice(4)],
+      ]),
+    );
+    expect(await result).toEqual({ ok: true, ttftMs: 25, latencyMs: 35, inputTokens: 5, outputTokens: 2 });
+  });
+
+  it("fails with stream_parse on a data line that is not JSON", async () => {
+    const clock = new Clock();
+    const { result } = run(target(), clock, () => sse(clock, [[1_010, chat("a")], [1_020, "data: {not json\n\n"]]));
+    expect(await result).toMatchObject({ ok: false, latencyMs: 20, error: { code: "stream_parse", type: "stream" } });
+  });
+
+  it("fails with empty_response when the stream has no content at all", async () => {
+    const clock = new Clock();
+    const { result } = run(target(), clock, () => sse(clock, [[1_010, chat("")], [1_020, "data: [DONE]\n\n"]]));
+    expect(await result).toMatchObject({ ok: false, error: { code: "empty_response", type: "stream" } });
+  });
+
+  it("fails with stream_error when the stream carries an error object", async () => {
+    const clock = new Clock();
+    const { result } = run(target(), clock, () => sse(clock, [[1_010, chat("a")], [1_020, 'data: {"error":{"message":"overloaded"}}\n\n']]));
+    expect(await result).toMatchObject({ ok: false, error: { code: "stream_error", type: "stream" } });
+  });
+});
+
+describe("non-streaming measurement", () => {
+  it("takes latency when the body is fully read, no TTFT, and tokens from usage", async () => {
+    const clock = new Clock();
+    const body = JSON.stringify({ choices: [{ message: { content: "a b c d" } }], usage: { prompt_tokens: 9, completion_tokens: 6 } });
+    const { result } = run(target({ stream: false }), clock, () =>
+      new Response(timedBody(clock, [[1_100, body.slice(0, 20)], [1_180, body.slice(20)]]), { headers: { "content-type": "application/json" } }),
+    );
+    expect(await result).toEqual({ ok: true, latencyMs: 180, inputTokens: 9, outputTokens: 6 });
+  });
+
+  it("counts the words of the content when there is no usage", async () => {
+    const clock = new Clock();
+    const { result } = run(target({ stream: false, api: "openai-completions" }), clock, () => Response.json({ choices: [{ text: " four  words of text" }] }));
+    expect(await result).toEqual({ ok: true, latencyMs: 0, inputTokens: 5, outputTokens: 4 });
+  });
+
+  it("measures an http target until its body is read, without tokens", async () => {
+    const clock = new Clock();
+    const { result, calls } = run(target({ api: "http", method: "PUT", body: "raw", stream: false, headers: { "content-type": "text/plain" } }), clock, () =>
+      new Response(timedBody(clock, [[1_040, "x".repeat(100)], [1_070, "y"]])),
+    );
+    expect(await result).toEqual({ ok: true, latencyMs: 70 });
+    expect(calls[0]?.method).toBe("PUT");
+    expect(calls[0]?.body).toBe("raw");
+  });
+});
+
+describe("the request", () => {
+  it("sends an OpenAI chat body with max_tokens, stream_options when streaming, headers and the API key", () => {
+    const init = buildRequest(target({ apiKey: "sk-1", headers: { "X-Extra": "1", Authorization: "Bearer other" } }), job);
+    const headers = new Headers(init.headers);
+    expect(headers.get("authorization")).toBe("Bearer sk-1");
+    expect(headers.get("x-extra")).toBe("1");
+    expect(headers.get("content-type")).toBe("application/json");
+    expect(JSON.parse(String(init.body))).toEqual({
+      model: "m",
+      messages: [{ role: "user", content: job.prompt }],
+      max_tokens: 3,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    expect(JSON.parse(String(buildRequest(target({ api: "openai-completions", stream: false }), job).body))).toEqual({
+      model: "m",
+      prompt: job.prompt,
+      max_tokens: 3,
+      stream: false,
+    });
+  });
+});
+
+describe("the built-in mock", () => {
+  it("gets the spec's latency knobs in the headers the mock reads", () => {
+    const init = buildRequest(target({ url: "builtin:mock", mock: { ttftMs: 7, itlMs: 2, errorRate: 0.5 } }), job);
+    const headers = new Headers(init.headers);
+    expect(headers.get(MOCK_LIMITS.ttftMs.header)).toBe("7");
+    expect(headers.get(MOCK_LIMITS.itlMs.header)).toBe("2");
+    expect(headers.get(MOCK_LIMITS.errorRate.header)).toBe("0.5");
+    expect(Object.values(MOCK_HEADERS).sort()).toEqual(Object.values(MOCK_LIMITS).map((l) => l.header).sort());
+  });
+});
+
+describe("error classification", () => {
+  it("never follows a redirect: a 302 is a failed request http_302", async () => {
+    const clock = new Clock();
+    const { result, calls } = run(target(), clock, () => new Response(null, { status: 302, headers: { location: "https://elsewhere.example.com/" } }));
+    expect(await result).toMatchObject({ ok: false, error: { code: "http_302", type: "http" } });
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.redirect).toBe("manual");
+  });
+
+  it("classifies 4xx and 5xx as http_<status>, keeping the body out of the message", async () => {
+    for (const status of [400, 429, 500, 503]) {
+      const clock = new Clock();
+      const { result } = run(target(), clock, () => new Response("secret-token-in-body ".repeat(1000), { status }));
+      const r = await result;
+      expect(r).toMatchObject({ ok: false, error: { code: `http_${status}`, type: "http" } });
+      expect(JSON.stringify(r)).not.toContain("secret");
+    }
+  });
+
+  it("classifies a network failure as connection, without the error's text", async () => {
+    const clock = new Clock();
+    const { result } = run(target({ url: "https://llm.example.com/?key=secret" }), clock, () => {
+      throw new TypeError("fetch failed for https://llm.example.com/?key=secret");
+    });
+    const r = await result;
+    expect(r).toMatchObject({ ok: false, error: { code: "connection", type: "connection" } });
+    expect(JSON.stringify(r)).not.toContain("secret");
+  });
+
+  it("aborts at timeoutSeconds and classifies it as timeout, before or after the headers", async () => {
+    const never = (init: RequestInit | undefined) =>
+      new Promise<Response>((_, reject) => init?.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))));
+    const clock = new Clock();
+    const before = run(target({ timeoutSeconds: 0.05 }), clock, never);
+    expect(await before.result).toMatchObject({ ok: false, error: { code: "timeout", type: "timeout" } });
+
+    const stalled = run(target({ timeoutSeconds: 0.05 }), clock, (init) => {
+      const body = new ReadableStream<Uint8Array>({
+        start(ctrl) {
+          ctrl.enqueue(enc.encode(chat("a")));
+          init?.signal?.addEventListener("abort", () => ctrl.error(new DOMException("aborted", "AbortError")));
+        },
+      });
+      return new Response(body, { headers: { "content-type": "text/event-stream" } });
+    });
+    expect(await stalled.result).toMatchObject({ ok: false, error: { code: "timeout", type: "timeout" } });
+  });
+});

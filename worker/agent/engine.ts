@@ -1,0 +1,323 @@
+// The agent loop (DESIGN §5): join, lease credits ahead, send each one to the target
+// (at its intended time in rate mode, within the share in every mode), settle the
+// results locally and report them in batches, and stop the way the run says.
+//
+// Pure TypeScript over fetch and timers: the same engine runs in a LoadAgent Durable
+// Object and in the CLI on Node. It works in slices: runSlice() returns with nothing in
+// flight and everything settled reported, so a Durable Object can store `state` (JSON),
+// end the invocation, and continue in the next one with a new engine.
+//
+// One loop decides everything; requests and coordinator calls run beside it and wake
+// it when they finish. At most one coordinator call is under way at a time, so the
+// ledger the agent keeps (held, in flight, settled, returned) is never raced, while
+// requests to the target keep going during the round trip.
+
+import { MAX_LEASE_WANT } from "../protocol";
+import type { RunSpec } from "../spec";
+import type { CallClock, Moment } from "./policy";
+import { leaseWant, needsCredits, newCallClock, nextWake, plan } from "./policy";
+import type { Job } from "./prompt";
+import { jobFor } from "./prompt";
+import * as st from "./state";
+import type { AgentState, StopMode } from "./state";
+import { sendRequest } from "./target";
+import { CoordinatorError, CoordinatorUnavailable } from "./transport";
+import type { CoordinatorTransport } from "./transport";
+import { Waker } from "./waker";
+
+export type { AgentState, Credit, StopMode } from "./state";
+
+export { REPORT_BATCH } from "./policy";
+/** Results (and returns) per report: about 250 bytes each keeps a report far under 1 MiB. */
+export const MAX_REPORT_ITEMS = 2_000;
+
+export type AgentEvent =
+  | { type: "send"; seq: number }
+  | { type: "lease"; credits: number; share: number }
+  | { type: "report"; results: number; returned: number; accepted: number; duplicates: number }
+  | { type: "stop"; mode: StopMode }
+  | { type: "offline"; message: string };
+
+export interface EngineOptions {
+  transport: CoordinatorTransport;
+  fetchTarget: typeof fetch;
+  /** The URL requests go to (e.g. builtin:mock resolved to the Worker's mock endpoint). */
+  resolveUrl: (spec: RunSpec) => string;
+  /** Monotonic ms, for measuring; default performance.now. */
+  now?: () => number;
+  /** Epoch ms, for the coordinator's clock and slice deadlines; default Date.now. */
+  wallNow?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  name?: string;
+  region?: string;
+  /** Most credits asked for in one lease. */
+  want?: number;
+  /** A coordinator unreachable this long (after the transport's own retries) ends the slice with an error. */
+  maxOfflineMs?: number;
+  onEvent?: (e: AgentEvent) => void;
+}
+
+export interface SliceLimits {
+  /** Send nothing new from this wall-clock time (epoch ms). */
+  untilWallMs?: number;
+  /** Send at most this many requests to the target in this slice. */
+  maxRequests?: number;
+}
+
+const HTTP_JOB: Job = { inputTokens: 0, outputTokens: 0, prompt: "" };
+const NOT_SENT = { code: "agent_error", type: "agent", message: "The agent failed to send the request." };
+
+export class AgentEngine {
+  private s: AgentState | null;
+  private readonly opts: EngineOptions;
+  private readonly transport: CoordinatorTransport;
+  private readonly fetchTarget: typeof fetch;
+  private readonly now: () => number;
+  private readonly wallNow: () => number;
+  private readonly maxWant: number;
+  private readonly maxOfflineMs: number;
+  // Ids are unique per engine instance, so a slice replayed from older stored state
+  // can never reuse an id the coordinator has already answered for other content.
+  private readonly nonce = crypto.randomUUID().slice(0, 12);
+  private counter = 0;
+  private url: string | null = null;
+
+  // In memory only: the moving parts of the current slice, rebuilt by every slice.
+  private inflight = 0;
+  private syncing: Promise<void> | null = null;
+  private readonly calls: CallClock = newCallClock();
+  private offlineSince: number | null = null;
+  private fatal: { error: unknown } | null = null;
+  private abort = new AbortController();
+  private running = false;
+  private readonly waker: Waker;
+
+  constructor(opts: EngineOptions, state?: AgentState) {
+    this.opts = opts;
+    this.s = state ?? null;
+    this.transport = opts.transport;
+    const f = opts.fetchTarget; // called bare: workerd refuses fetch with a foreign `this`
+    this.fetchTarget = (input, init) => f(input, init);
+    this.now = opts.now ?? (() => performance.now());
+    this.wallNow = opts.wallNow ?? (() => Date.now());
+    this.waker = new Waker(this.now, opts.sleep ?? ((ms) => new Promise<void>((r) => setTimeout(r, ms))));
+    this.maxWant = Math.max(1, Math.min(MAX_LEASE_WANT, Math.floor(opts.want ?? MAX_LEASE_WANT)));
+    this.maxOfflineMs = opts.maxOfflineMs ?? 60_000;
+  }
+
+  get state(): AgentState {
+    if (!this.s) throw new Error("AgentEngine: join() has not completed.");
+    return this.s;
+  }
+
+  /** Joins the run. Refusals (run_draining, run_complete…) are thrown as CoordinatorError. */
+  async join(): Promise<void> {
+    if (this.s) return;
+    const { name, region } = this.opts;
+    const sentAt = this.wallNow();
+    const a = await this.transport.join({ ...(name !== undefined ? { name } : {}), ...(region !== undefined ? { region } : {}) });
+    const s: AgentState = {
+      version: 1,
+      agentId: a.agentId,
+      spec: a.spec,
+      leaseTtlMs: a.leaseTtlMs,
+      reportIntervalMs: a.reportIntervalMs,
+      offsetMs: 0,
+      offsetRttMs: null,
+      runStartedAt: null,
+      share: a.concurrency,
+      held: [],
+      results: [],
+      returning: [],
+      unacked: null,
+      openLease: null,
+      stop: a.stop ? "asking" : "running",
+      sent: 0,
+    };
+    st.observeClock(s, a.serverTime, sentAt, this.wallNow());
+    this.s = s;
+    this.calls.lastCallAt = this.now();
+  }
+
+  /**
+   * Works until a limit is hit or the run ends. Then sends nothing new, waits for the
+   * requests in flight, and reports everything: "continue" keeps unsent credits in
+   * state for the next slice; "done" means the run told the agent to stop and every
+   * credit is settled or returned (or the run is gone).
+   */
+  async runSlice(limits: SliceLimits = {}): Promise<"continue" | "done"> {
+    const s = this.state;
+    if (this.running) throw new Error("AgentEngine: a slice is already running.");
+    this.running = true;
+    this.beginSlice();
+    let sent = 0;
+    try {
+      for (;;) {
+        const winding =
+          this.fatal !== null ||
+          (limits.maxRequests !== undefined && sent >= limits.maxRequests) ||
+          (limits.untilWallMs !== undefined && this.wallNow() >= limits.untilWallMs);
+        if (!winding) sent += this.launchDue((limits.maxRequests ?? Number.POSITIVE_INFINITY) - sent);
+        if (this.syncing === null && this.fatal === null) {
+          const work = plan(s, this.moment(winding), this.calls);
+          if (work) this.syncing = this.sync(work).finally(() => {
+            this.syncing = null;
+            this.waker.wake();
+          });
+        }
+        if (this.inflight === 0 && this.syncing === null) {
+          if (this.fatal) throw this.fatal.error;
+          if (s.stop === "gone") return "done";
+          if (st.flushed(s)) {
+            if ((s.stop === "finish" || s.stop === "return") && s.held.length === 0) return "done";
+            if (winding) return "continue";
+          } else if (winding && this.offlineSince !== null) return "continue";
+        }
+        if (limits.untilWallMs !== undefined && !winding) this.waker.arm(this.now() + limits.untilWallMs - this.wallNow());
+        // While a call is under way its end wakes the loop.
+        if (this.syncing === null && s.stop !== "gone") this.waker.arm(nextWake(s, this.moment(winding), this.calls));
+        await this.waker.next();
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private beginSlice(): void {
+    this.fatal = null;
+    this.offlineSince = null;
+    this.calls.blockedUntil = 0;
+    this.abort = new AbortController();
+  }
+
+  // ── Sending ────────────────────────────────────────────────────────────────
+
+  /** Sends every held credit that is due, within the share; returns how many were sent. */
+  private launchDue(budget: number): number {
+    const s = this.state;
+    let n = 0;
+    while (n < budget && (s.stop === "running" || s.stop === "finish") && this.inflight < s.share) {
+      const c = s.held[0];
+      if (!c) break;
+      const wait = st.dueWall(s, c) - this.wallNow();
+      if (wait > 0) {
+        this.waker.arm(this.now() + wait);
+        break;
+      }
+      s.held.shift();
+      this.launch(c.seq);
+      n++;
+    }
+    return n;
+  }
+
+  private launch(seq: number): void {
+    const s = this.state;
+    s.sent++;
+    this.inflight++;
+    this.opts.onEvent?.({ type: "send", seq });
+    this.url ??= this.opts.resolveUrl(s.spec);
+    const job = s.spec.target.api === "http" ? HTTP_JOB : jobFor(s.spec.workload, seq);
+    const ctx = { target: s.spec.target, url: this.url, fetch: this.fetchTarget, now: this.now, signal: this.abort.signal };
+    void sendRequest(ctx, job)
+      .catch(() => ({ ok: false, latencyMs: 0, error: { ...NOT_SENT } }))
+      .then((r) => {
+        if (s.stop !== "gone") s.results.push({ seq, ...r });
+        this.inflight--;
+        this.waker.wake();
+      });
+  }
+
+  // ── Talking to the coordinator ─────────────────────────────────────────────
+
+  private moment(winding: boolean): Moment {
+    return { now: this.now(), wall: this.wallNow(), inflight: this.inflight, winding };
+  }
+
+  private async sync(work: { report: boolean; lease: boolean }): Promise<void> {
+    try {
+      if (work.report) await this.report();
+      if (work.lease && this.state.stop === "running" && needsCredits(this.state, this.moment(false))) await this.lease();
+      this.offlineSince = null;
+    } catch (e) {
+      this.failed(e);
+    }
+  }
+
+  private async report(): Promise<void> {
+    const s = this.state;
+    s.unacked ??= {
+      reportId: this.id("r"),
+      results: s.results.splice(0, MAX_REPORT_ITEMS),
+      returned: s.returning.splice(0, MAX_REPORT_ITEMS),
+    };
+    const u = s.unacked;
+    const body = { agentId: s.agentId, reportId: u.reportId, inflight: this.inflight, results: u.results, returned: u.returned };
+    const a = await this.call(() => this.transport.report(body));
+    s.unacked = null;
+    this.calls.lastReportAt = this.now();
+    s.share = a.concurrency;
+    if (u.results.length + u.returned.length > 0) this.calls.leaseRetryAt = 0; // the two-share cap has room again
+    this.opts.onEvent?.({ type: "report", results: u.results.length, returned: u.returned.length, accepted: a.accepted, duplicates: a.duplicates });
+    this.stopFlags(a.stop, a.finishLeased);
+  }
+
+  private async lease(): Promise<void> {
+    const s = this.state;
+    s.openLease ??= { requestId: this.id("q"), want: leaseWant(s, this.inflight, this.maxWant) };
+    const l = s.openLease;
+    const body = { agentId: s.agentId, requestId: l.requestId, want: l.want, inflight: this.inflight };
+    const a = await this.call(() => this.transport.lease(body));
+    s.openLease = null;
+    if (a.runStartedAt !== null) s.runStartedAt = a.runStartedAt;
+    s.share = a.concurrency;
+    st.addCredits(s, a.credits);
+    if (a.credits.length === 0) this.calls.leaseRetryAt = this.now() + s.reportIntervalMs / 4;
+    this.opts.onEvent?.({ type: "lease", credits: a.credits.length, share: a.concurrency });
+    this.stopFlags(a.stop, a.finishLeased);
+  }
+
+  private async call<T extends { serverTime: number }>(fn: () => Promise<T>): Promise<T> {
+    const sentAt = this.wallNow();
+    const a = await fn();
+    st.observeClock(this.state, a.serverTime, sentAt, this.wallNow());
+    this.calls.lastCallAt = this.now();
+    return a;
+  }
+
+  private stopFlags(stop: boolean, finishLeased: boolean): void {
+    if (st.applyStop(this.state, stop, finishLeased)) this.opts.onEvent?.({ type: "stop", mode: this.state.stop });
+  }
+
+  private failed(e: unknown): void {
+    const s = this.state;
+    if (e instanceof CoordinatorError) {
+      if (e.code === "run_draining") {
+        // Only leases are refused this way; a refused lease granted nothing.
+        s.openLease = null;
+        if (s.stop === "running") {
+          s.stop = "asking"; // sending pauses until a report's answer says how to stop
+          this.opts.onEvent?.({ type: "stop", mode: "asking" });
+        }
+      } else if (e.code === "run_complete" || e.code === "run_not_found") {
+        st.markGone(s);
+        this.abort.abort(); // nothing sent now could be counted
+        this.opts.onEvent?.({ type: "stop", mode: "gone" });
+      } else this.fatal = { error: e };
+      return;
+    }
+    if (e instanceof CoordinatorUnavailable) {
+      const now = this.now();
+      this.offlineSince ??= now;
+      this.calls.blockedUntil = now + s.reportIntervalMs;
+      this.opts.onEvent?.({ type: "offline", message: e.message });
+      if (now - this.offlineSince >= this.maxOfflineMs) this.fatal = { error: e };
+      return;
+    }
+    this.fatal = { error: e };
+  }
+
+  private id(kind: string): string {
+    return `${kind}-${this.nonce}-${++this.counter}`;
+  }
+}

@@ -1,0 +1,85 @@
+// When the agent talks to the coordinator: pure decisions over the agent's state, what
+// is in flight, and when it last called. The engine asks; nothing here does I/O.
+
+import type { AgentState } from "./state";
+import { dueWall, isRateMode } from "./state";
+
+/** Settled results that trigger a report before the interval is up. */
+export const REPORT_BATCH = 256;
+
+/** The loop at one instant. `now` is monotonic ms, `wall` epoch ms. */
+export interface Moment {
+  now: number;
+  wall: number;
+  inflight: number;
+  /** Sending has ended for this slice: a limit was hit, or a fatal error. */
+  winding: boolean;
+}
+
+/** Pacing of coordinator calls (monotonic ms); in memory only, a new slice starts over. */
+export interface CallClock {
+  lastCallAt: number;
+  lastReportAt: number;
+  /** After an empty lease (pacing, or a full two-share cap): ask again no sooner. */
+  leaseRetryAt: number;
+  /** After a transient failure: no call before this. */
+  blockedUntil: number;
+}
+
+export const newCallClock = (): CallClock => ({
+  lastCallAt: Number.NEGATIVE_INFINITY,
+  lastReportAt: Number.NEGATIVE_INFINITY,
+  leaseRetryAt: 0,
+  blockedUntil: 0,
+});
+
+/** Would a lease now help keep sending without a stall? */
+export function needsCredits(s: AgentState, m: Pick<Moment, "wall" | "inflight">): boolean {
+  const last = s.held[s.held.length - 1];
+  // Rate mode: keep about half a report interval of the schedule ahead of the clock.
+  if (isRateMode(s.spec) && last?.at !== undefined) return dueWall(s, last) - m.wall < s.reportIntervalMs / 2;
+  // Without a share, only a lease answer tells whether one is free (retries are paced).
+  if (s.share === 0) return s.held.length === 0;
+  // Below one share held, so a round trip never stalls sending; but only once the
+  // coordinator's two-share cap (held + in flight + unreported) has room for half a
+  // share, since a smaller grant costs a round trip without adding much to send.
+  const room = 2 * s.share - s.held.length - m.inflight;
+  return s.held.length < s.share && room >= Math.ceil(s.share / 2);
+}
+
+export function leaseWant(s: AgentState, inflight: number, maxWant: number): number {
+  if (isRateMode(s.spec) || s.share === 0) return maxWant; // the coordinator paces by schedule
+  return Math.max(1, Math.min(maxWant, 2 * s.share - s.held.length - inflight));
+}
+
+/** The coordinator call(s) to make now, if any: a report first, then a lease. */
+export function plan(s: AgentState, m: Moment, c: CallClock): { report: boolean; lease: boolean } | null {
+  if (s.stop === "gone" || m.now < c.blockedUntil) return null;
+  const lease = !m.winding && s.stop === "running" && m.now >= c.leaseRetryAt && needsCredits(s, m);
+  const interval = s.reportIntervalMs;
+  const n = s.results.length;
+  const last = m.inflight === 0 && (m.winding || s.stop !== "running");
+  const report =
+    s.unacked !== null ||
+    s.returning.length > 0 ||
+    s.stop === "asking" ||
+    n >= REPORT_BATCH ||
+    // In concurrency mode unreported results count against the two-share cap.
+    (n > 0 && (m.now - c.lastReportAt >= interval || last || (lease && !isRateMode(s.spec)))) ||
+    m.now - c.lastCallAt >= interval; // heartbeat: renews the lease before leaseTtlMs
+  return report || lease ? { report, lease } : null;
+}
+
+/** The next moment plan() could answer differently on its own (without an event). */
+export function nextWake(s: AgentState, m: Moment, c: CallClock): number {
+  let t = c.lastCallAt + s.reportIntervalMs;
+  if (s.results.length > 0) t = Math.min(t, c.lastReportAt + s.reportIntervalMs);
+  if (!m.winding && s.stop === "running") {
+    const last = s.held[s.held.length - 1];
+    if (c.leaseRetryAt > m.now) t = Math.min(t, c.leaseRetryAt);
+    else if (isRateMode(s.spec) && last?.at !== undefined) {
+      t = Math.min(t, m.now + (dueWall(s, last) - s.reportIntervalMs / 2 - m.wall));
+    }
+  }
+  return Math.max(t, c.blockedUntil, m.now + 1);
+}

@@ -1,0 +1,73 @@
+// Seeded synthetic prompts. Each credit's request is a pure function of (seed, seq):
+// any agent, edge or external, sending credit 17 sends the same prompt and asks for the
+// same output length, so a run is reproducible however its credits were spread.
+// One word of the vocabulary stands for one token: the words are short and common, so
+// they are single tokens in the usual BPE vocabularies.
+
+import type { RunSpec } from "../spec";
+
+export interface Job {
+  inputTokens: number;
+  outputTokens: number;
+  prompt: string;
+}
+
+const VOCABULARY = [
+  "the", "of", "and", "to", "in", "is", "was", "for", "on", "are", "with", "as", "at", "be", "by",
+  "this", "had", "not", "but", "from", "or", "have", "one", "all", "were", "they", "which", "she",
+  "you", "their", "there", "an", "her", "would", "we", "him", "been", "has", "when", "who", "will",
+  "more", "no", "if", "out", "so", "said", "what", "up", "its", "about", "into", "than", "them",
+  "can", "only", "other", "new", "some", "time", "could", "these", "two", "may",
+] as const;
+
+/** A bound on drawn lengths: a large stddev must not make one prompt megabytes long. */
+export const MAX_TOKENS = 262_144;
+
+// splitmix32-style finalizer: spreads (seed, seq) into independent-looking streams.
+function mix(x: number): number {
+  x = Math.imul(x ^ (x >>> 16), 0x21f0aaad);
+  x = Math.imul(x ^ (x >>> 15), 0x735a2d97);
+  return (x ^ (x >>> 15)) >>> 0;
+}
+
+/** mulberry32: tiny, fast, and plenty for choosing words and lengths. */
+export function prng(state: number): () => number {
+  let s = state >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let x = s;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The generator for one credit. seq may exceed 2^32, so both halves are mixed in. */
+export function rngFor(seed: number, seq: number): () => number {
+  const lo = seq >>> 0;
+  const hi = Math.floor(seq / 4294967296) >>> 0;
+  return prng(mix(mix(seed >>> 0) ^ mix(lo ^ 0x9e3779b9) ^ mix(hi + 0x7f4a7c15)));
+}
+
+/** One N(mean, stddev) draw (Box–Muller), rounded and clamped to [1, MAX_TOKENS]. */
+function tokenCount(rng: () => number, d: { mean: number; stddev: number }): number {
+  const u1 = 1 - rng(); // (0, 1]: log is finite
+  const u2 = rng();
+  const z = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+  const n = Math.round(d.mean + d.stddev * z);
+  return Math.min(MAX_TOKENS, Math.max(1, Number.isFinite(n) ? n : d.mean));
+}
+
+export function promptText(rng: () => number, words: number): string {
+  const out = new Array<string>(words);
+  for (let i = 0; i < words; i++) out[i] = VOCABULARY[Math.floor(rng() * VOCABULARY.length)] ?? "the";
+  return out.join(" ");
+}
+
+/** Lengths and prompt for credit `seq`. The draws are made in a fixed order, so each is stable. */
+export function jobFor(workload: RunSpec["workload"], seq: number): Job {
+  const rng = rngFor(workload.seed, seq);
+  const inputTokens = tokenCount(rng, workload.inputTokens);
+  const outputTokens = tokenCount(rng, workload.outputTokens);
+  return { inputTokens, outputTokens, prompt: promptText(rng, inputTokens) };
+}

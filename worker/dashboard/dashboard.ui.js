@@ -1,0 +1,235 @@
+// Browser side: the dashboard's entry module. Reads the run id from the path and the
+// read token from the fragment (#token=…), then follows the run:
+//
+// 1. GET /v1/runs/:id/results once: the spec (for progress), metrics and time series.
+// 2. GET /v1/runs/:id/events as Server-Sent Events, read with fetch() and a stream
+//    reader, because EventSource cannot send an Authorization header. Each `status`
+//    event updates the header, progress and agents; the heavier results document (for
+//    charts and the table) is fetched again at most every RESULTS_EVERY_MS.
+// 3. If the stream cannot be opened or breaks, poll GET /results every POLL_MS instead.
+// 4. On `complete` (or a final document), render the final results and count down to
+//    the end of the grace window, when the server wipes the run.
+//
+// The token only ever travels in an Authorization header, to this origin.
+
+import { createCharts } from "./charts.ui.js";
+import { renderAgents, renderConnection, renderHeader, renderProgress, renderResults, renderWipe, showNotice } from "./render.ui.js";
+
+const POLL_MS = 2_000;
+const RESULTS_EVERY_MS = 2_000;
+
+const runId = decodeURIComponent(location.pathname.split("/")[2] ?? "");
+const token = new URLSearchParams(location.hash.slice(1)).get("token");
+const base = `/v1/runs/${encodeURIComponent(runId)}`;
+
+const state = {
+  snapshot: null,
+  results: null,
+  /** server clock − local clock, from the last snapshot: the countdown uses the server's. */
+  skewMs: 0,
+  lastResultsAt: 0,
+  resultsInFlight: false,
+  wiped: false,
+};
+
+let charts = null;
+
+class HttpError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** Not worth retrying: the token or the run is wrong, or the run is gone. */
+const fatal = (e) => e instanceof HttpError && (e.status === 401 || e.status === 403 || e.status === 404);
+
+async function api(path, init = {}) {
+  const res = await fetch(path, { ...init, cache: "no-store", headers: { authorization: `Bearer ${token}`, ...(init.headers ?? {}) } });
+  if (!res.ok) {
+    let code = "http_error";
+    let message = `HTTP ${res.status}`;
+    try {
+      const body = await res.json();
+      code = body.error?.code ?? code;
+      message = body.error?.message ?? message;
+    } catch {
+      /* not JSON */
+    }
+    throw new HttpError(res.status, code, message);
+  }
+  return res;
+}
+
+const serverNow = () => Date.now() + state.skewMs;
+
+function applySnapshot(s) {
+  // A status event can trail the final document it preceded on the wire; the final wins.
+  if (state.results?.final && s !== state.results) return;
+  state.snapshot = s;
+  state.skewMs = Date.parse(s.serverTime) - Date.now();
+  renderHeader(s, state.results?.spec);
+  renderProgress(s, state.results?.spec, serverNow());
+  renderAgents(s, serverNow());
+  renderWipe(s.wipeAt, serverNow());
+}
+
+function applyResults(r) {
+  if (state.results?.final && !r.final) return;
+  state.results = r;
+  state.lastResultsAt = Date.now();
+  applySnapshot(r);
+  renderResults(r);
+  charts?.update(r);
+}
+
+async function loadResults() {
+  applyResults(await (await api(`${base}/results`)).json());
+}
+
+/** Results for the charts while the run goes on: at most one request at a time, and not too often. */
+function maybeRefreshResults() {
+  if (state.resultsInFlight || state.results?.final || Date.now() - state.lastResultsAt < RESULTS_EVERY_MS) return;
+  state.resultsInFlight = true;
+  loadResults()
+    .catch(() => {}) // the next status event tries again
+    .finally(() => (state.resultsInFlight = false));
+}
+
+/** Reads the SSE stream until `complete` ("complete") or until it ends early ("ended"). */
+async function followEvents() {
+  const res = await api(`${base}/events`, { headers: { accept: "text/event-stream" } });
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return "ended";
+    buffer = (buffer + value).replace(/\r\n?/g, "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) event = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length === 0) continue;
+      const payload = JSON.parse(data.join("\n"));
+      if (event === "status") {
+        applySnapshot(payload);
+        if (payload.phase !== "created") maybeRefreshResults();
+      } else if (event === "complete") {
+        applyResults(payload);
+        reader.cancel().catch(() => {});
+        return "complete";
+      } else if (event === "error") {
+        throw new HttpError(payload.error?.code === "run_not_found" ? 404 : 500, payload.error?.code, payload.error?.message);
+      }
+    }
+  }
+}
+
+async function poll() {
+  renderConnection("polling", "polling every 2 s");
+  while (!state.results?.final) {
+    await new Promise((r) => setTimeout(r, POLL_MS));
+    try {
+      await loadResults();
+      renderConnection("polling", "polling every 2 s");
+    } catch (e) {
+      if (fatal(e)) throw e;
+      renderConnection("offline", "reconnecting…");
+    }
+  }
+}
+
+async function follow() {
+  try {
+    await loadResults();
+  } catch (e) {
+    if (fatal(e)) throw e; // otherwise the network blinked: polling retries
+  }
+  if (!state.results?.final) {
+    let how = "ended";
+    if (state.results) {
+      renderConnection("live", "live");
+      try {
+        how = await followEvents();
+      } catch (e) {
+        if (fatal(e)) throw e;
+      }
+    }
+    if (how !== "complete") await poll();
+  }
+  renderConnection("final", "final results");
+}
+
+function tick() {
+  const s = state.snapshot;
+  if (!s) return;
+  renderWipe(s.wipeAt, serverNow());
+  if (s.phase !== "complete") {
+    renderProgress(s, state.results?.spec, serverNow());
+  } else if (!state.wiped && s.wipeAt && Date.parse(s.wipeAt) <= serverNow()) {
+    state.wiped = true;
+    for (const b of document.querySelectorAll("button[data-format]")) b.disabled = b.dataset.format !== "json";
+  }
+}
+
+async function download(format) {
+  const status = document.getElementById("download-status");
+  const name = `edgeperf-${runId.slice(0, 12)}${format === "aiperf" ? "-aiperf" : ""}.${format === "csv" ? "csv" : "json"}`;
+  status.textContent = "";
+  let blob;
+  try {
+    // The final document is already here, and outlives the server's copy.
+    if (format === "json" && state.results?.final) {
+      blob = new Blob([JSON.stringify(state.results, null, 2)], { type: "application/json" });
+    } else {
+      blob = await (await api(`${base}/results?format=${format}`)).blob();
+    }
+  } catch (e) {
+    status.textContent = `Download failed: ${e.message}`;
+    return;
+  }
+  const url = URL.createObjectURL(blob);
+  const a = Object.assign(document.createElement("a"), { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  status.textContent = `Saved ${name}`;
+}
+
+function explain(e) {
+  if (e instanceof HttpError && e.status === 404) return "No such run: it may have finished and been wiped after its grace window.";
+  if (e instanceof HttpError && (e.status === 401 || e.status === 403)) return "The token in this page's URL is not valid for this run.";
+  return `Could not load the run: ${e.message}`;
+}
+
+function main() {
+  window.addEventListener("hashchange", () => location.reload());
+  document.getElementById("run-id").textContent = runId.slice(0, 12);
+  if (!token) {
+    renderConnection("offline", "no token");
+    showNotice("This page needs the run's read token in its URL fragment: /runs/<id>#token=<read token>. The fragment is never sent to the server.");
+    return;
+  }
+  for (const b of document.querySelectorAll("button[data-format]")) b.addEventListener("click", () => download(b.dataset.format));
+  try {
+    charts = createCharts();
+  } catch (e) {
+    showNotice(`Charts are unavailable: ${e.message}`);
+  }
+  setInterval(tick, 1_000);
+  follow().catch((e) => {
+    renderConnection("offline", "stopped");
+    // Once the final results are on screen, a wiped run is no error: the page keeps them.
+    if (!state.results?.final) showNotice(explain(e));
+  });
+}
+
+main();
