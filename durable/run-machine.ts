@@ -222,6 +222,11 @@ function outstanding(s: RunState): number {
   return s.counts.outstanding + s.warmup.outstanding;
 }
 
+/** A drain deadline with nothing left outstanding still ends the run. */
+function completeAt(s: RunState, at: number): RunState {
+  return completeIfDrained(s, at);
+}
+
 function completeIfDrained(s: RunState, now: number): RunState {
   if (s.phase !== "draining" || outstanding(s) > 0) return s;
   const done = clone(s);
@@ -273,7 +278,9 @@ export function tick(prev: RunState, now: number): TickResult {
   if (dd !== null && now >= dd) s = beginDrain(s, "duration", dd);
   const dl = drainDeadline(s);
   if (dl !== null && now >= dl) {
-    return { state: abandon(s, s.counts.outstanding, s.warmup.outstanding, now), abandonAll: true };
+    // Dated at the deadline, not when a (possibly late) alarm noticed it.
+    const abandoned = abandon(s, s.counts.outstanding, s.warmup.outstanding, dl);
+    return { state: abandoned.phase === "complete" ? abandoned : completeAt(abandoned, dl), abandonAll: true };
   }
   return { state: s, abandonAll: false };
 }

@@ -124,7 +124,9 @@ describe("rate mode", () => {
     const slack = (a.state.offsetRttMs ?? 0) / 2 + 2;
     sentAt.forEach((t, i) => {
       expect(t - (start + 50 * i)).toBeGreaterThanOrEqual(-slack); // never early
-      expect(t - (start + 50 * i)).toBeLessThan(150); // and not much late
+      // Not much late: generous, as a loaded 2-core machine delays timers; sending all at
+      // once, the failure this guards against, is caught by the line above.
+      expect(t - (start + 50 * i)).toBeLessThan(400);
     });
     expect((await status(run)).body.counts).toMatchObject({ granted: 10, completed: 10 });
   });
