@@ -13,29 +13,8 @@
 
 export const KEEP_CALLS = 64;
 
-export interface AgentRow {
-  id: string;
-  ord: number;
-  name: string | null;
-  region: string | null;
-  joinedAt: number;
-  lastSeen: number;
-  expiresAt: number;
-  alive: boolean;
-  outstanding: number;
-  inflight: number;
-  shareSent: number;
-  shareAcked: number;
-  calls: number;
-}
-
-export interface CreditRow {
-  seq: number;
-  agentId: string;
-  leaseId: string;
-  at: number | null;
-  warmup: boolean;
-}
+export type { AgentRow, CreditRow } from "./rows";
+import type { AgentRow, CreditRow } from "./rows";
 
 type Row = Record<string, SqlStorageValue>;
 

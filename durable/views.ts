@@ -5,7 +5,7 @@ import { parseThreshold } from "../worker/spec";
 import type { MetricsDocument, ErrorSummaryEntry, RunMetrics } from "./metrics";
 import type { Ledger, Outcome, Phase, RunState, StopReason } from "./run-machine";
 import { status, wipeAt } from "./run-machine";
-import type { AgentRow } from "./run-store";
+import type { AgentRow } from "./rows";
 import type { TimeSeriesView } from "./timeseries";
 
 export interface AgentView {
