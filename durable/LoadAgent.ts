@@ -25,6 +25,7 @@ import type { CoordinatorTransport } from "../worker/agent/transport";
 import type { RpcResult } from "../worker/errors";
 import { Ticker, handleMock } from "../worker/mock";
 import type { RunSpec } from "../worker/spec";
+import type { RunConfig } from "./RunCoordinator";
 import { MOCK_URL } from "../worker/spec";
 
 export interface LoadAgentInit {
@@ -67,6 +68,21 @@ export function rpcTransport(env: Env, runId: string): CoordinatorTransport {
     lease: (b) => call(() => stub().lease(api, b)),
     report: (b) => call(() => stub().report(api, b)),
   };
+}
+
+/** Edge agents join like any agent; one that fails to start leaves the run to the others. */
+export async function startEdgeAgents(env: Env, cfg: RunConfig): Promise<void> {
+  const starts = Array.from({ length: cfg.edgeAgents }, async (_, index) => {
+    const region = cfg.regions.length > 0 ? (cfg.regions[index % cfg.regions.length] ?? null) : null;
+    const ns = env.LOAD_AGENT;
+    const stub = ns.get(ns.idFromName(`${cfg.id}/${index}`), region ? { locationHint: region as DurableObjectLocationHint } : {});
+    try {
+      await stub.start({ runId: cfg.id, index, region });
+    } catch (e) {
+      console.error(`RunCoordinator:${cfg.id}: edge agent ${index} did not start`, e instanceof Error ? e.message : e);
+    }
+  });
+  await Promise.all(starts);
 }
 
 export class LoadAgent extends DurableObject<Env> {

@@ -25,6 +25,7 @@ import type { RpcResult } from "../worker/errors";
 import type { JoinAnswer, JoinBody, LeaseAnswer, LeaseBody, ReportAnswer, ReportBody } from "../worker/protocol";
 import type { RunSpec } from "../worker/spec";
 import { AgentDesk } from "./agent-desk";
+import { startEdgeAgents } from "./LoadAgent";
 import { RunMetrics } from "./metrics";
 import * as m from "./run-machine";
 import type { RunState } from "./run-machine";
@@ -34,6 +35,7 @@ import { TimeSeries } from "./timeseries";
 import type { TimeSeriesData } from "./timeseries";
 import { benchmarkDurationMs, buildResults, buildSnapshot, evaluateThresholds } from "./views";
 import type { Results, Snapshot } from "./views";
+import { Waiters } from "./waiters";
 import { backoffMs, deliver } from "./webhook";
 import type { WebhookState } from "./webhook";
 
@@ -89,8 +91,8 @@ export class RunCoordinator extends DurableObject<Env> {
   private metrics: RunMetrics | null = null;
   private series: TimeSeries | null = null;
   private thresholdsCheckedAt = Number.NEGATIVE_INFINITY;
-  /** Long-poll waiters, woken on every phase change. Not stored: they die with their connections. */
-  private readonly waiters = new Set<() => void>();
+  /** Long-poll waiters, woken on every phase change. */
+  private readonly waiters = new Waiters();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -130,7 +132,7 @@ export class RunCoordinator extends DurableObject<Env> {
       this.runConfig = init.config;
       this.state = state;
       await this.schedule();
-      await this.startEdgeAgents(init.config);
+      await startEdgeAgents(this.env, init.config);
       return this.snapshot();
     });
   }
@@ -254,21 +256,6 @@ export class RunCoordinator extends DurableObject<Env> {
   }
 
   // ── Internals ──────────────────────────────────────────────────────────────
-
-  /** Edge agents join like any agent; one that fails to start leaves the run to the others. */
-  private async startEdgeAgents(cfg: RunConfig): Promise<void> {
-    const starts = Array.from({ length: cfg.edgeAgents }, async (_, index) => {
-      const region = cfg.regions.length > 0 ? (cfg.regions[index % cfg.regions.length] ?? null) : null;
-      const ns = this.env.LOAD_AGENT;
-      const stub = ns.get(ns.idFromName(`${cfg.id}/${index}`), region ? { locationHint: region as DurableObjectLocationHint } : {});
-      try {
-        await stub.start({ runId: cfg.id, index, region });
-      } catch (e) {
-        console.error(`RunCoordinator:${cfg.id}: edge agent ${index} did not start`, e instanceof Error ? e.message : e);
-      }
-    });
-    await Promise.all(starts);
-  }
 
   /** One atomic write; if it fails, in-memory copies are dropped and reloaded from storage. */
   private transaction(fn: () => void): void {
@@ -396,25 +383,14 @@ export class RunCoordinator extends DurableObject<Env> {
   }
 
   private wake(): void {
-    for (const w of this.waiters) w();
-    this.waiters.clear();
+    this.waiters.wake();
   }
 
-  private async waitForChange(ms: number, finished: () => boolean): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!finished() && Date.now() < deadline) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          this.waiters.delete(done);
-          resolve();
-        };
-        const timer = setTimeout(done, Math.max(1, deadline - Date.now()));
-        this.waiters.add(done);
-      });
-      // Deadlines (duration, drain, lease expiry) may have passed while waiting.
+  /** Waits for `finished()` or `ms`; deadlines that pass meanwhile are applied. */
+  private waitForChange(ms: number, finished: () => boolean): Promise<void> {
+    return this.waiters.until(ms, finished, async () => {
       if (this.state) await this.advance(this.now());
-    }
+    });
   }
 
   /**
