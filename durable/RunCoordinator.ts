@@ -116,6 +116,7 @@ export class RunCoordinator extends DurableObject<Env> {
         this.now(),
       );
       this.transaction(() => {
+        this.store.init();
         this.store.putMeta("run", init.config);
         this.store.putMeta("spec", spec);
         this.store.putMeta("publicSpec", init.publicSpec);
@@ -270,6 +271,7 @@ export class RunCoordinator extends DurableObject<Env> {
   }
 
   private load(): boolean {
+    if (this.runConfig === undefined && !this.store.exists()) return false;
     if (this.runConfig === undefined) {
       this.runConfig = this.store.getMeta<RunConfig>("run");
       this.state = this.store.getMeta<RunState>("state");

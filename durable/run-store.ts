@@ -43,8 +43,19 @@ const toCredit = (r: Row): CreditRow => ({
 });
 
 export class RunStore {
-  constructor(private readonly sql: SqlStorage) {
-    sql.exec(`
+  constructor(private readonly sql: SqlStorage) {}
+
+  /**
+   * Whether this object holds a run. Checked before any table is touched, so a request
+   * for an unknown (or wiped) run id never leaves an empty object behind.
+   */
+  exists(): boolean {
+    return this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").toArray().length > 0;
+  }
+
+  /** Creates the tables; only when a run is created. */
+  init(): void {
+    this.sql.exec(`
       CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS agents (
         id TEXT PRIMARY KEY, ord INTEGER NOT NULL, name TEXT, region TEXT,

@@ -1,6 +1,6 @@
 // Every route's door: tokens, bodies, the one error shape, and what never leaks.
 import { env } from "cloudflare:workers";
-import { createExecutionContext, listDurableObjectIds } from "cloudflare:test";
+import { createExecutionContext, listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../worker/index";
 import { API_TOKEN, call, createRun, join, lease, mockSpec, status } from "./helpers";
@@ -99,6 +99,11 @@ describe("reading a run", () => {
     const unknown = env.RUN_COORDINATOR.newUniqueId().toString();
     expectError(await call("GET", `/v1/runs/${unknown}`), 404, "run_not_found");
     expectError(await call("GET", `/v1/runs/${unknown}/results`), 404, "run_not_found");
+    // Asking about an unknown run leaves nothing behind in the object it would live in.
+    const tables = await runInDurableObject(env.RUN_COORDINATOR.get(env.RUN_COORDINATOR.idFromString(unknown)), (_i, state) =>
+      state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\'").toArray(),
+    );
+    expect(tables).toEqual([]);
   });
 
   it("refuses a bad wait or format on results with 400", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { StatusError } from "../worker/errors";
-import { checkTargetUrl, redactUrl } from "../worker/targets";
+import { checkTargetUrl, redactUrl, specialRange } from "../worker/targets";
 
 const ALLOWED = ["api.example.org", "*.example.com", "127.0.0.1:*", "ports.test:8443", "[::1]:8080", "bücher.example"];
 
@@ -131,11 +131,6 @@ describe("checkTargetUrl: the allowlist", () => {
     expectRefused("http://[::2]:8080/", 403, "target_not_allowed");
   });
 
-  it("does not let an IPv4 pattern be dodged by another spelling of the same address", () => {
-    // The URL parser turns 0x7f.1 into 127.0.0.1: both sides compare normalized.
-    expect(() => checkTargetUrl("http://0x7f.1:9000/", ALLOWED, "target")).not.toThrow();
-    expectRefused("http://0x7f.2:9000/", 403, "target_not_allowed");
-  });
 
   it("matches an internationalized host whether written in Unicode or punycode", () => {
     expect(() => checkTargetUrl("https://xn--bcher-kva.example/", ALLOWED, "target")).not.toThrow();
@@ -146,6 +141,154 @@ describe("checkTargetUrl: the allowlist", () => {
     const allowed = ["evil.com/@api.example.org", "host:notaport", "[::1", ""];
     expectRefused("https://evil.com/", 403, "target_not_allowed", allowed);
     expectRefused("https://host/", 403, "target_not_allowed", allowed);
+  });
+});
+
+describe("checkTargetUrl: IP literals", () => {
+  // Every one of these is 127.0.0.1 (or 0.0.0.0) once the URL parser is done with it.
+  it.each([
+    "http://2130706433/",
+    "http://0x7f000001/",
+    "http://0x7f.1/",
+    "http://0177.0.0.1/",
+    "http://127.1/",
+    "http://127.0.1/",
+    "http://127.0.0.01/",
+    "http://127.0.0.1./",
+    "http://%31%32%37.0.0.1/",
+    "http://１２７．０．０．１/",
+    "http://127。0。0。1/",
+    "http://0/",
+    "http:0x7f.1/",
+    "http:\\\\0x7f.1\\",
+    "  http://0x7f.1/  ",
+    "http://0x7f\t.1/",
+    "HTTP://0X7F.1:8787/",
+  ])("refuses the non-canonical IPv4 spelling %j with 400 even though 127.0.0.1:* is allowed", (raw) => {
+    const e = expectRefused(raw, 400, "invalid_target");
+    expect(e.message).toContain("non-canonical");
+  });
+
+  it("accepts the canonical dotted quad that an explicit pattern names", () => {
+    expect(checkTargetUrl("http://127.0.0.1:8787/mock/v1/models", ALLOWED, "target").href).toBe("http://127.0.0.1:8787/mock/v1/models");
+  });
+
+  const WILDCARDS_ONLY = ["*.example.com", "api.example.org"];
+  it.each([
+    ["http://127.0.0.1/", "loopback"],
+    ["http://127.255.255.254:8080/", "loopback"],
+    ["http://10.1.2.3/", "private"],
+    ["http://172.16.0.1/", "private"],
+    ["http://172.31.255.255/", "private"],
+    ["http://192.168.1.1/", "private"],
+    ["http://169.254.1.1/", "link-local"],
+    ["http://169.254.169.254/latest/meta-data/", "cloud metadata"],
+    ["http://100.64.0.1/", "carrier-grade NAT"],
+    ["http://100.127.255.255/", "carrier-grade NAT"],
+    ["http://0.0.0.0/", "unspecified"],
+    ["http://0.1.2.3/", "unspecified"],
+    ["http://255.255.255.255/", "broadcast"],
+    ["http://224.0.0.1/", "multicast"],
+    ["http://239.255.255.250/", "multicast"],
+    ["http://240.0.0.1/", "reserved"],
+    ["http://192.0.2.1/", "documentation"],
+    ["http://198.18.0.1/", "benchmarking"],
+    ["http://[::1]/", "loopback"],
+    ["http://[0:0:0:0:0:0:0:1]/", "loopback"],
+    ["http://[::]/", "unspecified"],
+    ["http://[fc00::1]/", "private (unique local)"],
+    ["http://[fd12:3456::1]/", "private (unique local)"],
+    ["http://[fe80::1]/", "link-local"],
+    ["http://[febf:ffff::1]/", "link-local"],
+    ["http://[fd00:ec2::254]/", "cloud metadata"],
+    ["http://[::ffff:127.0.0.1]/", "IPv4-mapped"],
+    ["http://[::ffff:7f00:1]/", "IPv4-mapped"],
+    ["http://[::ffff:169.254.169.254]/", "IPv4-mapped"],
+    ["http://[::ffff:8.8.8.8]/", "IPv4-mapped"],
+    ["http://[::127.0.0.1]/", "IPv4-compatible"],
+    ["http://[64:ff9b::a9fe:a9fe]/", "NAT64"],
+    ["http://[2002:7f00:1::]/", "6to4"],
+    ["http://[2001::1]/", "Teredo"],
+    ["http://[ff02::1]/", "multicast"],
+  ])("refuses %s as a %s address when no pattern names it", (raw, label) => {
+    const e = expectRefused(raw, 403, "target_not_allowed", WILDCARDS_ONLY);
+    expect(e.message).toContain(label);
+  });
+
+  it.each([
+    "8.8.8.8", "1.1.1.1", "172.15.255.255", "172.32.0.0", "100.63.255.255", "100.128.0.0", "169.253.255.255", "192.169.0.0",
+    "223.255.255.255", "[2606:4700:4700::1111]", "[fbff::1]", "[fe7f::1]", "[2001:4860:4860::8888]",
+  ])("does not put %s, just outside every special range, in one", (host) => {
+    expect(specialRange(host)).toBeNull();
+  });
+
+  it("never lets a wildcard admit an IP literal, public or private", () => {
+    const allowed = ["*.example.com", "*.0.0.1", "*.1", "*.8.8"];
+    for (const raw of ["http://8.8.8.8/", "http://127.0.0.1/", "http://10.0.0.1/", "http://[2606:4700::1111]/"]) {
+      expectRefused(raw, 403, "target_not_allowed", allowed);
+    }
+  });
+
+  it("admits an IP literal only by a pattern naming exactly that address, and only on its port", () => {
+    const allowed = ["10.0.0.5:8080"];
+    expect(() => checkTargetUrl("http://10.0.0.5:8080/", allowed, "target")).not.toThrow();
+    expectRefused("http://10.0.0.6:8080/", 403, "target_not_allowed", allowed);
+    expectRefused("http://10.0.0.5:8081/", 403, "target_not_allowed", allowed);
+  });
+
+  it("admits a public IP literal by exact name too, and no neighbour of it", () => {
+    expect(() => checkTargetUrl("https://8.8.8.8/", ["8.8.8.8"], "target")).not.toThrow();
+    expectRefused("https://8.8.4.4/", 403, "target_not_allowed", ["8.8.8.8"]);
+  });
+
+  it("does not let an IPv4 pattern admit the same address written as IPv4-mapped IPv6", () => {
+    expectRefused("http://[::ffff:127.0.0.1]:8787/", 403, "target_not_allowed");
+  });
+
+  it("admits an IPv4-mapped address when that exact literal is listed, in either spelling", () => {
+    expect(() => checkTargetUrl("http://[::ffff:7f00:1]/", ["[::ffff:127.0.0.1]"], "target")).not.toThrow();
+  });
+
+  it("ignores a pattern that writes an IPv4 address in a non-canonical form", () => {
+    expectRefused("http://127.0.0.1/", 403, "target_not_allowed", ["0x7f.1:*", "2130706433", "127.1", "127.0.0.1.", "%31%32%37.0.0.1"]);
+  });
+
+  it("refuses an IPv6 zone identifier", () => {
+    expectRefused("http://[fe80::1%25eth0]/", 400, "invalid_target");
+  });
+
+  it("refuses port 0", () => {
+    expectRefused("http://127.0.0.1:0/", 400, "invalid_target");
+  });
+});
+
+describe("checkTargetUrl: disguised hosts", () => {
+  it("refuses an '@' in the authority even when the userinfo is empty", () => {
+    expectRefused("http://@api.example.org/", 400, "invalid_target");
+    expectRefused("http://:@api.example.org/", 400, "invalid_target");
+    expectRefused("http://api.example.org:443@attacker.net/", 400, "invalid_target");
+    expectRefused("http://api.example.org@127.0.0.1:8787/", 400, "invalid_target");
+  });
+
+  it("treats a backslash as the end of the host, as fetch does, so '\\@' cannot smuggle another host", () => {
+    expect(checkTargetUrl("http://api.example.org\\@attacker.net/", ALLOWED, "target").hostname).toBe("api.example.org");
+    expectRefused("http://attacker.net\\@api.example.org/", 403, "target_not_allowed");
+  });
+
+  it("does not let a fragment or query string that holds an allowed name decide the host", () => {
+    expectRefused("http://attacker.net#@api.example.org/", 403, "target_not_allowed");
+    expectRefused("http://attacker.net?@api.example.org/", 403, "target_not_allowed");
+    expectRefused("http://attacker.net/api.example.org", 403, "target_not_allowed");
+  });
+
+  it("does not let a percent-encoded dot join an allowed name to an attacker's domain", () => {
+    expectRefused("http://api.example.org%2eattacker.net/", 403, "target_not_allowed");
+    expectRefused("http://example.com%2eattacker.net/", 403, "target_not_allowed");
+  });
+
+  it("does not let a wildcard pattern match a suffix that is not a whole label", () => {
+    expectRefused("https://xexample.com/", 403, "target_not_allowed");
+    expectRefused("https://a.example.com.attacker.net/", 403, "target_not_allowed");
   });
 });
 

@@ -12,6 +12,7 @@ import { parseBody, readJson } from "./body";
 import { readConfig } from "./config";
 import { StatusError, unwrap } from "./errors";
 import { JoinBody, LeaseBody, ReportBody, StopBody } from "./protocol";
+import { limitRunCreation } from "./ratelimit";
 import { parseRunSpec, publicSpec } from "./spec";
 import type { RunSpec } from "./spec";
 
@@ -54,6 +55,7 @@ export async function createRun(request: IRequest, env: Env): Promise<Response> 
   const cfg = readConfig(env);
   if (!cfg.apiToken) throw new StatusError(503, "api_token_unset", "Run creation is disabled: the API_TOKEN secret is not set.");
   await requireApiToken(request, cfg.apiToken);
+  await limitRunCreation(request, env);
   const spec = parseRunSpec(await readJson(request, cfg.maxBodyBytes), cfg);
   const id = env.RUN_COORDINATOR.newUniqueId();
   const runId = id.toString();

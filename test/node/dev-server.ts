@@ -38,7 +38,8 @@ export class DevServer {
 
   async start(): Promise<void> {
     this.port = await freePort();
-    const vars = { API_TOKEN: DEV_API_TOKEN, ...this.vars };
+    // End-to-end suites create many runs a minute; the creation limit has its own tests.
+    const vars = { API_TOKEN: DEV_API_TOKEN, MAX_RUNS_PER_MINUTE: "0", ...this.vars };
     const args = [
       "wrangler", "dev", "--ip", "127.0.0.1", "--port", String(this.port), "--inspector-port", String(await freePort()),
       "--persist-to", this.persistTo, "--show-interactive-dev-session=false", "--log-level", "warn",
