@@ -109,7 +109,12 @@ export class AgentDesk {
       // Rate mode: the slots due within leaseAheadMs, returned ones first.
       max = Math.min(body.want, m.budgetRemaining(state));
       const origin = state.measuredStartedAt ?? now;
-      const horizon = now - origin + this.cfg.leaseAheadMs;
+      let horizon = now - origin + this.cfg.leaseAheadMs;
+      // Never a slot at or after the end of stop.durationSeconds (counted from the run's start).
+      if (state.limits.durationMs !== null) {
+        const runToMeasured = origin - (state.startedAt ?? now);
+        horizon = Math.min(horizon, state.limits.durationMs - runToMeasured - 1e-6);
+      }
       slots.push(...this.store.takeSlots(max, horizon));
       schedule = this.store.getMeta<ScheduleCursor>("schedule") ?? startSchedule(this.cfg.seed);
       while (slots.length < max && schedule.t <= horizon) {

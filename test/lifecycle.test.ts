@@ -277,3 +277,22 @@ describe("idempotent agent calls", () => {
     expect((await status(run)).body.counts.outstanding).toBe(1);
   });
 });
+
+describe("rate mode", () => {
+  it("hands out the schedule's slots ahead of time but never one at or after the end of the duration", async () => {
+    const run = await createRun({ load: { rate: 10, arrival: "constant" }, stop: { durationSeconds: 1.5 } });
+    const agentId = await join(run);
+    const all: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const l = await lease(run, agentId, 100);
+      if (l.status === 409) break; // the duration has passed: draining
+      all.push(...(l.body.credits as Array<{ at: number }>).map((c) => c.at));
+      await report(run, agentId, []);
+      await advance(run, 400);
+    }
+    expect(all.length).toBeGreaterThan(0);
+    expect(Math.max(...all)).toBeLessThan(1_500);
+    expect(all).toEqual([...all].sort((a, b) => a - b));
+    expect(all.slice(0, 3)).toEqual([0, 100, 200]);
+  });
+});
