@@ -53,6 +53,13 @@ export function rpcTransport(env: Env, runId: string): CoordinatorTransport {
   const stub = () => env.RUN_COORDINATOR.get(env.RUN_COORDINATOR.idFromString(runId));
   const api = { role: "api" } as const;
   async function call<T>(fn: () => Promise<RpcResult<T>>): Promise<T> {
+    // Requests the engine launched in this turn reach the network first. Without this
+    // yield the call is delivered first, and where the coordinator shares this thread
+    // (every Durable Object of a local `wrangler dev` does) its whole handling runs before
+    // those requests are written out, while their clocks have already started: TTFT
+    // measured against an independent server was ~13 ms too high at concurrency 8 (3–8
+    // with the yield; a plain Worker fetching the same server: ~2).
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
     let r: RpcResult<T>;
     try {
       r = await fn();

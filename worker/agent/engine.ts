@@ -199,6 +199,12 @@ export class AgentEngine {
     while (n < budget && (s.stop === "running" || s.stop === "finish") && this.inflight < s.share) {
       const c = s.held[0];
       if (!c) break;
+      if (st.pastDuration(s, c)) {
+        // This one and all after it (held in `at` order) are due after the run's end: the
+        // drain's stop answer returns them, or, if it let the agent finish, they go back now.
+        if (s.stop === "finish") st.returnHeld(s);
+        break;
+      }
       const wait = st.dueWall(s, c) - this.wallNow();
       if (wait > 0) {
         this.waker.arm(this.now() + wait);

@@ -69,6 +69,18 @@ export function dueWall(s: AgentState, c: Credit): number {
   return s.runStartedAt + c.at - s.offsetMs;
 }
 
+/**
+ * Rate mode: the credit is due at or after the end of stop.durationSeconds (`at` and the
+ * duration both count from the run's start on the coordinator's clock), when the run is
+ * over: it is never sent, however late the agent hears of the drain, and goes back
+ * unused. The coordinator hands out the schedule up to a second ahead; without this the
+ * credits of the last leases went out after the run's end.
+ */
+export function pastDuration(s: AgentState, c: Credit): boolean {
+  const seconds = s.spec.stop.durationSeconds;
+  return c.at !== undefined && seconds !== undefined && c.at >= Math.round(seconds * 1000);
+}
+
 export function addCredits(s: AgentState, credits: readonly Credit[]): void {
   if (credits.length === 0) return;
   s.held.push(...credits.map((c) => ({ ...c })));
