@@ -91,6 +91,14 @@ export class RunCoordinator extends DurableObject<Env> {
   private metrics: RunMetrics | null = null;
   private series: TimeSeries | null = null;
   private thresholdsCheckedAt = Number.NEGATIVE_INFINITY;
+  /** The spec, parsed once (it never changes after creation). */
+  private spec: RunSpec | null = null;
+  /**
+   * The alarm as last set by this instance (undefined: unknown, after a restart). An alarm
+   * earlier than needed is kept (it fires, finds nothing due, and sets the next one), so
+   * renewing a lease, which only moves deadlines later, costs no storage write.
+   */
+  private alarmAt: number | null | undefined;
   /** Long-poll waiters, woken on every phase change. */
   private readonly waiters = new Waiters();
 
@@ -179,7 +187,7 @@ export class RunCoordinator extends DurableObject<Env> {
       const now = this.now();
       const agent = this.desk().join(state, body, now);
       await this.schedule();
-      const spec = this.store.getMeta<RunSpec>("spec");
+      const spec = this.specNow();
       if (!spec) throw notFound();
       return { agentId: agent.id, leaseTtlMs: cfg.leaseTtlMs, reportIntervalMs: cfg.reportIntervalMs, serverTime: now, spec, concurrency: 0, stop: false };
     });
@@ -252,6 +260,7 @@ export class RunCoordinator extends DurableObject<Env> {
   // ── Alarm ──────────────────────────────────────────────────────────────────
 
   override async alarm(): Promise<void> {
+    this.alarmAt = null; // a fired alarm is gone
     if (!this.load()) return;
     await this.advance(this.now());
   }
@@ -314,7 +323,7 @@ export class RunCoordinator extends DurableObject<Env> {
 
   /** Like k6's abortOnFail: a failing threshold on the merged distribution begins the drain. */
   private abortOnThresholds(state: RunState, now: number): RunState {
-    const spec = this.store.getMeta<RunSpec>("spec");
+    const spec = this.specNow();
     if (!spec?.abortOnThresholdFail || !spec.thresholds || !m.isAccepting(state)) return state;
     if (now - this.thresholdsCheckedAt < THRESHOLD_EVERY_MS) return state;
     this.thresholdsCheckedAt = now;
@@ -364,6 +373,8 @@ export class RunCoordinator extends DurableObject<Env> {
     await this.notifyFleet();
     await this.ctx.storage.deleteAll();
     await this.ctx.storage.deleteAlarm();
+    this.alarmAt = null;
+    this.spec = null;
     this.runConfig = null;
     this.state = null;
     this.metrics = null;
@@ -415,14 +426,30 @@ export class RunCoordinator extends DurableObject<Env> {
     const state = this.state;
     if (!state) return;
     if (state.phase === "complete" && !(await this.notifyFleet())) {
-      await this.ctx.storage.setAlarm(this.now() + FLEET_RETRY_MS);
+      await this.setAlarm(this.now() + FLEET_RETRY_MS);
       return;
     }
     const hook = this.store.getMeta<WebhookState>("webhook");
     const deadlines = [m.nextDeadline(state), this.desk().nextExpiry(state), hook && !hook.delivered ? hook.nextAt : null];
     const defined = deadlines.filter((t): t is number => t !== null);
-    if (defined.length === 0) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(Math.min(...defined));
+    const next = defined.length > 0 ? Math.min(...defined) : null;
+    if (next === null) {
+      if (this.alarmAt !== null) await this.ctx.storage.deleteAlarm();
+      this.alarmAt = null;
+    } else if (this.alarmAt === undefined || this.alarmAt === null || next < this.alarmAt || state.phase === "complete") {
+      await this.setAlarm(next);
+    }
+  }
+
+  private async setAlarm(at: number): Promise<void> {
+    if (at === this.alarmAt) return;
+    await this.ctx.storage.setAlarm(at);
+    this.alarmAt = at;
+  }
+
+  private specNow(): RunSpec | null {
+    if (!this.spec) this.spec = this.store.getMeta<RunSpec>("spec");
+    return this.spec;
   }
 
   /** `stop` from the drain's first instant; `finishLeased` when held credits should still be sent. */
@@ -453,7 +480,7 @@ export class RunCoordinator extends DurableObject<Env> {
   private resultsNow(): Results {
     const state = this.state;
     if (!state) throw notFound();
-    const thresholds = this.store.getMeta<RunSpec>("spec")?.thresholds ?? {};
+    const thresholds = this.specNow()?.thresholds ?? {};
     const series = this.seriesNow().view();
     return buildResults(this.snapshot(), state, this.metricsNow(), thresholds, this.store.getMeta<unknown>("publicSpec"), series);
   }

@@ -1,0 +1,153 @@
+// Fidelity (issue 7 §3): TTFT and ITL as edgeperf's edge agents measure them, against
+// a streaming target that records what it actually served (bench/target.ts: first
+// token written − request arrival; spacing of the tokens written), for several
+// TTFT/ITL settings. The same settings against builtin:mock (served inside the agent's
+// own isolate) are compared with the configured values, as DESIGN §7 states the target.
+import type { Target } from "../lib/util.ts";
+import { log, mean, percentile, round } from "../lib/util.ts";
+import type { WranglerDev } from "../lib/edgeperf.ts";
+import { createRun, waitComplete } from "../lib/edgeperf.ts";
+
+export interface FidelityRow {
+  target: "node-stream" | "builtin-mock";
+  ttftMs: number;
+  itlMs: number;
+  requests: number;
+  measuredTtftP50: number | null;
+  measuredItlMean: number | null;
+  /** What the target served (node-stream) or was configured to (builtin-mock). */
+  servedTtftP50: number | null;
+  servedItlMean: number | null;
+  ttftP50ErrorMs: number | null;
+  itlMeanErrorMs: number | null;
+  /** Errors against the configured values, for both targets. */
+  ttftP50VsConfiguredMs: number | null;
+  itlMeanVsConfiguredMs: number | null;
+  /**
+   * Where the served p50 falls in the coordinator's DDSketch: the value a perfect client
+   * would be reported as (the bin's representative), and that bin's half width. Any
+   * percentile edgeperf reports is quantised to ±1% this way.
+   */
+  servedTtftP50InSketch: number | null;
+  sketchHalfBinMs: number | null;
+}
+
+export interface FidelityOut {
+  concurrency: number;
+  outputTokens: number;
+  rows: FidelityRow[];
+  /** Largest absolute error over the node-stream settings (measured − served). */
+  ttftP50ErrorMs: number | null;
+  itlMeanErrorMs: number | null;
+  /** Largest absolute error over the builtin-mock settings (measured − configured). */
+  mockTtftP50ErrorMs: number | null;
+  mockItlMeanErrorMs: number | null;
+}
+
+// The coordinator's DDSketch (durable/sketch.ts): relative accuracy ALPHA, so a value
+// is reported as the representative of its bin (gamma^(k-1), gamma^k].
+const ALPHA = 0.01;
+const GAMMA = (1 + ALPHA) / (1 - ALPHA);
+const LOG_GAMMA = Math.log(GAMMA);
+function inSketch(v: number): { value: number; halfBin: number } {
+  const k = Math.ceil(Math.log(v) / LOG_GAMMA);
+  const hi = Math.exp(k * LOG_GAMMA);
+  return { value: (2 * hi) / (GAMMA + 1), halfBin: (hi - hi / GAMMA) / 2 };
+}
+
+const OUTPUT_TOKENS = 32;
+const CONCURRENCY = 8;
+
+async function measure(server: WranglerDev, target: Record<string, unknown>, requests: number) {
+  const run = await createRun(server, {
+    target,
+    workload: { inputTokens: { mean: 128, stddev: 0 }, outputTokens: { mean: OUTPUT_TOKENS, stddev: 0 } },
+    load: { concurrency: CONCURRENCY },
+    stop: { requests },
+    agents: { edge: 1 },
+    graceSeconds: 60,
+  });
+  const res = await waitComplete(server, run);
+  if (res.counts.failed > 0) throw new Error(`fidelity run had ${res.counts.failed} failed requests: ${JSON.stringify(res.errors)}`);
+  return { ttftP50: res.metrics.time_to_first_token.p50 as number, itlMean: res.metrics.inter_token_latency.avg as number, n: res.counts.completed as number };
+}
+
+const maxAbs = (xs: Array<number | null>) => {
+  const v = xs.filter((x): x is number => x !== null).map(Math.abs);
+  return v.length === 0 ? null : round(Math.max(...v), 3);
+};
+
+export async function fidelity(server: WranglerDev, target: Target, quick: boolean): Promise<FidelityOut> {
+  const settings: Array<[number, number]> = quick
+    ? [[20, 5], [100, 10], [250, 2]]
+    : [[20, 5], [50, 20], [100, 10], [250, 2], [500, 1]];
+  const requests = quick ? 96 : 400;
+  const rows: FidelityRow[] = [];
+  for (const [ttft, itl] of settings) {
+    log(`fidelity: node-stream ttft ${ttft} ms, itl ${itl} ms, ${requests} requests`);
+    await target.reset();
+    const m = await measure(
+      server,
+      {
+        url: `${target.url}/v1/chat/completions`,
+        api: "openai-chat",
+        model: "bench",
+        stream: true,
+        headers: { "x-bench-ttft-ms": String(ttft), "x-bench-itl-ms": String(itl) },
+      },
+      requests,
+    );
+    const served = (await target.stats()).streamed;
+    const sTtft = percentile(served.map((s) => s.ttftMs), 50);
+    const sItl = mean(served.map((s) => s.itlMs).filter((x): x is number => x !== null));
+    rows.push({
+      target: "node-stream",
+      ttftMs: ttft,
+      itlMs: itl,
+      requests: m.n,
+      measuredTtftP50: round(m.ttftP50, 3),
+      measuredItlMean: round(m.itlMean, 4),
+      servedTtftP50: round(sTtft, 3),
+      servedItlMean: round(sItl, 4),
+      ttftP50ErrorMs: sTtft === null ? null : round(m.ttftP50 - sTtft, 3),
+      itlMeanErrorMs: sItl === null ? null : round(m.itlMean - sItl, 4),
+      ttftP50VsConfiguredMs: round(m.ttftP50 - ttft, 3),
+      itlMeanVsConfiguredMs: round(m.itlMean - itl, 4),
+      servedTtftP50InSketch: sTtft === null ? null : round(inSketch(sTtft).value, 3),
+      sketchHalfBinMs: sTtft === null ? null : round(inSketch(sTtft).halfBin, 3),
+    });
+    log(`  measured TTFT p50 ${rows.at(-1)!.measuredTtftP50} (served ${rows.at(-1)!.servedTtftP50}), ITL mean ${rows.at(-1)!.measuredItlMean} (served ${rows.at(-1)!.servedItlMean})`);
+  }
+  for (const [ttft, itl] of settings) {
+    log(`fidelity: builtin:mock ttft ${ttft} ms, itl ${itl} ms, ${requests} requests`);
+    const m = await measure(server, { url: "builtin:mock", stream: true, mock: { ttftMs: ttft, itlMs: itl } }, requests);
+    rows.push({
+      target: "builtin-mock",
+      ttftMs: ttft,
+      itlMs: itl,
+      requests: m.n,
+      measuredTtftP50: round(m.ttftP50, 3),
+      measuredItlMean: round(m.itlMean, 4),
+      servedTtftP50: ttft,
+      servedItlMean: itl,
+      ttftP50ErrorMs: round(m.ttftP50 - ttft, 3),
+      itlMeanErrorMs: round(m.itlMean - itl, 4),
+      ttftP50VsConfiguredMs: round(m.ttftP50 - ttft, 3),
+      itlMeanVsConfiguredMs: round(m.itlMean - itl, 4),
+      servedTtftP50InSketch: round(inSketch(ttft).value, 3),
+      sketchHalfBinMs: round(inSketch(ttft).halfBin, 3),
+    });
+    log(`  measured TTFT p50 ${rows.at(-1)!.measuredTtftP50}, ITL mean ${rows.at(-1)!.measuredItlMean}`);
+  }
+  const node = rows.filter((r) => r.target === "node-stream");
+  const mock = rows.filter((r) => r.target === "builtin-mock");
+  return {
+    concurrency: CONCURRENCY,
+    outputTokens: OUTPUT_TOKENS,
+    rows,
+    ttftP50ErrorMs: maxAbs(node.map((r) => r.ttftP50ErrorMs)),
+    itlMeanErrorMs: maxAbs(node.map((r) => r.itlMeanErrorMs)),
+    mockTtftP50ErrorMs: maxAbs(mock.map((r) => r.ttftP50ErrorMs)),
+    mockItlMeanErrorMs: maxAbs(mock.map((r) => r.itlMeanErrorMs)),
+  };
+}

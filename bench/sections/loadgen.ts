@@ -1,0 +1,143 @@
+// Load generation vs peers (issue 7 §2): one local target, the same concurrency, the
+// same duration; edgeperf's edge agents in `wrangler dev` vs autocannon (npm) vs hey
+// (Debian). First a target that answers at once (the tools' own ceiling on this
+// machine), then one that answers after a fixed 20 ms, where every tool should report
+// ~20 ms: the spread above 20 ms is each tool's measurement overhead.
+import { join } from "node:path";
+import type { WranglerDev } from "../lib/edgeperf.ts";
+import { createRun, waitComplete } from "../lib/edgeperf.ts";
+import type { Target } from "../lib/util.ts";
+import { ROOT, log, round, run, sleep, which } from "../lib/util.ts";
+
+export interface ToolRow {
+  tool: string;
+  rps: number | null;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  requests: number | null;
+  errors: number | null;
+  /** Requests per second as the target counted them (arrivals over their span). */
+  targetRps: number | null;
+  note?: string;
+}
+
+export interface LoadgenOut {
+  concurrency: number;
+  durationSeconds: number;
+  edgeAgents: number;
+  fixed: ToolRow[];
+  delay20: ToolRow[];
+  /** edgeperf alone on the fixed target at other concurrencies: where its ceiling is. */
+  sweep: Array<{ concurrency: number; agents: number; rps: number | null; p50Ms: number | null; p99Ms: number | null }>;
+}
+
+async function targetRps(target: Target): Promise<number | null> {
+  const s = await target.stats();
+  if (s.firstArrival === null || s.lastArrival === null || s.lastArrival <= s.firstArrival) return null;
+  return s.count / ((s.lastArrival - s.firstArrival) / 1000);
+}
+
+async function edgeperf(server: WranglerDev, url: string, c: number, seconds: number, agents: number): Promise<ToolRow> {
+  const created = await createRun(server, {
+    target: { url, api: "http", method: "GET" },
+    load: { concurrency: c },
+    stop: { durationSeconds: seconds },
+    agents: { edge: agents },
+    graceSeconds: 60,
+  });
+  const res = await waitComplete(server, created);
+  const m = res.metrics;
+  return {
+    tool: "edgeperf",
+    rps: round(m.request_throughput.avg, 1),
+    p50Ms: round(m.request_latency.p50, 3),
+    p99Ms: round(m.request_latency.p99, 3),
+    requests: res.counts.completed + res.counts.failed,
+    errors: res.counts.failed,
+    targetRps: null,
+  };
+}
+
+async function autocannon(url: string, c: number, seconds: number): Promise<ToolRow> {
+  const bin = join(ROOT, "node_modules", "autocannon", "autocannon.js");
+  const r = await run(process.execPath, [bin, "-c", String(c), "-d", String(seconds), "--json", "--no-progress", url], { timeoutMs: (seconds + 60) * 1000 });
+  if (r.code !== 0) throw new Error(`autocannon exited ${r.code}: ${r.stderr.slice(-500)}`);
+  const j = JSON.parse(r.stdout) as {
+    requests: { total: number; average: number };
+    latency: { p50: number; p99: number };
+    duration: number;
+    errors: number;
+    non2xx: number;
+  };
+  return {
+    tool: "autocannon",
+    rps: round(j.requests.total / j.duration, 1),
+    p50Ms: round(j.latency.p50, 3),
+    p99Ms: round(j.latency.p99, 3),
+    requests: j.requests.total,
+    errors: j.errors + j.non2xx,
+    targetRps: null,
+  };
+}
+
+/** hey's text summary: "Requests/sec:", "50% in X secs", "99% in X secs". */
+async function hey(url: string, c: number, seconds: number): Promise<ToolRow> {
+  const r = await run("hey", ["-z", `${seconds}s`, "-c", String(c), url], { timeoutMs: (seconds + 60) * 1000 });
+  if (r.code !== 0) throw new Error(`hey exited ${r.code}: ${r.stderr.slice(-500)}`);
+  const num = (re: RegExp) => {
+    const m = re.exec(r.stdout);
+    return m ? Number(m[1]) : null;
+  };
+  const codes = [...r.stdout.matchAll(/\[(\d{3})\]\s+(\d+) responses/g)];
+  const total = codes.reduce((s, m) => s + Number(m[2]), 0);
+  const ok = codes.filter((m) => m[1]!.startsWith("2")).reduce((s, m) => s + Number(m[2]), 0);
+  const p50 = num(/50% in ([\d.]+) secs/);
+  const p99 = num(/99% in ([\d.]+) secs/);
+  return {
+    tool: "hey",
+    rps: round(num(/Requests\/sec:\s+([\d.]+)/), 1),
+    p50Ms: p50 === null ? null : round(p50 * 1000, 3),
+    p99Ms: p99 === null ? null : round(p99 * 1000, 3),
+    requests: total,
+    errors: total - ok + (num(/Error distribution:[\s\S]*?\[(\d+)\]/) ?? 0),
+    targetRps: null,
+  };
+}
+
+export async function loadgen(server: WranglerDev, target: Target, quick: boolean): Promise<LoadgenOut> {
+  const c = quick ? 32 : 64;
+  const seconds = quick ? 5 : 15;
+  const agents = Math.ceil(c / 16);
+  const heyPresent = which("hey") !== null;
+  const out: LoadgenOut = { concurrency: c, durationSeconds: seconds, edgeAgents: agents, fixed: [], delay20: [], sweep: [] };
+  // Warm the target's JIT and the agents' code paths once, unmeasured.
+  await autocannon(`${target.url}/fixed`, c, 1);
+  await edgeperf(server, `${target.url}/fixed`, c, 1, agents);
+  for (const [key, path] of [["fixed", "/fixed"], ["delay20", "/delay/20"]] as const) {
+    const url = target.url + path;
+    const tools: Array<[string, () => Promise<ToolRow>]> = [
+      ["edgeperf", () => edgeperf(server, url, c, seconds, agents)],
+      ["autocannon", () => autocannon(url, c, seconds)],
+      ["hey", () => hey(url, c, seconds)],
+    ];
+    for (const [name, go] of tools) {
+      if (name === "hey" && !heyPresent) {
+        out[key].push({ tool: "hey", rps: null, p50Ms: null, p99Ms: null, requests: null, errors: null, targetRps: null, note: "not installed" });
+        continue;
+      }
+      log(`loadgen ${key}: ${name}, c=${c}, ${seconds} s`);
+      await target.reset();
+      const row = await go();
+      row.targetRps = round(await targetRps(target), 1);
+      out[key].push(row);
+      log(`  ${row.rps} req/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms (target saw ${row.targetRps} req/s)`);
+      await sleep(500);
+    }
+  }
+  for (const [sc, sa] of (quick ? [[8, 1], [128, 8]] : [[1, 1], [8, 1], [32, 1], [128, 8], [256, 16]]) as Array<[number, number]>) {
+    log(`loadgen sweep: edgeperf c=${sc}, ${sa} agents`);
+    const row = await edgeperf(server, `${target.url}/fixed`, sc, seconds, sa);
+    out.sweep.push({ concurrency: sc, agents: sa, rps: row.rps, p50Ms: row.p50Ms, p99Ms: row.p99Ms });
+  }
+  return out;
+}
