@@ -1,0 +1,84 @@
+// `edgeperf agent RUN_ID`: joins a run as an external agent from this machine. The same
+// AgentEngine that runs inside the LoadAgent Durable Objects does the work here, over
+// HTTP (wire protocol v1) with retries; requests go from this machine to the target.
+
+import { hostname } from "node:os";
+import type { RunSpec } from "../worker/spec.ts";
+import { AgentEngine } from "../worker/agent/engine.ts";
+import type { AgentEvent } from "../worker/agent/engine.ts";
+import { CoordinatorError, CoordinatorUnavailable, httpTransport, withRetries } from "../worker/agent/transport.ts";
+import { COMMON_FLAGS, parseFlags, str } from "./args.ts";
+import { clientOf, note, print, printJson, tokenOf } from "./common.ts";
+import { CliError, oneLine } from "./errors.ts";
+import { StatusLine } from "./follow.ts";
+
+const MOCK_URL = "builtin:mock";
+
+/** builtin:mock is served by the Worker itself; an external agent calls it over HTTP. */
+export function resolveTarget(server: string, spec: RunSpec): string {
+  if (spec.target.url !== MOCK_URL) return spec.target.url;
+  return `${server}${spec.target.api === "openai-completions" ? "/mock/v1/completions" : "/mock/v1/chat/completions"}`;
+}
+
+function coordinatorFailure(e: unknown, server: string): CliError {
+  if (e instanceof CoordinatorError) return new CliError(oneLine(`HTTP ${e.status} ${e.code}: ${e.message}`), { status: e.status });
+  if (e instanceof CoordinatorUnavailable) {
+    return new CliError(e.status === null ? `cannot reach ${server}: ${oneLine(e.message)}` : oneLine(`HTTP ${e.status}: ${e.message}`), { transient: true });
+  }
+  return new CliError(oneLine(e instanceof Error ? e.message : String(e)));
+}
+
+export async function agent(argv: string[], help: (cmd: string) => number): Promise<number> {
+  const flags = { ...COMMON_FLAGS, name: { type: "string" }, region: { type: "string" } } as const;
+  const { values, positionals } = parseFlags(argv, flags, { min: 1, max: 1, names: "RUN_ID" });
+  if (values.help) return help("agent");
+  const runId = positionals[0] ?? "";
+  const client = clientOf(values);
+  const server = client.server;
+  const token = tokenOf(values, "the run's agent token (or the API token)");
+  const name = str(values, "name") ?? `cli-${hostname()}`.slice(0, 128);
+  const region = str(values, "region") ?? "local";
+
+  const line = values.json ? null : new StatusLine();
+  const tally = { sent: 0, reported: 0, returned: 0 };
+  let share = 0;
+  const show = (e: AgentEvent) => {
+    if (e.type === "send") tally.sent++;
+    else if (e.type === "lease") share = e.share;
+    else if (e.type === "report") {
+      tally.reported += e.results;
+      tally.returned += e.returned;
+      if (line && !line.isTTY) line.log(`report: ${e.results} results, ${e.returned} returned (${e.accepted} accepted, ${e.duplicates} duplicates)`);
+    } else if (e.type === "stop") line?.log(`run says stop: ${e.mode}`);
+    else if (e.type === "offline") line?.log(`coordinator unreachable, retrying: ${oneLine(e.message)}`);
+    if (line?.isTTY) line.update(`agent ${name}: sent ${tally.sent}, reported ${tally.reported}, share ${share} in flight at most`);
+  };
+
+  const engine = new AgentEngine({
+    transport: withRetries(httpTransport({ server, runId, token })),
+    fetchTarget: (input, init) => fetch(input, init),
+    resolveUrl: (spec) => resolveTarget(server, spec),
+    name,
+    region,
+    onEvent: show,
+  });
+  // The transport retries an unreachable server for seconds and then says only that;
+  // one plain request first names the cause ("connection refused") at once.
+  await client.raw("GET", "/healthz", { timeoutMs: 10_000 });
+  try {
+    await engine.join();
+    note(`Joined run ${runId} as agent ${engine.state.agentId} (${name}, region ${region}); sending to ${resolveTarget(server, engine.state.spec)}`);
+    // Without limits a slice only ends when the run says the agent is done.
+    while ((await engine.runSlice({})) !== "done") {
+      /* continue */
+    }
+  } catch (e) {
+    line?.clear();
+    throw coordinatorFailure(e, server);
+  }
+  const summary = { runId, agentId: engine.state.agentId, sent: tally.sent, reported: tally.reported, returned: tally.returned };
+  line?.finish(`agent ${name}: done`);
+  if (values.json) printJson(summary);
+  else print(`Agent done: sent ${summary.sent} requests, reported ${summary.reported} results, returned ${summary.returned} unused credits.`);
+  return 0;
+}

@@ -1,0 +1,141 @@
+// Usage text for `edgeperf --help` and `edgeperf <command> --help`.
+
+const CONNECTION = `Connection:
+  --server URL          edgeperf server (env EDGEPERF_SERVER; default http://127.0.0.1:8787)
+  --token TOKEN         token for the call (env EDGEPERF_TOKEN)
+  --json                machine-readable JSON on stdout instead of text`;
+
+const EXIT_CODES = `Exit codes:
+  0    success
+  1    failure: a threshold failed, the run was cancelled (stopped) or partial,
+       the server refused the call, or it could not be reached
+  2    usage error (unknown flag, missing argument, unreadable --spec)
+  130  interrupted (third Ctrl-C of \`run\`)`;
+
+const SPEC = `Target (AIPerf names):
+  --url URL                        endpoint URL, or builtin:mock
+  -m, --model NAME                 model name
+  --endpoint-type TYPE             chat (default), completions or http
+  --streaming                      stream responses (measures TTFT and ITL)
+  --api-key KEY                    sent as Authorization: Bearer KEY
+  -H, --header "Name: value"       extra request header (repeatable)
+  --request-timeout-seconds S      per-request timeout
+  --mock-ttft-ms MS, --mock-itl-ms MS, --mock-error-rate P   builtin:mock's latency shape
+Load:
+  --concurrency N                  requests in flight (closed loop); with
+                                   --request-rate, the most in flight
+  --request-rate R                 requests per second (open loop)
+  --arrival-pattern P              constant or poisson (with --request-rate)
+  --request-count N                stop after N requests
+  --benchmark-duration S           stop after S seconds (with --request-count: first wins)
+  --warmup-request-count N         requests sent first and not measured
+Workload:
+  --isl N, --isl-stddev N          input tokens per request (mean, stddev)
+  --osl N, --osl-stddev N          output tokens per request (mean, stddev)
+  --random-seed N                  seed for prompts and lengths
+Run:
+  --edge-agents N                  load agents at Cloudflare's edge (0: external agents only)
+  --regions a,b                    location hints for edge agents (wnam, weur, apac…)
+  --grace S                        seconds final results stay served
+  --drain-timeout S                seconds in-flight requests get once stopping
+  --threshold EXPR                 e.g. "time_to_first_token.p99<500" (repeatable)
+  --abort-on-threshold-fail        stop the run when a threshold fails
+  --spec FILE                      a RunSpec JSON file; flags override its fields
+Output:
+  --out DIR                        write results.json, profile_export_aiperf.json and
+                                   profile_export_aiperf.csv into DIR`;
+
+const COMMANDS: Record<string, string> = {
+  run: `Usage: edgeperf run --url URL [flags]
+
+Creates a run (API token), follows it live on stderr, then prints the results table
+(or --json) and the dashboard URL. Ctrl-C asks to stop the run gracefully (without a
+terminal it stops gracefully at once); a second Ctrl-C force-stops.
+
+${SPEC}
+
+${CONNECTION}
+
+${EXIT_CODES}`,
+  status: `Usage: edgeperf status RUN_ID [--token READ_TOKEN] [--json]
+
+Prints the run's status snapshot: phase, counts, agents.
+
+${CONNECTION}`,
+  watch: `Usage: edgeperf watch RUN_ID [--token READ_TOKEN] [--out DIR] [--json]
+
+Follows a run live until it completes, then prints its results.
+
+${CONNECTION}
+
+${EXIT_CODES}`,
+  results: `Usage: edgeperf results RUN_ID [--token READ_TOKEN] [--out DIR] [--json]
+
+Prints the run's results (live ones while it runs).
+  --out DIR   write results.json, profile_export_aiperf.json and profile_export_aiperf.csv
+
+${CONNECTION}
+
+${EXIT_CODES}`,
+  stop: `Usage: edgeperf stop RUN_ID [--force] [--token API_TOKEN]
+
+Stops a run: gracefully (in-flight requests finish), or with --force (outstanding
+requests are abandoned at once).
+
+${CONNECTION}`,
+  agent: `Usage: edgeperf agent RUN_ID --token AGENT_TOKEN [--name NAME] [--region R]
+
+Joins the run as an external agent: leases credits and sends the requests from this
+machine (builtin:mock is called at the server's /mock/v1/…). Exits 0 when the run is done.
+  --name NAME    shown in the run's agent list (default cli-<hostname>)
+  --region R     free-form label (default "local")
+
+${CONNECTION}`,
+  drain: `Usage: edgeperf drain [--wait | --resume | --status] [--token API_TOKEN]
+
+Service drain before a redeploy: refuse new runs and let active ones finish.
+  (no flag)   start draining
+  --wait      start draining and wait until no run is active (phase "drained")
+  --resume    accept new runs again
+  --status    show the phase and the number of active runs
+
+${CONNECTION}`,
+  demo: `Usage: edgeperf demo [run's spec flags] [--json]
+
+Starts the Worker locally (wrangler dev on a free port, a fresh API token and
+storage), benchmarks builtin:mock (streaming, concurrency 8, 200 requests, 2 edge
+agents, mock TTFT 40 ms, ITL 8 ms), prints the results and stops the server.
+Spec flags, as for \`run\`, change the benchmark. This is \`npm start\`.`,
+  dev: `Usage: edgeperf dev [--port 8787] [--token dev-token] [-- WRANGLER_ARGS…]
+
+Runs the Worker locally (wrangler dev on 127.0.0.1) with a fixed API token and keeps
+it running; prints a ready-to-paste \`edgeperf run\` line. This is \`npm run dev\`.
+Example: npm run dev -- -- --var ALLOWED_TARGETS:localhost:*`,
+};
+
+export const MAIN = `edgeperf — benchmark OpenAI-compatible LLM endpoints and HTTP APIs from Cloudflare's edge
+
+Usage: edgeperf <command> [flags]
+
+Commands:
+  run               create a run, follow it live, print the results
+  status RUN_ID     status snapshot of a run
+  watch RUN_ID      follow a run live until it completes
+  results RUN_ID    results of a run (--out DIR writes the AIPerf exports)
+  stop RUN_ID       stop a run (--force: abandon in-flight requests)
+  agent RUN_ID      join a run as an external agent from this machine
+  drain             service drain: --wait, --resume, --status
+  demo              start a local server, benchmark the mock, stop (npm start)
+  dev               run a local server for exploration (npm run dev)
+
+Run \`edgeperf <command> --help\` for its flags.
+
+Example:
+  edgeperf run --server http://127.0.0.1:8787 --token dev-token --url builtin:mock \\
+    --streaming --concurrency 8 --request-count 200 --threshold "time_to_first_token.p99<500"
+
+${EXIT_CODES}`;
+
+export function helpFor(command: string): string {
+  return COMMANDS[command] ?? MAIN;
+}

@@ -1,0 +1,71 @@
+// `run` (create a run and follow it to its results), `watch` and `results`.
+
+import type { ApiClient } from "./api.ts";
+import { COMMON_FLAGS, SPEC_FLAGS, buildSpec, parseFlags, readSpecFile, str } from "./args.ts";
+import type { Values } from "./args.ts";
+import { clientOf, deliver, note, tokenOf } from "./common.ts";
+import { StatusLine, follow } from "./follow.ts";
+import { handleInterrupts } from "./interrupt.ts";
+
+const RESULT_FLAGS = { ...COMMON_FLAGS, out: { type: "string" } } as const;
+
+export interface RunOptions {
+  client: ApiClient;
+  apiToken: string;
+  spec: Record<string, unknown>;
+  values: Values;
+  dashboardNote?: string;
+}
+
+/** Creates the run, follows it live (Ctrl-C stops it), prints its results; returns the exit code. */
+export async function runSpec({ client, apiToken, spec, values, dashboardNote }: RunOptions): Promise<number> {
+  const created = await client.createRun(apiToken, spec);
+  const line = new StatusLine();
+  note(`Run ${created.id} created. Dashboard: ${created.urls.dashboard}`);
+  const agents = spec.agents as { edge?: number } | undefined;
+  if (agents?.edge === 0) {
+    note(`No edge agents: the run waits for external agents. Join from any machine with\n  edgeperf agent ${created.id} --server ${client.server} --token ${created.agentToken}`);
+  }
+  const uninstall = handleInterrupts({
+    line,
+    stop: async (mode) => {
+      await client.stop(created.id, apiToken, mode);
+    },
+  });
+  let results;
+  try {
+    results = await follow({ client, id: created.id, token: created.readToken, line });
+  } finally {
+    uninstall();
+  }
+  return deliver({ client, results, token: created.readToken, values, dashboardUrl: created.urls.dashboard, dashboardNote });
+}
+
+export async function run(argv: string[], help: (cmd: string) => number): Promise<number> {
+  const { values } = parseFlags(argv, { ...COMMON_FLAGS, ...SPEC_FLAGS }, { min: 0, max: 0, names: "" });
+  if (values.help) return help("run");
+  const specFile = str(values, "spec");
+  const spec = buildSpec(values, specFile !== undefined ? readSpecFile(specFile) : {});
+  const client = clientOf(values);
+  return runSpec({ client, apiToken: tokenOf(values, "the API token"), spec, values });
+}
+
+export async function watch(argv: string[], help: (cmd: string) => number): Promise<number> {
+  const { values, positionals } = parseFlags(argv, RESULT_FLAGS, { min: 1, max: 1, names: "RUN_ID" });
+  if (values.help) return help("watch");
+  const id = positionals[0] ?? "";
+  const client = clientOf(values);
+  const token = tokenOf(values, "the run's read token (or the API token)");
+  const results = await follow({ client, id, token, line: new StatusLine() });
+  return deliver({ client, results, token, values, dashboardUrl: client.dashboardUrl(id, token) });
+}
+
+export async function results(argv: string[], help: (cmd: string) => number): Promise<number> {
+  const { values, positionals } = parseFlags(argv, RESULT_FLAGS, { min: 1, max: 1, names: "RUN_ID" });
+  if (values.help) return help("results");
+  const id = positionals[0] ?? "";
+  const client = clientOf(values);
+  const token = tokenOf(values, "the run's read token (or the API token)");
+  const res = await client.results(id, token);
+  return deliver({ client, results: res, token, values, dashboardUrl: client.dashboardUrl(id, token) });
+}

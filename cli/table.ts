@@ -1,0 +1,112 @@
+// The results as AIPerf's console shows them: one row per metric with avg, min, max,
+// p99, p90, p50 and std; scalars (throughput, counts, duration) as rows with only avg.
+// Then the run's outcome, errors and threshold PASS/FAIL lines, and the exit verdict.
+
+import type { Metric, Results } from "./types.ts";
+
+const LABELS: Array<[tag: string, label: string]> = [
+  ["time_to_first_token", "Time to First Token"],
+  ["request_latency", "Request Latency"],
+  ["inter_token_latency", "Inter Token Latency"],
+  ["output_token_throughput_per_user", "Output Token Throughput Per User"],
+  ["output_sequence_length", "Output Sequence Length"],
+  ["input_sequence_length", "Input Sequence Length"],
+  ["output_token_throughput", "Output Token Throughput"],
+  ["request_throughput", "Request Throughput"],
+  ["request_count", "Request Count"],
+  ["error_request_count", "Error Request Count"],
+  ["request_error_rate", "Request Error Rate"],
+  ["benchmark_duration", "Benchmark Duration"],
+];
+const STATS = ["avg", "min", "max", "p99", "p90", "p50", "std"] as const;
+const COUNTS = new Set(["request_count", "error_request_count"]);
+
+const fmt2 = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+const fmt0 = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+
+export function formatNumber(v: unknown, integer = false): string {
+  if (typeof v !== "number" || !Number.isFinite(v)) return "N/A";
+  return (integer ? fmt0 : fmt2).format(v);
+}
+
+const isDistribution = (m: Metric) => "p50" in m;
+
+function rows(results: Results): string[][] {
+  const out: string[][] = [];
+  for (const [tag, label] of LABELS) {
+    const m = results.metrics[tag];
+    if (!m) continue;
+    // Like AIPerf, metrics that do not apply (TTFT of a non-streaming run…) are left out.
+    if (isDistribution(m) && !m.count) continue;
+    const name = `${label} (${m.unit})`;
+    if (isDistribution(m)) out.push([name, ...STATS.map((s) => formatNumber(m[s]))]);
+    else out.push([name, formatNumber(m.avg, COUNTS.has(tag)), ...STATS.slice(1).map(() => "N/A")]);
+  }
+  return out;
+}
+
+/** A box table in the style of rich (which AIPerf uses): heavy header, light body. */
+export function renderTable(title: string, header: string[], body: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? "").length)));
+  const line = (l: string, fill: string, mid: string, r: string) => l + widths.map((w) => fill.repeat(w + 2)).join(mid) + r;
+  const row = (cells: string[], edge: string) => edge + cells.map((c, i) => ` ${c.padStart(widths[i] ?? 0)} `).join(edge) + edge;
+  const total = widths.reduce((a, w) => a + w + 3, 1);
+  return [
+    title.padStart(Math.floor((total + title.length) / 2)),
+    line("┏", "━", "┳", "┓"),
+    row(header, "┃"),
+    line("┡", "━", "╇", "┩"),
+    ...body.map((r) => row(r, "│")),
+    line("└", "─", "┴", "┘"),
+  ].join("\n");
+}
+
+export function metricsTable(results: Results): string {
+  const kind = results.spec?.target?.api === "http" ? "HTTP Metrics" : "LLM Metrics";
+  return renderTable(`edgeperf | ${kind}`, ["Metric", ...STATS], rows(results));
+}
+
+const STOPPED_BY: Record<string, string> = {
+  user: " (stopped by a user)",
+  force: " (force-stopped by a user)",
+  threshold: " (a threshold failed and the spec says abortOnThresholdFail)",
+};
+
+export interface Verdict {
+  exitCode: 0 | 1;
+  /** Why the exit code is 1, one reason a line. */
+  reasons: string[];
+}
+
+/** Exit 1 when a threshold failed, or the run was cancelled or partial. */
+export function verdict(results: Results): Verdict {
+  const reasons: string[] = [];
+  if (!results.final) return { exitCode: 0, reasons };
+  const failed = results.thresholds.filter((t) => !t.ok).length;
+  if (failed > 0) reasons.push(`${failed} threshold${failed === 1 ? "" : "s"} failed`);
+  if (results.status === "cancelled") reasons.push(`the run was cancelled${STOPPED_BY[results.stopReason ?? ""] ?? ""}`);
+  if (results.partial) reasons.push(`the run is partial: ${results.counts.abandoned} request${results.counts.abandoned === 1 ? " was" : "s were"} abandoned`);
+  return { exitCode: reasons.length > 0 ? 1 : 0, reasons };
+}
+
+export function summary(results: Results, dashboardUrl?: string): string {
+  const c = results.counts;
+  const state = results.final ? `${results.status}${results.outcome ? ` (${results.outcome})` : ""}` : `${results.phase} (live, not final)`;
+  const lines = [
+    `Run ${results.id}: ${state}${results.partial ? ", partial" : ""}`,
+    `Requests: ${c.completed} completed, ${c.failed} failed, ${c.abandoned} abandoned (granted ${c.granted}, returned unused ${c.returned}, outstanding ${c.outstanding})`,
+  ];
+  if (results.errors.length > 0) {
+    lines.push(`Errors: ${results.errors.map((e) => `${e.code} (${e.type}) × ${e.count}`).join(", ")}`);
+  }
+  if (results.thresholds.length > 0) {
+    lines.push("Thresholds:");
+    for (const t of results.thresholds) lines.push(`  ${t.ok ? "PASS" : "FAIL"}  ${t.expr}  (value ${formatNumber(t.value)})`);
+  }
+  if (dashboardUrl) lines.push(`Dashboard: ${dashboardUrl}`);
+  return lines.join("\n");
+}
+
+export function renderResults(results: Results, dashboardUrl?: string): string {
+  return `${metricsTable(results)}\n${summary(results, dashboardUrl)}\n`;
+}

@@ -1,0 +1,80 @@
+// What the CLI reads from the public API (DESIGN §4, contract). Written against the
+// contract rather than imported from durable/views.ts: the CLI talks to any deployed
+// version over HTTP, and needs only the fields the contract promises.
+
+export interface Counts {
+  granted: number;
+  returned: number;
+  completed: number;
+  failed: number;
+  abandoned: number;
+  outstanding: number;
+}
+
+export interface AgentView {
+  agentId: string;
+  name: string | null;
+  region: string | null;
+  alive: boolean;
+  outstanding: number;
+  inflight: number;
+  concurrency: number;
+}
+
+export interface Snapshot {
+  id: string;
+  phase: "created" | "running" | "draining" | "complete";
+  status: "running" | "complete" | "cancelled";
+  outcome: "completed" | "stopped" | "failed" | null;
+  stopReason?: string | null;
+  partial: boolean;
+  counts: Counts;
+  agents: AgentView[];
+  createdAt?: string;
+  startedAt: string | null;
+  drainStartedAt?: string | null;
+  completedAt: string | null;
+  wipeAt: string | null;
+  serverTime?: string;
+  live?: { requestThroughput: number | null; errorRate: number | null };
+}
+
+export interface Metric {
+  unit: string;
+  avg: number | null;
+  min?: number | null;
+  max?: number | null;
+  std?: number | null;
+  count?: number;
+  p50?: number | null;
+  p90?: number | null;
+  p99?: number | null;
+  [stat: string]: unknown;
+}
+
+export interface ThresholdResult {
+  expr: string;
+  ok: boolean;
+  value: number | null;
+}
+
+/** The public form of the spec, as the results document echoes it. */
+export interface PublicSpec {
+  target?: { url?: string; api?: string; model?: string; stream?: boolean };
+  load?: { concurrency?: number; rate?: number; arrival?: string; maxConcurrency?: number };
+  stop?: { requests?: number; durationSeconds?: number };
+  graceSeconds?: number;
+}
+
+export interface Results extends Snapshot {
+  final: boolean;
+  spec: PublicSpec;
+  metrics: Record<string, Metric>;
+  errors: Array<{ code: string; type: string; count: number }>;
+  thresholds: ThresholdResult[];
+}
+
+export interface DrainView {
+  phase: "accepting" | "draining" | "drained";
+  activeRuns: number;
+}

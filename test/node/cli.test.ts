@@ -1,0 +1,279 @@
+// The `edgeperf` command as a user runs it: the bundled CLI (bin/edgeperf.mjs →
+// dist/edgeperf.mjs, built by `pretest`) as a subprocess, against a real `wrangler dev`.
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildSpec, parseFlags, SPEC_FLAGS } from "../../cli/args.ts";
+import { DEV_API_TOKEN, DevServer, api } from "./dev-server.ts";
+
+const server = new DevServer();
+beforeAll(() => server.start());
+afterAll(() => server.kill());
+
+interface Exit {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI with Node 22 from the project (as npm scripts and npx do); killed after 60 s. */
+function edgeperf(args: string[], opts: { onStderr?: (text: string, signal: (s: NodeJS.Signals) => void) => void } = {}): Promise<Exit> {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env };
+    delete env.EDGEPERF_SERVER;
+    delete env.EDGEPERF_TOKEN;
+    const proc = spawn("node_modules/.bin/node", ["bin/edgeperf.mjs", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    proc.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    proc.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      opts.onStderr?.(stderr, (s) => proc.kill(s));
+    });
+    const timer = setTimeout(() => {
+      stderr += "\n[test: killed after 60 s]";
+      proc.kill("SIGKILL");
+    }, 60_000);
+    proc.on("error", reject);
+    proc.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const lines = (text: string) => text.split("\n").filter((l) => l.trim() !== "");
+
+const mockRun = (...extra: string[]) => [
+  "run", "--server", server.url, "--token", DEV_API_TOKEN, "--url", "builtin:mock", "--streaming", "--osl", "16", ...extra,
+];
+
+describe("edgeperf run", () => {
+  it("benchmarks the mock, prints the AIPerf-style table and the dashboard URL, writes the three files, and exits 0", async () => {
+    const out = mkdtempSync(join(tmpdir(), "edgeperf-cli-"));
+    const r = await edgeperf([...mockRun("--concurrency", "4", "--request-count", "50", "--out", out)]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("Request Latency (ms)");
+    expect(r.stdout).toContain("Time to First Token (ms)");
+    expect(r.stdout).toMatch(/Dashboard: http:\/\/127\.0\.0\.1:\d+\/runs\/[0-9a-f]{64}#token=epr_/);
+    expect(r.stderr).toMatch(/complete\s+50\/50 \(100%\)/);
+
+    const results = JSON.parse(readFileSync(join(out, "results.json"), "utf8"));
+    expect(results.final).toBe(true);
+    expect(results.counts.completed).toBe(50);
+    const aiperf = JSON.parse(readFileSync(join(out, "profile_export_aiperf.json"), "utf8"));
+    expect(aiperf.request_latency).toBeDefined();
+    expect(readFileSync(join(out, "profile_export_aiperf.csv"), "utf8").startsWith("Metric,")).toBe(true);
+  });
+
+  it("exits 1 and prints a FAIL line when a threshold fails", async () => {
+    const r = await edgeperf([...mockRun("--concurrency", "4", "--request-count", "12", "--threshold", "request_latency.p50<0.001", "--threshold", "request_count>=12")]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/FAIL\s+request_latency\.p50<0\.001/);
+    expect(r.stdout).toMatch(/PASS\s+request_count>=12/);
+    expect(r.stderr).toContain("edgeperf: exit 1: 1 threshold failed");
+  });
+
+  it("prints machine-readable JSON on stdout with --json", async () => {
+    const r = await edgeperf([...mockRun("--concurrency", "2", "--request-count", "6", "--json")]);
+    expect(r.code, r.stderr).toBe(0);
+    const results = JSON.parse(r.stdout);
+    expect(results).toMatchObject({ final: true, status: "complete", counts: { completed: 6 } });
+    expect(results.metrics.request_latency.count).toBe(6);
+
+    const status = await edgeperf(["status", results.id, "--server", server.url, "--token", DEV_API_TOKEN, "--json"]);
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ id: results.id, phase: "complete" });
+  });
+
+  it("stops the run gracefully on SIGINT without a terminal, prints the results, and exits 1 (cancelled)", async () => {
+    let sent = false;
+    const r = await edgeperf([...mockRun("--concurrency", "4", "--benchmark-duration", "60")], {
+      onStderr: (text, signal) => {
+        if (!sent && /running\s+\d+ done/.test(text)) {
+          sent = true;
+          signal("SIGINT");
+        }
+      },
+    });
+    expect(sent).toBe(true);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("Stopping gracefully");
+    expect(r.stderr).toContain("the run was cancelled");
+    expect(r.stdout).toContain("Request Latency (ms)");
+    expect(r.stdout).toMatch(/complete \(stopped\)|cancelled \(stopped\)/);
+  });
+
+  it("prints the server's validation message as one line and exits 1", async () => {
+    const r = await edgeperf([...mockRun("--concurrency", "0", "--request-count", "10")]);
+    expect(r.code).toBe(1);
+    expect(lines(r.stderr)).toEqual(["edgeperf: HTTP 422 out_of_range: load.concurrency must be an integer >= 1."]);
+    expect(r.stdout).toBe("");
+  });
+});
+
+describe("flags map to the RunSpec", () => {
+  const spec = (argv: string[], base?: Record<string, unknown>) => buildSpec(parseFlags(argv, SPEC_FLAGS, { min: 0, max: 0, names: "" }).values, base);
+
+  it("maps every AIPerf-named and own flag to its RunSpec field", () => {
+    const argv = [
+      "--url", "https://llm.example.com/v1/completions", "-m", "llama", "--endpoint-type", "completions", "--streaming",
+      "--request-rate", "20", "--concurrency", "64", "--arrival-pattern", "poisson", "--request-count", "1000",
+      "--benchmark-duration", "60", "--warmup-request-count", "10", "--isl", "512", "--isl-stddev", "16", "--osl", "128",
+      "--osl-stddev", "8", "--random-seed", "7", "--api-key", "sk-x", "-H", "x-a: 1", "--request-timeout-seconds", "30",
+      "--edge-agents", "3", "--regions", "wnam, weur", "--grace", "10", "--drain-timeout", "5",
+      "--threshold", "time_to_first_token.p99<500", "--threshold", "request_error_rate < 1", "--abort-on-threshold-fail",
+    ];
+    expect(spec(argv)).toEqual({
+      target: { url: "https://llm.example.com/v1/completions", api: "openai-completions", model: "llama", stream: true, apiKey: "sk-x", headers: { "x-a": "1" }, timeoutSeconds: 30 },
+      workload: { inputTokens: { mean: 512, stddev: 16 }, outputTokens: { mean: 128, stddev: 8 }, seed: 7 },
+      load: { rate: 20, arrival: "poisson", maxConcurrency: 64 },
+      stop: { requests: 1000, durationSeconds: 60 },
+      warmup: { requests: 10 },
+      agents: { edge: 3, regions: ["wnam", "weur"] },
+      thresholds: { "time_to_first_token.p99": "<500", request_error_rate: "<1" },
+      abortOnThresholdFail: true,
+      graceSeconds: 10,
+      drainTimeoutSeconds: 5,
+    });
+  });
+
+  it("lays flags over a --spec file: fields merge, a load flag replaces the load, --arrival-pattern alone adjusts it", () => {
+    const base = { target: { url: "builtin:mock", mock: { ttftMs: 40 } }, load: { rate: 5, arrival: "constant" }, stop: { requests: 10 } };
+    expect(spec(["--mock-itl-ms", "8", "--benchmark-duration", "30"], base)).toEqual({
+      target: { url: "builtin:mock", mock: { ttftMs: 40, itlMs: 8 } }, load: { rate: 5, arrival: "constant" }, stop: { requests: 10, durationSeconds: 30 },
+    });
+    expect(spec(["--concurrency", "4"], base).load).toEqual({ concurrency: 4 });
+    expect(spec(["--arrival-pattern", "poisson"], base).load).toEqual({ rate: 5, arrival: "poisson" });
+  });
+});
+
+describe("commands on an existing run", () => {
+  it("status, stop, watch and results work by run id, and a stopped run exits 1", async () => {
+    const created = await api(server.url, "POST", "/v1/runs", DEV_API_TOKEN, {
+      target: { url: "builtin:mock" }, stop: { durationSeconds: 60 }, agents: { edge: 0 },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const { id, readToken } = created.body as { id: string; readToken: string };
+    const conn = ["--server", server.url];
+    try {
+      const status = await edgeperf(["status", id, ...conn, "--token", readToken]);
+      expect(status.code, status.stderr).toBe(0);
+      expect(status.stdout).toContain(`Run ${id}: running (phase created)`);
+
+      const denied = await edgeperf(["stop", id, ...conn, "--token", readToken]);
+      expect(denied.code).toBe(1);
+      expect(lines(denied.stderr)).toHaveLength(1);
+      expect(denied.stderr).toMatch(/^edgeperf: HTTP 401 invalid_token: /);
+
+      const stop = await edgeperf(["stop", id, ...conn, "--token", DEV_API_TOKEN]);
+      expect(stop.code, stop.stderr).toBe(0);
+      expect(stop.stdout).toMatch(/Stopping gracefully|already complete/);
+
+      const watch = await edgeperf(["watch", id, ...conn, "--token", readToken, "--json"]);
+      expect(watch.code).toBe(1);
+      expect(JSON.parse(watch.stdout)).toMatchObject({ id, final: true, status: "cancelled", outcome: "stopped" });
+
+      const out = mkdtempSync(join(tmpdir(), "edgeperf-cli-"));
+      const results = await edgeperf(["results", id, ...conn, "--token", readToken, "--out", out]);
+      expect(results.code).toBe(1);
+      expect(results.stdout).toContain(`Run ${id}: cancelled (stopped)`);
+      expect(results.stdout).toContain(`#token=${readToken}`);
+      expect(results.stderr).toContain("the run was cancelled (stopped by a user)");
+      expect(JSON.parse(readFileSync(join(out, "results.json"), "utf8")).id).toBe(id);
+    } finally {
+      // A run left active would keep the service drain below waiting.
+      await api(server.url, "POST", `/v1/runs/${id}/stop`, DEV_API_TOKEN, { mode: "force" });
+    }
+  });
+});
+
+describe("edgeperf agent", () => {
+  it("completes a run that has no edge agents, sending the requests from this machine", async () => {
+    const created = await api(server.url, "POST", "/v1/runs", DEV_API_TOKEN, {
+      target: { url: "builtin:mock", stream: true, mock: { ttftMs: 5, itlMs: 1 } },
+      workload: { outputTokens: { mean: 8 } },
+      load: { concurrency: 4 },
+      stop: { requests: 40 },
+      agents: { edge: 0 },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const { id, agentToken, readToken } = created.body as { id: string; agentToken: string; readToken: string };
+    const r = await edgeperf(["agent", id, "--server", server.url, "--token", agentToken, "--name", "test-agent"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("Agent done: sent 40 requests");
+    const res = await api(server.url, "GET", `/v1/runs/${id}/results`, readToken);
+    expect(res.body).toMatchObject({ phase: "complete", status: "complete" });
+    expect(res.body.counts).toEqual({ granted: 40, returned: 0, completed: 40, failed: 0, abandoned: 0, outstanding: 0 });
+    expect(res.body.agents.map((a: { name: string }) => a.name)).toEqual(["test-agent"]);
+  });
+});
+
+describe("errors", () => {
+  it("an unreachable server is one line on stderr and exit 1", async () => {
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, "127.0.0.1", () => {
+        const addr = srv.address();
+        srv.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
+      });
+    });
+    const refused = await edgeperf(["status", "abc", "--server", `http://127.0.0.1:${port}`, "--token", "t"]);
+    expect(refused.code).toBe(1);
+    expect(lines(refused.stderr)).toEqual([`edgeperf: cannot reach http://127.0.0.1:${port}: connection refused`]);
+
+    const blocked = await edgeperf(["run", "--server", "http://127.0.0.1:1", "--token", "t", "--url", "builtin:mock", "--request-count", "1"]);
+    expect(blocked.code).toBe(1);
+    expect(lines(blocked.stderr)).toHaveLength(1);
+    expect(blocked.stderr).toMatch(/^edgeperf: cannot reach http:\/\/127\.0\.0\.1:1: /);
+  });
+
+  it("usage errors are one line and exit 2", async () => {
+    for (const args of [["run", "--nope"], ["status"], ["bogus"], ["run", "--concurrency", "many"], ["run", "--threshold", "fast"]]) {
+      const r = await edgeperf(args);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(lines(r.stderr), args.join(" ")).toHaveLength(1);
+      expect(r.stderr).toMatch(/^edgeperf: /);
+    }
+  });
+
+  it("a wrong token is the server's 401 in one line", async () => {
+    const r = await edgeperf(["run", "--server", server.url, "--token", "wrong-token", "--url", "builtin:mock", "--request-count", "1"]);
+    expect(r.code).toBe(1);
+    expect(lines(r.stderr)).toEqual(["edgeperf: HTTP 401 invalid_token: The token is not valid for this call."]);
+  });
+
+  it("--help prints usage for the CLI and for each command", async () => {
+    const main = await edgeperf(["--help"]);
+    expect(main.code).toBe(0);
+    expect(main.stdout).toContain("Usage: edgeperf <command>");
+    const run = await edgeperf(["run", "--help"]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("--request-rate");
+    expect(run.stdout).toContain("Exit codes:");
+  });
+});
+
+describe("edgeperf drain", () => {
+  it("reports the phase, drains with --wait, refuses new runs while drained, and resumes", async () => {
+    const base = ["--server", server.url, "--token", DEV_API_TOKEN];
+    const status = await edgeperf(["drain", "--status", ...base, "--json"]);
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toEqual({ phase: "accepting", activeRuns: expect.any(Number) });
+    try {
+      const drained = await edgeperf(["drain", "--wait", ...base]);
+      expect(drained.code, drained.stderr).toBe(0);
+      expect(drained.stdout).toContain("Service is drained");
+      const refused = await edgeperf([...mockRun("--request-count", "1")]);
+      expect(refused.code).toBe(1);
+      expect(lines(refused.stderr)).toHaveLength(1);
+      expect(refused.stderr).toContain("HTTP 503 service_draining");
+    } finally {
+      const resumed = await edgeperf(["drain", "--resume", ...base]);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(resumed.stdout).toContain("accepting new runs");
+    }
+  });
+});
