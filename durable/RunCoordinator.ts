@@ -402,7 +402,9 @@ export class RunCoordinator extends DurableObject<Env> {
   /** Waits for `finished()` or `ms`; deadlines that pass meanwhile are applied. */
   private waitForChange(ms: number, finished: () => boolean): Promise<void> {
     return this.waiters.until(ms, finished, async () => {
-      if (this.state) await this.advance(this.now());
+      // A completed run is not advanced here: with graceSeconds 0 that would wipe it
+      // before the waiter read the final results it was woken for.
+      if (this.state && this.state.phase !== "complete") await this.advance(this.now());
     });
   }
 

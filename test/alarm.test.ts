@@ -82,3 +82,18 @@ describe("the grace window", () => {
     expect(JSON.parse(String(spec)).graceSeconds).toBe(5);
   });
 });
+
+describe("a long-poll waiter on a run with graceSeconds 0", () => {
+  it("gets the final results of the completing report, not a 404", async () => {
+    const run = await createRun({ stop: { requests: 2 }, graceSeconds: 0 });
+    const agentId = await join(run);
+    const seqs = (await lease(run, agentId, 2)).body.credits.map((c: { seq: number }) => c.seq);
+    const waiting = call("GET", `/v1/runs/${run.id}/results?wait=30`, { token: run.readToken });
+    await report(run, agentId, seqs.map((s: number) => okResult(s)));
+    const res = await waiting;
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ final: true, phase: "complete" });
+    expect(res.body.counts.completed).toBe(2);
+    expect((await status(run)).status).toBe(404);
+  });
+});
