@@ -128,13 +128,14 @@ export class AgentDesk {
     const leaseId = `ls_${agent.id.slice(3, 11)}_${body.requestId}`;
     const credits: WireCredit[] = [];
     const offset = (g.state.measuredStartedAt ?? now) - (g.state.startedAt ?? now);
+    const rows: CreditRow[] = [];
     for (let i = 0; i < g.warmup + g.measured; i++) {
       const warmup = i < g.warmup;
       const slot = warmup ? undefined : slots[i - g.warmup];
-      const credit: CreditRow = { seq: g.firstSeq + i, agentId: agent.id, leaseId, at: slot === undefined ? null : offset + slot, warmup };
-      this.store.insertCredit(credit);
-      credits.push(wireCredit(credit));
+      rows.push({ seq: g.firstSeq + i, agentId: agent.id, leaseId, at: slot === undefined ? null : offset + slot, warmup });
     }
+    this.store.insertCredits(rows);
+    credits.push(...rows.map(wireCredit));
     // Slots taken but not granted go back to the pool.
     for (const unused of slots.slice(g.measured)) this.store.putSlot(unused);
     if (schedule) this.store.putMeta("schedule", schedule);
@@ -160,35 +161,36 @@ export class AgentDesk {
     return { next: m.settle(state, x, now), credits: null };
   }
 
+  /**
+   * Settles a report. Credits are taken (deleted) in a few statements; a seq never
+   * granted, or another agent's, throws, and the caller's transaction undoes it all.
+   */
   report(state: RunState, agent: AgentRow, body: ReportBody, now: number): ReportOutcome {
     m.assertSettleable(state);
-    // Pass 1, read-only: classify every seq, refusing the whole report on a bad one.
-    const seen = new Set<number>();
-    const settled: Settled[] = [];
+    // Each seq once, the first mention wins; later mentions are duplicates.
+    const mentions = new Map<number, ResultItem | null>();
     let duplicates = 0;
-    const classify = (seq: number): CreditRow | null => {
-      if (seen.has(seq)) return null;
-      seen.add(seq);
-      const credit = this.store.credit(seq);
-      if (!credit) {
-        if (seq >= state.nextSeq) throw new StatusError(422, "unknown_seq", `Credit ${seq} was never granted.`);
-        return null; // settled before (or abandoned): a duplicate
-      }
-      if (credit.agentId !== agent.id) throw new StatusError(422, "foreign_seq", `Credit ${seq} belongs to another agent.`);
-      return credit;
-    };
     for (const result of body.results) {
-      const credit = classify(result.seq);
-      if (credit) settled.push({ credit, result });
-      else duplicates++;
+      if (mentions.has(result.seq)) duplicates++;
+      else mentions.set(result.seq, result);
     }
     for (const seq of body.returned) {
-      const credit = classify(seq);
-      if (credit) settled.push({ credit });
-      else duplicates++;
+      if (mentions.has(seq)) duplicates++;
+      else mentions.set(seq, null);
+    }
+    const taken = new Map(this.store.takeCredits([...mentions.keys()]).map((c) => [c.seq, c]));
+    const settled: Settled[] = [];
+    for (const [seq, result] of mentions) {
+      const credit = taken.get(seq);
+      if (!credit) {
+        if (seq >= state.nextSeq) throw new StatusError(422, "unknown_seq", `Credit ${seq} was never granted.`);
+        duplicates++; // settled before (or abandoned)
+        continue;
+      }
+      if (credit.agentId !== agent.id) throw new StatusError(422, "foreign_seq", `Credit ${seq} belongs to another agent.`);
+      settled.push(result ? { credit, result } : { credit });
     }
 
-    // Pass 2: apply.
     const x = m.noSettlement();
     const measured: ResultItem[] = [];
     for (const { credit, result } of settled) {
@@ -207,11 +209,10 @@ export class AgentDesk {
     const next = m.settle(state, x, now);
     const renewed = this.renew(agent, now, body.inflight);
     const share = m.isAccepting(next) ? this.shareOf(renewed) : renewed.shareSent;
-    const schedOffset = (next.measuredStartedAt ?? 0) - (next.startedAt ?? 0);
-    for (const { credit, result } of settled) {
-      this.store.deleteCredit(credit.seq);
+    if (m.isAccepting(next)) {
       // A credit returned while running is granted again: its slot goes back to the pool.
-      if (!result && credit.at !== null && m.isAccepting(next)) this.store.putSlot(credit.at - schedOffset);
+      const schedOffset = (next.measuredStartedAt ?? 0) - (next.startedAt ?? 0);
+      for (const { credit, result } of settled) if (!result && credit.at !== null) this.store.putSlot(credit.at - schedOffset);
     }
     const calls = renewed.calls + 1;
     this.store.putAgent({ ...renewed, outstanding: renewed.outstanding - settled.length, shareSent: share, calls });

@@ -11,7 +11,11 @@
 //   slots     rate mode: intended send times of credits returned while running, reused
 //             before new slots so the schedule keeps its shape.
 
-export const KEEP_CALLS = 64;
+// An agent has one coordinator call under way at a time and retries it at once, so a
+// short window suffices; a longer one would only make storage grow with the run.
+export const KEEP_CALLS = 8;
+/** Durable Object SQL binds at most 100 parameters per statement. */
+const MAX_PARAMS = 100;
 
 export type { AgentRow, CreditRow } from "./rows";
 import type { AgentRow, CreditRow } from "./rows";
@@ -107,11 +111,6 @@ export class RunStore {
     );
   }
 
-  credit(seq: number): CreditRow | null {
-    const row = this.sql.exec("SELECT * FROM credits WHERE seq = ?", seq).toArray()[0];
-    return row ? toCredit(row) : null;
-  }
-
   creditsOfLease(leaseId: string): CreditRow[] {
     return this.sql.exec("SELECT * FROM credits WHERE lease_id = ? ORDER BY seq", leaseId).toArray().map(toCredit);
   }
@@ -124,11 +123,28 @@ export class RunStore {
     return this.sql.exec("SELECT * FROM credits ORDER BY seq").toArray().map(toCredit);
   }
 
-  insertCredit(c: CreditRow): void {
-    this.sql.exec(
-      "INSERT INTO credits (seq, agent_id, lease_id, at, warmup) VALUES (?, ?, ?, ?, ?)",
-      c.seq, c.agentId, c.leaseId, c.at, c.warmup ? 1 : 0,
-    );
+  /** Inserts many credits in a few statements. */
+  insertCredits(credits: readonly CreditRow[]): void {
+    const perStatement = Math.floor(MAX_PARAMS / 5);
+    for (let i = 0; i < credits.length; i += perStatement) {
+      const chunk = credits.slice(i, i + perStatement);
+      const params = chunk.flatMap((c) => [c.seq, c.agentId, c.leaseId, c.at, c.warmup ? 1 : 0]);
+      this.sql.exec(`INSERT INTO credits (seq, agent_id, lease_id, at, warmup) VALUES ${chunk.map(() => "(?, ?, ?, ?, ?)").join(", ")}`, ...params);
+    }
+  }
+
+  /**
+   * Deletes the named credits and answers the rows that existed. Callers run inside a
+   * transaction and throw to refuse a report, which undoes the deletes.
+   */
+  takeCredits(seqs: readonly number[]): CreditRow[] {
+    const rows: CreditRow[] = [];
+    for (let i = 0; i < seqs.length; i += MAX_PARAMS) {
+      const chunk = seqs.slice(i, i + MAX_PARAMS);
+      const cursor = this.sql.exec(`DELETE FROM credits WHERE seq IN (${chunk.map(() => "?").join(", ")}) RETURNING *`, ...chunk);
+      for (const r of cursor) rows.push(toCredit(r));
+    }
+    return rows;
   }
 
   deleteCredit(seq: number): void {
