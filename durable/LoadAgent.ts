@@ -10,11 +10,11 @@
 // the runtime rather than fail.
 //
 // Stored (SQLite): `agent` (which run, which slot, the engine state after the last
-// completed slice) and `sending` (seqs sent during the current slice). In memory: nothing
-// that matters. After eviction or a crash mid-slice the alarm runs again (alarms are
-// at-least-once) from the last stored state: credits that were being sent when the
-// slice died are not sent again (the target may have seen them); they are reported as
-// failed with `agent_restarted`, so the ledger stays exact and the drain can finish.
+// completed slice, and whether a slice is running). In memory: the mock's ticker. After
+// eviction or a crash mid-slice the alarm runs again (alarms are at-least-once) and finds
+// the slice open: whatever the agent held may have reached the target, so it sends a
+// `restarted` report and the coordinator counts all of it failed (`agent_restarted`);
+// nothing is sent twice, the ledger stays exact, and the drain can finish.
 // When the run tells the agent it is done, the agent deletes its storage.
 
 import { DurableObject } from "cloudflare:workers";
@@ -37,6 +37,8 @@ export interface LoadAgentInit {
 interface Stored {
   init: LoadAgentInit;
   state: AgentState | null;
+  /** Set while a slice runs: found set at the start of the next alarm, the slice died. */
+  sliceOpen?: boolean;
 }
 
 const SLICE_MS = 20_000;
@@ -102,7 +104,6 @@ export class LoadAgent extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS agent (k INTEGER PRIMARY KEY CHECK (k = 1), v TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS sending (seq INTEGER PRIMARY KEY);
     `);
   }
 
@@ -116,34 +117,28 @@ export class LoadAgent extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const stored = this.stored();
     if (!stored) return;
-    const state = stored.state ? this.recover(stored.state) : null;
-    const engine = new AgentEngine(
-      {
-        transport: rpcTransport(this.env, stored.init.runId),
-        fetchTarget: (input, init) => this.fetchTarget(engine.state.spec, input, init),
-        resolveUrl: (spec) => (spec.target.url === MOCK_URL ? MOCK_HOST + mockPath(spec) : spec.target.url),
-        name: `edge-${stored.init.index}`,
-        ...(stored.init.region ? { region: stored.init.region } : {}),
-        onEvent: (e) => {
-          if (e.type === "send") this.sql.exec("INSERT OR IGNORE INTO sending (seq) VALUES (?)", e.seq);
-        },
-      },
-      state ?? undefined,
-    );
+    const transport = rpcTransport(this.env, stored.init.runId);
     try {
-      if (!state) {
-        await engine.join();
-        this.put({ ...stored, state: engine.state });
-      }
+      const engine = new AgentEngine(
+        {
+          transport,
+          fetchTarget: (input, init) => this.fetchTarget(engine.state.spec, input, init),
+          resolveUrl: (spec) => (spec.target.url === MOCK_URL ? MOCK_HOST + mockPath(spec) : spec.target.url),
+          name: `edge-${stored.init.index}`,
+          ...(stored.init.region ? { region: stored.init.region } : {}),
+        },
+        stored.state ? await this.recover(stored, transport) : undefined,
+      );
+      if (!stored.state) await engine.join();
+      // One write per slice (not per request, which would hold every request behind the
+      // output gate): it tells the next alarm whether this slice finished.
+      this.put({ ...stored, state: engine.state, sliceOpen: true });
       const outcome = await engine.runSlice({ untilWallMs: Date.now() + SLICE_MS, maxRequests: SLICE_REQUESTS });
       if (outcome === "done") {
         await this.ctx.storage.deleteAll();
         return;
       }
-      this.ctx.storage.transactionSync(() => {
-        this.put({ ...stored, state: engine.state });
-        this.sql.exec("DELETE FROM sending");
-      });
+      this.put({ ...stored, state: engine.state, sliceOpen: false });
       await this.ctx.storage.setAlarm(Date.now());
     } catch (e) {
       if (e instanceof CoordinatorError) {
@@ -157,27 +152,18 @@ export class LoadAgent extends DurableObject<Env> {
   }
 
   /**
-   * A slice that died mid-way left credits in `sending`: their requests may have reached
-   * the target, so they are never sent again; they settle as failed (a duplicate if the
-   * dead slice had reported them already, which the coordinator recognises).
+   * A slice that died mid-way (eviction, crash) may have sent requests this state does
+   * not know of, and leased credits it does not list. The coordinator knows what this
+   * agent holds: a `restarted` report settles all of it as failed (`agent_restarted`),
+   * never to be sent again, and the agent continues with a clean slate.
    */
-  private recover(state: AgentState): AgentState {
-    const seqs = new Set(this.sql.exec("SELECT seq FROM sending").toArray().map((r) => Number(r.seq)));
-    if (seqs.size === 0) return state;
-    const failed = state.held.filter((c) => seqs.has(c.seq));
-    return {
-      ...state,
-      held: state.held.filter((c) => !seqs.has(c.seq)),
-      results: [
-        ...state.results,
-        ...failed.map((c) => ({
-          seq: c.seq,
-          ok: false,
-          latencyMs: 0,
-          error: { code: "agent_restarted", type: "agent", message: "The agent restarted while this request was in flight." },
-        })),
-      ],
-    };
+  private async recover(stored: Stored, transport: CoordinatorTransport): Promise<AgentState> {
+    const state = stored.state!;
+    if (!stored.sliceOpen) return state;
+    await transport.report({ agentId: state.agentId, reportId: `restart-${crypto.randomUUID()}`, inflight: 0, results: [], returned: [], restarted: true });
+    const clean: AgentState = { ...state, held: [], results: [], returning: [], unacked: null, openLease: null };
+    this.put({ ...stored, state: clean, sliceOpen: false });
+    return clean;
   }
 
   /** Requests to the built-in mock are served in this isolate, with the spec's knobs. */

@@ -38,6 +38,8 @@ export interface ReportOutcome {
   measured: ResultItem[];
 }
 
+const RESTARTED = { code: "agent_restarted", type: "agent", message: "The agent restarted while it held this credit." };
+
 interface Settled {
   credit: CreditRow;
   result?: ResultItem;
@@ -189,6 +191,12 @@ export class AgentDesk {
       }
       if (credit.agentId !== agent.id) throw new StatusError(422, "foreign_seq", `Credit ${seq} belongs to another agent.`);
       settled.push(result ? { credit, result } : { credit });
+    }
+
+    if (body.restarted) {
+      const lost = this.store.creditsOfAgent(agent.id);
+      for (const c of lost) this.store.deleteCredit(c.seq);
+      for (const credit of lost) settled.push({ credit, result: { seq: credit.seq, ok: false, latencyMs: 0, error: RESTARTED } });
     }
 
     const x = m.noSettlement();

@@ -194,3 +194,24 @@ describe("the ledger after every fault above", () => {
     expect((await status(run)).body.counts).toEqual(s.counts);
   });
 });
+
+describe("an agent that restarted", () => {
+  it("settles everything it still holds as failed (agent_restarted) with one report, never to be sent again", async () => {
+    const run = await createRun({ stop: { requests: 10 } });
+    const agentId = await join(run);
+    const seqs = seqsOf(await lease(run, agentId, 6));
+    await report(run, agentId, [okResult(seqs[0]!)]);
+    const r = await call("POST", `/v1/runs/${run.id}/reports`, {
+      token: run.agentToken,
+      body: { agentId, reportId: uid("restart"), inflight: 0, results: [okResult(seqs[1]!)], returned: [], restarted: true },
+    });
+    expect(r.status).toBe(200);
+    expect(r.body.accepted).toBe(5);
+    const res = (await call("GET", `/v1/runs/${run.id}/results`, { token: run.readToken })).body;
+    expect(res.counts).toMatchObject({ granted: 6, completed: 2, failed: 4, outstanding: 0 });
+    expect(res.errors).toEqual([{ code: "agent_restarted", type: "agent", count: 4 }]);
+    expect(res.agents[0].outstanding).toBe(0);
+    // It goes on with fresh credits.
+    expect(seqsOf(await lease(run, agentId, 2)).every((s) => s >= 6)).toBe(true);
+  });
+});

@@ -52,6 +52,10 @@ export const ReportBody = z.strictObject({
   inflight: nonNegInt(1_000_000),
   results: z.array(ResultItem).max(MAX_RESULTS_PER_REPORT).default([]),
   returned: z.array(nonNegInt(Number.MAX_SAFE_INTEGER)).max(MAX_RESULTS_PER_REPORT).default([]),
+  // Extension: the agent restarted and lost track of what it held. Every credit it still
+  // holds (and this report does not settle) is counted failed with `agent_restarted`:
+  // its request may have reached the target, so it is never sent again.
+  restarted: z.boolean().optional(),
 });
 export type ReportBody = z.infer<typeof ReportBody>;
 
