@@ -79,6 +79,11 @@ export class Wrangler {
     throw new CliError(`wrangler dev did not answer ${this.url}/healthz within ${timeoutMs / 1000} s${this.lastWords()}`);
   }
 
+  /** The last of wrangler's output (piped mode only). */
+  logs(): string {
+    return this.output;
+  }
+
   private lastWords(): string {
     const lines = this.output
       .replace(/\x1b\[[0-9;]*m/g, "")

@@ -147,6 +147,7 @@ export class LoadAgent extends DurableObject<Env> {
         await this.ctx.storage.deleteAll();
         return;
       }
+      console.error(`LoadAgent:${stored.init.runId}/${stored.init.index}: slice failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
       throw e; // the alarm is retried with backoff, from the last stored state
     }
   }

@@ -1,29 +1,17 @@
-// A real `wrangler dev` (workerd) on free loopback ports, like test/node/dev-server.ts,
+// A real `wrangler dev` (workerd) on free loopback ports, started by the CLI's launcher,
 // plus the inspector: bench/profile.ts takes CPU profiles of the Worker's isolate
 // (where the Durable Objects run too) over the Chrome DevTools protocol.
-import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ROOT, sleep } from "./util.ts";
+import { Wrangler, freePort } from "../../cli/wrangler.ts";
+import { ROOT } from "./util.ts";
 
 export const API_TOKEN = "bench-api-token";
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
-}
-
+/** A `wrangler dev` for benchmarks: the CLI's launcher, plus the inspector port and the bundle it serves (for profiles). */
 export class WranglerDev {
-  private proc: ChildProcess | null = null;
-  private output = "";
+  private wrangler: Wrangler | null = null;
   private readonly persistTo = mkdtempSync(join(tmpdir(), "edgeperf-bench-"));
   private readonly vars: Record<string, string>;
   port = 0;
@@ -42,54 +30,22 @@ export class WranglerDev {
   async start(): Promise<void> {
     this.port = await freePort();
     this.inspectorPort = await freePort();
-    const vars = { API_TOKEN, ...this.vars };
-    const args = [
-      join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js"), "dev",
-      "--ip", "127.0.0.1", "--port", String(this.port), "--inspector-port", String(this.inspectorPort),
-      "--persist-to", this.persistTo, "--show-interactive-dev-session=false", "--log-level", "warn",
-      ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
-    ];
-    this.output = "";
     const tmp = join(ROOT, ".wrangler", "tmp");
     const before = new Set(existsSync(tmp) ? readdirSync(tmp) : []);
-    const proc = spawn(process.execPath, args, {
-      cwd: ROOT,
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" },
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    proc.stdout?.on("data", (d: Buffer) => (this.output += d.toString()));
-    proc.stderr?.on("data", (d: Buffer) => (this.output += d.toString()));
-    this.proc = proc;
-    const deadline = Date.now() + 90_000;
-    while (Date.now() < deadline) {
-      if (proc.exitCode !== null) throw new Error(`wrangler dev exited: ${this.output.slice(-2000)}`);
-      try {
-        if ((await fetch(`${this.url}/healthz`)).ok) {
-          this.bundle = newestBundle(tmp, before);
-          return;
-        }
-      } catch {
-        /* not up yet */
-      }
-      await sleep(200);
-    }
-    throw new Error(`wrangler dev did not start: ${this.output.slice(-2000)}`);
+    const vars = { API_TOKEN, ...this.vars };
+    this.wrangler = new Wrangler({ port: this.port, inspectorPort: this.inspectorPort, vars, persistTo: this.persistTo, stdio: "pipe" });
+    await this.wrangler.ready(90_000);
+    this.bundle = existsSync(tmp) ? newestBundle(tmp, before) : null;
   }
 
   async stop(): Promise<void> {
-    const proc = this.proc;
-    if (proc && proc.exitCode === null && proc.pid !== undefined) {
-      const exited = new Promise((r) => proc.once("exit", r));
-      process.kill(-proc.pid, "SIGKILL");
-      await exited;
-    }
-    this.proc = null;
+    await this.wrangler?.stop(0);
+    this.wrangler = null;
     rmSync(this.persistTo, { recursive: true, force: true });
   }
 
   logs(): string {
-    return this.output;
+    return this.wrangler?.logs() ?? "";
   }
 }
 

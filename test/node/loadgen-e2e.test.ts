@@ -108,6 +108,7 @@ describe("edge agents against an independent OpenAI-compatible server", () => {
       agents: { edge: 2 },
     });
     const res = await waitComplete(run, srv);
+    if (res.counts.failed > 0) console.log(`errors ${JSON.stringify(res.errors)}\n${dev.logs().slice(-3000)}`);
     await sleep(300); // anything sent late would arrive by now
     expect(res.counts).toEqual({ granted: 120, returned: 0, completed: 120, failed: 0, abandoned: 0, outstanding: 0 });
     expect(srv.requests).toHaveLength(120);
@@ -157,7 +158,8 @@ describe("edge agents against an independent OpenAI-compatible server", () => {
     const rate = ((n - 1) * 1000) / spanMs;
     const gap = maxGap(srv.requests);
     figure(`rate mode, constant 40/s for 5 s, 2 edge agents: ${n} requests at the server, ${rate.toFixed(2)} req/s ` +
-      `(first→last ${spanMs.toFixed(0)} ms), largest gap between arrivals ${gap.toFixed(1)} ms (schedule: 25 ms)`);
+      `(first→last ${spanMs.toFixed(0)} ms), largest gap between arrivals ${gap.toFixed(1)} ms (schedule: 25 ms); ` +
+      `counts ${JSON.stringify(res.counts)}, errors ${JSON.stringify(res.errors)}`);
     expect(n).toBeGreaterThanOrEqual(196);
     // 200 ± 4, and never more than the 200 slots the schedule has before the 5 s are
     // up: a credit due after the run's end is returned, not sent.
