@@ -1,17 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { RunMetrics } from "../durable/metrics";
 import type { DistributionMetric, MetricsDocument, ReportedResult, ScalarMetric } from "../durable/metrics";
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from "../worker/agent/prompt";
 
 const ok = (seq: number, latencyMs: number, ttftMs?: number, outputTokens?: number, inputTokens?: number): ReportedResult => ({
   seq,

@@ -1,18 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { DDSketch } from "../durable/sketch";
+import { prng } from "../worker/agent/prompt";
 
-// Deterministic samples: mulberry32 seeded PRNG and Box–Muller normals.
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
+// Deterministic samples: the agents' seeded PRNG and Box–Muller normals.
 function normal(rand: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
 }

@@ -18,6 +18,9 @@
 import { env, exports } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { prng } from "../../worker/agent/prompt.ts";
+import type { RpcResult as Rpc } from "../../worker/errors.ts";
+import type { ResultItem as Result } from "../../worker/protocol.ts";
 
 const QUICK = env.BENCH_QUICK === "1";
 const ONLY = (env.BENCH_ONLY ?? "").split(",").filter((s) => s !== "");
@@ -26,16 +29,6 @@ const API_TOKEN = "bench-api-token";
 const AUTH = { role: "api" } as const;
 const AGENTS = 16;
 
-type Rpc<T> = { ok: true; value: T } | { ok: false; status: number; code: string; message: string };
-interface Result {
-  seq: number;
-  ok: boolean;
-  latencyMs: number;
-  ttftMs?: number;
-  inputTokens?: number;
-  outputTokens?: number;
-  endMs?: number;
-}
 interface Coordinator {
   join(auth: typeof AUTH, body: { name?: string }): Promise<Rpc<{ agentId: string }>>;
   lease(auth: typeof AUTH, body: { agentId: string; requestId: string; want: number; inflight?: number }): Promise<Rpc<{ credits: Array<{ seq: number }>; stop: boolean }>>;
@@ -82,17 +75,6 @@ async function joinAll(stub: Coordinator, n: number): Promise<string[]> {
 }
 
 // Seeded results, so 1k and 1M runs draw from the same distributions.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function normal(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
 }
@@ -132,7 +114,7 @@ interface Phase {
 async function settlePhase(leaseBatch: number, reportBatch: number, seconds: number): Promise<Phase> {
   const { stub } = await createRun(AGENTS * leaseBatch, 100_000_000);
   const agents = await joinAll(stub, AGENTS);
-  const r = rng(1);
+  const r = prng(1);
   const template = Array.from({ length: leaseBatch }, (_, i) => simulated(r, i, 0));
   let settled = 0;
   let leaseCalls = 0;
@@ -178,7 +160,7 @@ interface ProfileRow {
 async function profileBatch(batch: number, rounds: number): Promise<ProfileRow> {
   const { stub } = await createRun(batch, 100_000_000);
   const [agentId] = await joinAll(stub, 1);
-  const r = rng(2);
+  const r = prng(2);
   const template = Array.from({ length: batch }, (_, i) => simulated(r, i, 0));
   const leaseMs: number[] = [];
   const reportMs: number[] = [];
@@ -263,7 +245,7 @@ async function scaleRun(total: number, batch: number): Promise<ScaleRow> {
   // Two shares outstanding per agent: a share of batch/2 lets each agent hold `batch`.
   const { id, stub } = await createRun(AGENTS * Math.ceil(batch / 2), total);
   const agents = await joinAll(stub, AGENTS);
-  const r = rng(3);
+  const r = prng(3);
   let peak = 0;
   let settled = 0;
   let nextProbe = total / 2;
