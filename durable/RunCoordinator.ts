@@ -198,7 +198,7 @@ export class RunCoordinator extends DurableObject<Env> {
       const state = await this.open(auth, "agent");
       const desk = this.desk();
       const agent = desk.agentOrThrow(body.agentId);
-      const previous = this.store.call(agent.id, "lease", body.requestId);
+      const previous = desk.previousLease(agent, body.requestId);
       if (previous !== null) {
         let credits: LeaseAnswer["credits"] | null = null;
         this.transaction(() => {
@@ -208,7 +208,7 @@ export class RunCoordinator extends DurableObject<Env> {
         });
         await this.schedule();
         if (credits === null) m.assertAccepting(this.state ?? state);
-        return this.leaseAnswer(previous, credits ?? [], agent.shareSent);
+        return this.leaseAnswer(previous.id, credits ?? [], agent.shareSent);
       }
       let answer: LeaseAnswer | null = null;
       this.transaction(() => {
@@ -227,7 +227,7 @@ export class RunCoordinator extends DurableObject<Env> {
       const desk = this.desk();
       const agent = desk.agentOrThrow(body.agentId);
       const now = this.now();
-      const previous = this.store.call(agent.id, "report", body.reportId);
+      const previous = this.store.call(agent.ord, "report", body.reportId);
       if (previous !== null) {
         const answer = JSON.parse(previous) as Pick<ReportAnswer, "accepted" | "duplicates">;
         return { ...answer, ...this.stopFlags(), concurrency: agent.shareSent, serverTime: now };
@@ -272,6 +272,7 @@ export class RunCoordinator extends DurableObject<Env> {
     try {
       this.ctx.storage.transactionSync(fn);
     } catch (e) {
+      this.store.invalidate();
       this.runConfig = undefined;
       this.metrics = null;
       this.series = null;
@@ -374,6 +375,7 @@ export class RunCoordinator extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
     await this.ctx.storage.deleteAlarm();
     this.alarmAt = null;
+    this.store.invalidate();
     this.spec = null;
     this.runConfig = null;
     this.state = null;
@@ -387,6 +389,7 @@ export class RunCoordinator extends DurableObject<Env> {
     const before = this.state?.phase;
     this.store.putMeta("state", next);
     if (before !== "complete" && next.phase === "complete") {
+      this.store.clearCalls();
       this.store.putMeta("fleetNotified", false);
       const hook = this.store.getMeta<WebhookState>("webhook");
       if (hook) this.store.putMeta("webhook", { ...hook, nextAt: next.completedAt });

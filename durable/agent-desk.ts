@@ -22,6 +22,13 @@ export const wireCredit = (c: Pick<CreditRow, "seq" | "at" | "warmup">): WireCre
   ...(c.warmup ? { warmup: true } : {}),
 });
 
+/** What the idempotency record of a lease keeps: its id and its range of seqs. */
+export interface LeaseRecord {
+  id: string;
+  first: number;
+  count: number;
+}
+
 export interface LeaseOutcome {
   next: RunState;
   leaseId: string;
@@ -128,22 +135,24 @@ export class AgentDesk {
     }
     const g = m.grant(state, max, now);
     const leaseId = `ls_${agent.id.slice(3, 11)}_${body.requestId}`;
-    const credits: WireCredit[] = [];
     const offset = (g.state.measuredStartedAt ?? now) - (g.state.startedAt ?? now);
-    const rows: CreditRow[] = [];
+    const ats: Array<number | null> = [];
+    const credits: WireCredit[] = [];
     for (let i = 0; i < g.warmup + g.measured; i++) {
       const warmup = i < g.warmup;
       const slot = warmup ? undefined : slots[i - g.warmup];
-      rows.push({ seq: g.firstSeq + i, agentId: agent.id, leaseId, at: slot === undefined ? null : offset + slot, warmup });
+      const at = slot === undefined ? null : offset + slot;
+      ats.push(at);
+      credits.push(wireCredit({ seq: g.firstSeq + i, at, warmup }));
     }
-    this.store.insertCredits(rows);
-    credits.push(...rows.map(wireCredit));
+    this.store.insertCredits(agent.ord, g.firstSeq, ats, g.warmup);
     // Slots taken but not granted go back to the pool.
     for (const unused of slots.slice(g.measured)) this.store.putSlot(unused);
     if (schedule) this.store.putMeta("schedule", schedule);
     const calls = renewed.calls + 1;
     this.store.putAgent({ ...renewed, outstanding: renewed.outstanding + credits.length, shareSent: share, calls });
-    this.store.recordCall(agent.id, "lease", body.requestId, calls, leaseId);
+    const record: LeaseRecord = { id: leaseId, first: g.firstSeq, count: credits.length };
+    this.store.recordCall(agent.ord, "lease", body.requestId, calls, JSON.stringify(record));
     return { next: g.state, leaseId, credits, share };
   }
 
@@ -152,8 +161,13 @@ export class AgentDesk {
    * same credits are answered again. Once draining, no credit may be handed out: the
    * agent never saw these, so they are counted as returned, which lets the drain finish.
    */
-  repeatLease(state: RunState, agent: AgentRow, leaseId: string, now: number): { next: RunState; credits: WireCredit[] | null } {
-    const held = this.store.creditsOfLease(leaseId);
+  previousLease(agent: AgentRow, requestId: string): LeaseRecord | null {
+    const answer = this.store.call(agent.ord, "lease", requestId);
+    return answer === null ? null : (JSON.parse(answer) as LeaseRecord);
+  }
+
+  repeatLease(state: RunState, agent: AgentRow, lease: LeaseRecord, now: number): { next: RunState; credits: WireCredit[] | null } {
+    const held = this.store.creditsInRange(agent.ord, lease.first, lease.count);
     if (m.isAccepting(state)) return { next: state, credits: held.map(wireCredit) };
     if (state.phase !== "draining" || held.length === 0) return { next: state, credits: null };
     const x = m.noSettlement();
@@ -189,14 +203,12 @@ export class AgentDesk {
         duplicates++; // settled before (or abandoned)
         continue;
       }
-      if (credit.agentId !== agent.id) throw new StatusError(422, "foreign_seq", `Credit ${seq} belongs to another agent.`);
+      if (credit.agent !== agent.ord) throw new StatusError(422, "foreign_seq", `Credit ${seq} belongs to another agent.`);
       settled.push(result ? { credit, result } : { credit });
     }
 
     if (body.restarted) {
-      const lost = this.store.creditsOfAgent(agent.id);
-      for (const c of lost) this.store.deleteCredit(c.seq);
-      for (const credit of lost) settled.push({ credit, result: { seq: credit.seq, ok: false, latencyMs: 0, error: RESTARTED } });
+      for (const credit of this.store.takeCreditsOfAgent(agent.ord)) settled.push({ credit, result: { seq: credit.seq, ok: false, latencyMs: 0, error: RESTARTED } });
     }
 
     const x = m.noSettlement();
@@ -224,7 +236,7 @@ export class AgentDesk {
     }
     const calls = renewed.calls + 1;
     this.store.putAgent({ ...renewed, outstanding: renewed.outstanding - settled.length, shareSent: share, calls });
-    this.store.recordCall(agent.id, "report", body.reportId, calls, JSON.stringify({ accepted: settled.length, duplicates }));
+    this.store.recordCall(agent.ord, "report", body.reportId, calls, JSON.stringify({ accepted: settled.length, duplicates }));
     return { next, accepted: settled.length, duplicates, share, measured };
   }
 
@@ -234,8 +246,7 @@ export class AgentDesk {
     let next = state;
     for (const a of this.store.agents()) {
       if (!a.alive || a.expiresAt > now) continue;
-      const held = this.store.creditsOfAgent(a.id);
-      for (const c of held) this.store.deleteCredit(c.seq);
+      const held = this.store.takeCreditsOfAgent(a.ord);
       const warm = held.filter((c) => c.warmup).length;
       next = m.abandon(next, held.length - warm, warm, now);
       this.store.putAgent({ ...a, alive: false, outstanding: 0, inflight: 0 });

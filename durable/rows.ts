@@ -19,8 +19,8 @@ export interface AgentRow {
 
 export interface CreditRow {
   seq: number;
-  agentId: string;
-  leaseId: string;
+  /** The holder's ordinal (AgentRow.ord). */
+  agent: number;
   at: number | null;
   warmup: boolean;
 }

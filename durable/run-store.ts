@@ -4,16 +4,23 @@
 //   meta      one row per key: run (static config), state (RunState), spec, auth, metrics,
 //             schedule (rate cursor). Small JSON documents of bounded size.
 //   agents    one row per agent that joined (≤ MAX_AGENTS): lease expiry, share, counters.
-//   credits   one row per OUTSTANDING credit; a settled credit's row is deleted, so the
-//             table is bounded by what is in flight, not by the run's size.
+//   credits   one row per OUTSTANDING credit: seq, the holder's ordinal, intended time, warmup.
+//             A settled credit's row is deleted, so the table is bounded by what is in
+//             flight, not by the run's size. A lease's credits are consecutive seqs, so no
+//             lease id is stored: the idempotency record of a lease names its range.
 //   calls     idempotency keys: the last KEEP_CALLS lease requestIds and reportIds per
-//             agent with their answers. Older retries are still safe: every seq settles once.
+//             agent with their answers; cleared when the run completes (nothing can be
+//             leased or settled after that). Older retries are still safe: every seq
+//             settles once.
 //   slots     rate mode: intended send times of credits returned while running, reused
 //             before new slots so the schedule keeps its shape.
+//
+// Agent rows are few (≤ MAX_AGENTS) and read on every call, so they are cached here and
+// written through; the coordinator drops the cache when a transaction fails.
 
 // An agent has one coordinator call under way at a time and retries it at once, so a
 // short window suffices; a longer one would only make storage grow with the run.
-export const KEEP_CALLS = 8;
+export const KEEP_CALLS = 4;
 /** Durable Object SQL binds at most 100 parameters per statement. */
 const MAX_PARAMS = 100;
 
@@ -40,13 +47,28 @@ const toAgent = (r: Row): AgentRow => ({
 
 const toCredit = (r: Row): CreditRow => ({
   seq: Number(r.seq),
-  agentId: String(r.agent_id),
-  leaseId: String(r.lease_id),
+  agent: Number(r.agent),
   at: r.at === null ? null : Number(r.at),
   warmup: Number(r.warmup) === 1,
 });
 
+/** Sorted distinct integers as runs of consecutive values [first, last]. */
+function runsOf(seqs: readonly number[]): Array<[number, number]> {
+  const sorted = [...seqs].sort((a, b) => a - b);
+  const runs: Array<[number, number]> = [];
+  for (const x of sorted) {
+    const last = runs[runs.length - 1];
+    if (last && x === last[1] + 1) last[1] = x;
+    else if (!last || x > last[1]) runs.push([x, x]);
+  }
+  return runs;
+}
+
 export class RunStore {
+  /** Agent rows by ordinal (ordinals are 0, 1, 2… in joining order); null: not loaded. */
+  private agentList: AgentRow[] | null = null;
+  private agentIndex = new Map<string, AgentRow>();
+
   constructor(private readonly sql: SqlStorage) {}
 
   /**
@@ -66,15 +88,18 @@ export class RunStore {
         joined_at INTEGER NOT NULL, last_seen INTEGER NOT NULL, expires_at INTEGER NOT NULL,
         alive INTEGER NOT NULL, outstanding INTEGER NOT NULL, inflight INTEGER NOT NULL,
         share_sent INTEGER NOT NULL, share_acked INTEGER NOT NULL, calls INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS credits (
-        seq INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, lease_id TEXT NOT NULL, at REAL, warmup INTEGER NOT NULL);
-      CREATE INDEX IF NOT EXISTS credits_by_agent ON credits(agent_id);
-      CREATE INDEX IF NOT EXISTS credits_by_lease ON credits(lease_id);
+      CREATE TABLE IF NOT EXISTS credits (seq INTEGER PRIMARY KEY, agent INTEGER NOT NULL, at REAL, warmup INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS calls (
-        agent_id TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, n INTEGER NOT NULL, answer TEXT NOT NULL,
-        PRIMARY KEY (agent_id, kind, key));
+        agent INTEGER NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, n INTEGER NOT NULL, answer TEXT NOT NULL,
+        PRIMARY KEY (agent, kind, key)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS slots (at REAL NOT NULL);
     `);
+  }
+
+  /** Forgets cached rows: after a failed transaction (its writes were undone) or a wipe. */
+  invalidate(): void {
+    this.agentList = null;
+    this.agentIndex = new Map();
   }
 
   getMeta<T>(k: string): T | null {
@@ -86,20 +111,33 @@ export class RunStore {
     this.sql.exec("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v", k, JSON.stringify(v));
   }
 
+  // ── Agents (cached, written through) ───────────────────────────────────────
+
+  private loadAgents(): AgentRow[] {
+    if (this.agentList === null) {
+      this.agentList = this.sql.exec("SELECT * FROM agents ORDER BY ord").toArray().map(toAgent);
+      this.agentIndex = new Map(this.agentList.map((a) => [a.id, a]));
+    }
+    return this.agentList;
+  }
+
+  /** All agents in joining order (a copy: callers may keep it while rows change). */
   agents(): AgentRow[] {
-    return this.sql.exec("SELECT * FROM agents ORDER BY ord").toArray().map(toAgent);
+    return [...this.loadAgents()];
   }
 
   agent(id: string): AgentRow | null {
-    const row = this.sql.exec("SELECT * FROM agents WHERE id = ?", id).toArray()[0];
-    return row ? toAgent(row) : null;
+    this.loadAgents();
+    return this.agentIndex.get(id) ?? null;
   }
 
   agentCount(): number {
-    return Number(this.sql.exec("SELECT COUNT(*) AS n FROM agents").one().n);
+    return this.loadAgents().length;
   }
 
   putAgent(a: AgentRow): void {
+    const list = this.loadAgents();
+    if (a.ord !== list.length && list[a.ord]?.id !== a.id) throw new Error(`RunStore: agent ordinal ${a.ord} is not the next or its own.`);
     this.sql.exec(
       `INSERT INTO agents (id, ord, name, region, joined_at, last_seen, expires_at, alive, outstanding, inflight, share_sent, share_acked, calls)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -109,40 +147,52 @@ export class RunStore {
       a.id, a.ord, a.name, a.region, a.joinedAt, a.lastSeen, a.expiresAt, a.alive ? 1 : 0,
       a.outstanding, a.inflight, a.shareSent, a.shareAcked, a.calls,
     );
+    const row = { ...a };
+    list[a.ord] = row;
+    this.agentIndex.set(a.id, row);
   }
 
-  creditsOfLease(leaseId: string): CreditRow[] {
-    return this.sql.exec("SELECT * FROM credits WHERE lease_id = ? ORDER BY seq", leaseId).toArray().map(toCredit);
+  // ── Credits ────────────────────────────────────────────────────────────────
+
+  /** The outstanding credits among `count` consecutive seqs from `first` held by agent `ord`. */
+  creditsInRange(ord: number, first: number, count: number): CreditRow[] {
+    return this.sql.exec("SELECT * FROM credits WHERE seq >= ? AND seq < ? AND agent = ? ORDER BY seq", first, first + count, ord).toArray().map(toCredit);
   }
 
-  creditsOfAgent(agentId: string): CreditRow[] {
-    return this.sql.exec("SELECT * FROM credits WHERE agent_id = ? ORDER BY seq", agentId).toArray().map(toCredit);
+  creditsOfAgent(ord: number): CreditRow[] {
+    return this.sql.exec("SELECT * FROM credits WHERE agent = ? ORDER BY seq", ord).toArray().map(toCredit);
   }
 
   allCredits(): CreditRow[] {
     return this.sql.exec("SELECT * FROM credits ORDER BY seq").toArray().map(toCredit);
   }
 
-  /** Inserts many credits in a few statements. */
-  insertCredits(credits: readonly CreditRow[]): void {
-    const perStatement = Math.floor(MAX_PARAMS / 5);
-    for (let i = 0; i < credits.length; i += perStatement) {
-      const chunk = credits.slice(i, i + perStatement);
-      const params = chunk.flatMap((c) => [c.seq, c.agentId, c.leaseId, c.at, c.warmup ? 1 : 0]);
-      this.sql.exec(`INSERT INTO credits (seq, agent_id, lease_id, at, warmup) VALUES ${chunk.map(() => "(?, ?, ?, ?, ?)").join(", ")}`, ...params);
-    }
+  /**
+   * Grants consecutive seqs from `first` to agent `ord` in one statement: one per entry of
+   * `ats` (intended times, null in concurrency mode); the first `warmup` are warmup credits.
+   */
+  insertCredits(ord: number, first: number, ats: ReadonlyArray<number | null>, warmup: number): void {
+    if (ats.length === 0) return;
+    this.sql.exec(
+      "INSERT INTO credits (seq, agent, at, warmup) SELECT ?1 + key, ?2, value, key < ?3 FROM json_each(?4)",
+      first, ord, warmup, JSON.stringify(ats),
+    );
   }
 
   /**
    * Deletes the named credits and answers the rows that existed. Callers run inside a
-   * transaction and throw to refuse a report, which undoes the deletes.
+   * transaction and throw to refuse a report, which undoes the deletes. Consecutive seqs
+   * (the usual report: most of a lease) are deleted as ranges, a few statements per report.
    */
   takeCredits(seqs: readonly number[]): CreditRow[] {
     const rows: CreditRow[] = [];
-    for (let i = 0; i < seqs.length; i += MAX_PARAMS) {
-      const chunk = seqs.slice(i, i + MAX_PARAMS);
-      const cursor = this.sql.exec(`DELETE FROM credits WHERE seq IN (${chunk.map(() => "?").join(", ")}) RETURNING *`, ...chunk);
-      for (const r of cursor) rows.push(toCredit(r));
+    const runs = runsOf(seqs);
+    const perStatement = Math.floor(MAX_PARAMS / 2);
+    for (let i = 0; i < runs.length; i += perStatement) {
+      const chunk = runs.slice(i, i + perStatement);
+      const where = chunk.map(([a, b]) => (a === b ? "seq = ?" : "seq BETWEEN ? AND ?")).join(" OR ");
+      const params = chunk.flatMap(([a, b]) => (a === b ? [a] : [a, b]));
+      for (const r of this.sql.exec(`DELETE FROM credits WHERE ${where} RETURNING *`, ...params)) rows.push(toCredit(r));
     }
     return rows;
   }
@@ -151,21 +201,41 @@ export class RunStore {
     this.sql.exec("DELETE FROM credits WHERE seq = ?", seq);
   }
 
+  /** Deletes every credit of agent `ord` and answers them. */
+  takeCreditsOfAgent(ord: number): CreditRow[] {
+    return this.sql.exec("DELETE FROM credits WHERE agent = ? RETURNING *", ord).toArray().map(toCredit).sort((a, b) => a.seq - b.seq);
+  }
+
   deleteAllCredits(): void {
     this.sql.exec("DELETE FROM credits");
     this.sql.exec("UPDATE agents SET outstanding = 0");
+    if (this.agentList) for (const a of this.agentList) this.putCached({ ...a, outstanding: 0 });
   }
 
-  call(agentId: string, kind: "lease" | "report", key: string): string | null {
-    const row = this.sql.exec("SELECT answer FROM calls WHERE agent_id = ? AND kind = ? AND key = ?", agentId, kind, key).toArray()[0];
+  private putCached(a: AgentRow): void {
+    this.agentList![a.ord] = a;
+    this.agentIndex.set(a.id, a);
+  }
+
+  // ── Idempotency ────────────────────────────────────────────────────────────
+
+  call(ord: number, kind: "lease" | "report", key: string): string | null {
+    const row = this.sql.exec("SELECT answer FROM calls WHERE agent = ? AND kind = ? AND key = ?", ord, kind, key).toArray()[0];
     return row ? String(row.answer) : null;
   }
 
   /** Records an answered call and forgets the agent's calls older than the last KEEP_CALLS. */
-  recordCall(agentId: string, kind: "lease" | "report", key: string, n: number, answer: string): void {
-    this.sql.exec("INSERT OR REPLACE INTO calls (agent_id, kind, key, n, answer) VALUES (?, ?, ?, ?, ?)", agentId, kind, key, n, answer);
-    this.sql.exec("DELETE FROM calls WHERE agent_id = ? AND n <= ?", agentId, n - KEEP_CALLS);
+  recordCall(ord: number, kind: "lease" | "report", key: string, n: number, answer: string): void {
+    this.sql.exec("INSERT OR REPLACE INTO calls (agent, kind, key, n, answer) VALUES (?, ?, ?, ?, ?)", ord, kind, key, n, answer);
+    if (n > KEEP_CALLS) this.sql.exec("DELETE FROM calls WHERE agent = ? AND n <= ?", ord, n - KEEP_CALLS);
   }
+
+  /** Once the run is complete no call can change anything: its answers are not kept. */
+  clearCalls(): void {
+    this.sql.exec("DELETE FROM calls");
+  }
+
+  // ── Rate-mode slots ────────────────────────────────────────────────────────
 
   takeSlots(limit: number, upTo: number): number[] {
     const rows = this.sql.exec("SELECT rowid, at FROM slots WHERE at <= ? ORDER BY at LIMIT ?", upTo, limit).toArray();

@@ -1,4 +1,5 @@
 // The run lifecycle end to end over HTTP, with an external agent speaking wire protocol v1.
+import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import {
   advance, advanceAndAlarm, call, createRun, expectLedger, join, lease, okResult, report, status, uid,
@@ -215,6 +216,37 @@ describe("idempotent agent calls", () => {
     const s = (await status(run)).body;
     expect(s).toMatchObject({ phase: "complete", partial: false });
     expect(s.counts).toMatchObject({ granted: 3, returned: 3, outstanding: 0 });
+  });
+
+  it("answers a repeated lease with its own credits still held, not those settled since or granted by later leases", async () => {
+    const run = await createRun({ stop: { requests: 100 } });
+    const agentId = await join(run);
+    const requestId = uid("lease");
+    const first = ((await lease(run, agentId, 3, requestId)).body.credits as Array<{ seq: number }>).map((c) => c.seq);
+    const later = ((await lease(run, agentId, 2)).body.credits as Array<{ seq: number }>).map((c) => c.seq);
+    await report(run, agentId, [okResult(first[1]!)]);
+    const again = await lease(run, agentId, 3, requestId);
+    expect(again.status).toBe(200);
+    expect((again.body.credits as Array<{ seq: number }>).map((c) => c.seq)).toEqual([first[0], first[2]]);
+    expect(later.every((s) => !first.includes(s))).toBe(true);
+    expect((await status(run)).body.counts).toMatchObject({ granted: 5, completed: 1, outstanding: 4 });
+  });
+
+  it("keeps no idempotency record once the run is complete: a retried report is refused and changes nothing", async () => {
+    const run = await createRun({ stop: { requests: 3 } });
+    const agentId = await join(run);
+    const seqs = ((await lease(run, agentId, 3)).body.credits as Array<{ seq: number }>).map((c) => c.seq);
+    const results = seqs.map((s) => okResult(s));
+    const first = await report(run, agentId, results, { reportId: "r-last" });
+    expect(first.body).toMatchObject({ accepted: 3, stop: true });
+    const calls = await runInDurableObject(run.stub, (_i, state) => Number(state.storage.sql.exec("SELECT COUNT(*) AS n FROM calls").one().n));
+    expect(calls).toBe(0);
+    const again = await report(run, agentId, results, { reportId: "r-last" });
+    expect(again.status).toBe(409);
+    expect(again.body.error.code).toBe("run_complete");
+    const s = (await status(run)).body;
+    expect(s.phase).toBe("complete");
+    expect(s.counts).toMatchObject({ granted: 3, completed: 3, outstanding: 0 });
   });
 
   it("counts a repeated reportId once and answers it the same way", async () => {
