@@ -56,6 +56,12 @@ async function waitComplete(run: Run, srv?: OpenAIServer, deadlineMs = 60_000): 
 const ledgerHolds = (c: Record<string, number>) =>
   c.granted === c.returned! + c.completed! + c.failed! + c.abandoned! + c.outstanding!;
 
+/** agent_restarted failures mean workerd reset the agents mid-run: say the usual reason. */
+const RESTART_HINT = (errors: Array<{ code: string }>): string =>
+  errors.some((e) => e.code === "agent_restarted")
+    ? " (agent_restarted: workerd reset the Durable Objects mid-run; wrangler dev does that when a source file changes during the test, see test/README.md)"
+    : "";
+
 /** Largest gap between consecutive arrivals, ms. */
 function maxGap(records: readonly RequestRecord[]): number {
   const t = records.map((r) => r.arrivedAt).sort((a, b) => a - b);
@@ -108,7 +114,7 @@ describe("edge agents against an independent OpenAI-compatible server", () => {
       agents: { edge: 2 },
     });
     const res = await waitComplete(run, srv);
-    if (res.counts.failed > 0) console.log(`errors ${JSON.stringify(res.errors)}\n${dev.logs().slice(-3000)}`);
+    if (res.counts.failed > 0) console.log(`errors ${JSON.stringify(res.errors)}${RESTART_HINT(res.errors)}\n${dev.logs().slice(-3000)}`);
     await sleep(300); // anything sent late would arrive by now
     expect(res.counts).toEqual({ granted: 120, returned: 0, completed: 120, failed: 0, abandoned: 0, outstanding: 0 });
     expect(srv.requests).toHaveLength(120);
@@ -159,7 +165,7 @@ describe("edge agents against an independent OpenAI-compatible server", () => {
     const gap = maxGap(srv.requests);
     figure(`rate mode, constant 40/s for 5 s, 2 edge agents: ${n} requests at the server, ${rate.toFixed(2)} req/s ` +
       `(first→last ${spanMs.toFixed(0)} ms), largest gap between arrivals ${gap.toFixed(1)} ms (schedule: 25 ms); ` +
-      `counts ${JSON.stringify(res.counts)}, errors ${JSON.stringify(res.errors)}`);
+      `counts ${JSON.stringify(res.counts)}, errors ${JSON.stringify(res.errors)}${RESTART_HINT(res.errors)}`);
     expect(n).toBeGreaterThanOrEqual(196);
     // 200 ± 4, and never more than the 200 slots the schedule has before the 5 s are
     // up: a credit due after the run's end is returned, not sent.
