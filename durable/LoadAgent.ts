@@ -52,7 +52,9 @@ export function mockPath(spec: RunSpec): string {
 
 /** The coordinator over Durable Object RPC, with the HTTP transport's error semantics. */
 export function rpcTransport(env: Env, runId: string): CoordinatorTransport {
-  const stub = () => env.RUN_COORDINATOR.get(env.RUN_COORDINATOR.idFromString(runId));
+  const id = env.RUN_COORDINATOR.idFromString(runId);
+  // A fresh stub per call: a stub that saw a broken connection is not reused.
+  const stub = () => env.RUN_COORDINATOR.get(id);
   const api = { role: "api" } as const;
   async function call<T>(fn: () => Promise<RpcResult<T>>): Promise<T> {
     // Requests the engine launched in this turn reach the network first. Without this

@@ -91,6 +91,8 @@ export class RunCoordinator extends DurableObject<Env> {
   private metrics: RunMetrics | null = null;
   private series: TimeSeries | null = null;
   private thresholdsCheckedAt = Number.NEGATIVE_INFINITY;
+  /** The webhook's delivery state (null: the run has none; undefined: not loaded). */
+  private hook: WebhookState | null | undefined;
   /** The spec, parsed once (it never changes after creation). */
   private spec: RunSpec | null = null;
   /**
@@ -134,7 +136,7 @@ export class RunCoordinator extends DurableObject<Env> {
         this.store.putMeta("schedule", startSchedule(init.config.seed));
         if (spec.notify) {
           const hook: WebhookState = { url: spec.notify.url, attempts: 0, nextAt: null, delivered: false, lastError: null };
-          this.store.putMeta("webhook", hook);
+          this.putHook(hook);
         }
         this.store.putMeta("state", state);
       });
@@ -273,6 +275,7 @@ export class RunCoordinator extends DurableObject<Env> {
       this.ctx.storage.transactionSync(fn);
     } catch (e) {
       this.store.invalidate();
+      this.hook = undefined;
       this.runConfig = undefined;
       this.metrics = null;
       this.series = null;
@@ -285,6 +288,7 @@ export class RunCoordinator extends DurableObject<Env> {
     if (this.runConfig === undefined) {
       this.runConfig = this.store.getMeta<RunConfig>("run");
       this.state = this.store.getMeta<RunState>("state");
+      this.hook = undefined;
       this.metrics = null;
       this.series = null;
     }
@@ -358,7 +362,7 @@ export class RunCoordinator extends DurableObject<Env> {
 
   /** Delivers the final results if an attempt is due; `last` means the grace window is over. */
   private async deliverWebhook(now: number, last: boolean): Promise<void> {
-    const hook = this.store.getMeta<WebhookState>("webhook");
+    const hook = this.hookNow();
     if (!hook || hook.delivered || hook.nextAt === null || (!last && now < hook.nextAt)) return;
     const secret = this.store.getMeta<Secrets>("auth")?.notify ?? "";
     const r = await deliver(this.fetchOut, hook, secret, this.config().id, JSON.stringify(this.resultsNow()), now);
@@ -367,7 +371,7 @@ export class RunCoordinator extends DurableObject<Env> {
       ? { ...hook, attempts, delivered: true, nextAt: null, lastError: null }
       : { ...hook, attempts, nextAt: last ? null : now + backoffMs(attempts), lastError: r.error };
     if (!r.ok) console.warn(`RunCoordinator:${this.config().id}: webhook attempt ${attempts} failed: ${r.error}`);
-    if (this.state) this.store.putMeta("webhook", next);
+    if (this.state) this.putHook(next);
   }
 
   private async wipe(): Promise<void> {
@@ -376,6 +380,7 @@ export class RunCoordinator extends DurableObject<Env> {
     await this.ctx.storage.deleteAlarm();
     this.alarmAt = null;
     this.store.invalidate();
+    this.hook = undefined;
     this.spec = null;
     this.runConfig = null;
     this.state = null;
@@ -391,8 +396,8 @@ export class RunCoordinator extends DurableObject<Env> {
     if (before !== "complete" && next.phase === "complete") {
       this.store.clearCalls();
       this.store.putMeta("fleetNotified", false);
-      const hook = this.store.getMeta<WebhookState>("webhook");
-      if (hook) this.store.putMeta("webhook", { ...hook, nextAt: next.completedAt });
+      const hook = this.hookNow();
+      if (hook) this.putHook({ ...hook, nextAt: next.completedAt });
     }
     this.state = next;
     if (before !== next.phase) this.wake();
@@ -434,7 +439,7 @@ export class RunCoordinator extends DurableObject<Env> {
       await this.setAlarm(this.now() + FLEET_RETRY_MS);
       return;
     }
-    const hook = this.store.getMeta<WebhookState>("webhook");
+    const hook = this.hookNow();
     const deadlines = [m.nextDeadline(state), this.desk().nextExpiry(state), hook && !hook.delivered ? hook.nextAt : null];
     const defined = deadlines.filter((t): t is number => t !== null);
     const next = defined.length > 0 ? Math.min(...defined) : null;
@@ -450,6 +455,16 @@ export class RunCoordinator extends DurableObject<Env> {
     if (at === this.alarmAt) return;
     await this.ctx.storage.setAlarm(at);
     this.alarmAt = at;
+  }
+
+  private hookNow(): WebhookState | null {
+    if (this.hook === undefined) this.hook = this.store.getMeta<WebhookState>("webhook");
+    return this.hook;
+  }
+
+  private putHook(hook: WebhookState): void {
+    this.store.putMeta("webhook", hook);
+    this.hook = hook;
   }
 
   private specNow(): RunSpec | null {
