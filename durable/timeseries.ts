@@ -3,7 +3,7 @@
 // bounded whatever the run's length: past MAX_BUCKETS, neighbouring buckets merge and
 // the bucket width doubles (downsampling).
 //
-// Quantiles are exact up to DDSketch's 1% only while a bucket is "open" (its sketches
+// Quantiles are exact up to DDSketch's 0.5% only while a bucket is "open" (its sketches
 // kept); once OPEN_BUCKETS newer buckets exist, its p50/p90/p99 are frozen as numbers.
 // When frozen buckets merge, their quantiles combine approximately: count-weighted means
 // for p50 and p90, the larger for p99 and max. Charts need shape, not audit precision;

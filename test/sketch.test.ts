@@ -25,7 +25,7 @@ const sketchOf = (values: number[]): DDSketch => {
 };
 
 const PERCENTILES = [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999];
-const ALPHA = 0.01;
+const ALPHA = 0.005;
 const EPSILON = 1e-9;
 
 function expectQuantilesWithinAlpha(values: number[], sketch: DDSketch, qs = PERCENTILES): void {
@@ -67,12 +67,12 @@ describe("percentile definition", () => {
 });
 
 describe("DDSketch accuracy", () => {
-  it("answers p1 to p99.9 of 100,000 lognormal latencies within 1% of the exact sorted values", () => {
+  it("answers p1 to p99.9 of 100,000 lognormal latencies within 0.5% of the exact sorted values", () => {
     const values = lognormal(100_000, 1);
     expectQuantilesWithinAlpha(values, sketchOf(values));
   });
 
-  it("answers p1 to p99.9 of 100,000 uniform values within 1% of the exact sorted values", () => {
+  it("answers p1 to p99.9 of 100,000 uniform values within 0.5% of the exact sorted values", () => {
     const values = uniform(100_000, 2, 1, 5_000);
     expectQuantilesWithinAlpha(values, sketchOf(values));
   });
@@ -195,12 +195,13 @@ describe("DDSketch serialization", () => {
 
 describe("DDSketch memory bound", () => {
   it("never keeps more than 2048 bins, and keeps upper quantiles accurate, for values spanning 23 orders of magnitude", () => {
+    // At 0.5%, 2048 bins span 8.9 decades: the top 39% of these samples stay at full accuracy.
     const rand = prng(7);
     const values = Array.from({ length: 200_000 }, () => 10 ** (-8 + 23 * rand()));
     const s = sketchOf(values);
     expect(s.toJSON().k.length).toBe(2048);
     // Collapsing folds the lowest bins together, so only lower quantiles lose accuracy.
-    expectQuantilesWithinAlpha(values, s, [0.5, 0.75, 0.9, 0.99, 0.999]);
+    expectQuantilesWithinAlpha(values, s, [0.65, 0.75, 0.9, 0.99, 0.999]);
   });
 
   it("keeps the same 2048 highest bins when collapsed sketches are merged as when the union is added to one", () => {
@@ -217,9 +218,9 @@ describe("DDSketch memory bound", () => {
   // A 1,000-sample sketch is not the right baseline here: it samples less of the tails,
   // so fills fewer bins (191 vs 358 for this distribution), and its counts have fewer
   // digits. What must hold is an absolute bound that no sample count can exceed.
-  it("serializes a million lognormal latencies in under 4 KB", () => {
+  it("serializes a million lognormal latencies in under 5 KB", () => {
     const s = sketchOf(lognormal(1_000_000, 8));
-    expect(JSON.stringify(s).length).toBeLessThan(4096);
+    expect(JSON.stringify(s).length).toBeLessThan(5120);
   });
 
   it("fills no new bins once a bounded range is covered, so 1,000,000 samples serialize within 1.1x of 100,000", () => {

@@ -7,6 +7,7 @@ import type { Target } from "../lib/util.ts";
 import { log, mean, percentile, round } from "../lib/util.ts";
 import type { WranglerDev } from "../lib/edgeperf.ts";
 import { createRun, waitComplete } from "../lib/edgeperf.ts";
+import { ALPHA } from "../../durable/sketch.ts";
 
 export interface FidelityRow {
   target: "node-stream" | "builtin-mock";
@@ -26,10 +27,19 @@ export interface FidelityRow {
   /**
    * Where the served p50 falls in the coordinator's DDSketch: the value a perfect client
    * would be reported as (the bin's representative), and that bin's half width. Any
-   * percentile edgeperf reports is quantised to ±1% this way.
+   * percentile edgeperf reports is quantised to ±ALPHA (0.5%) this way.
    */
   servedTtftP50InSketch: number | null;
   sketchHalfBinMs: number | null;
+  /**
+   * node-stream only: a plain Node fetch client (undici, precise clock) sending the same
+   * requests at the same concurrency, against what the target served it. "Served" starts
+   * when the server has parsed the request and ends when it writes the first chunk, so
+   * any client measures more; this is how much more on this machine.
+   */
+  referenceTtftP50?: number | null;
+  referenceServedTtftP50?: number | null;
+  referenceTtftErrorMs?: number | null;
 }
 
 export interface FidelityOut {
@@ -42,11 +52,12 @@ export interface FidelityOut {
   /** Largest absolute error over the builtin-mock settings (measured − configured). */
   mockTtftP50ErrorMs: number | null;
   mockItlMeanErrorMs: number | null;
+  /** Largest TTFT p50 error of the plain Node client over the node-stream settings. */
+  referenceTtftP50ErrorMs: number | null;
 }
 
 // The coordinator's DDSketch (durable/sketch.ts): relative accuracy ALPHA, so a value
 // is reported as the representative of its bin (gamma^(k-1), gamma^k].
-const ALPHA = 0.01;
 const GAMMA = (1 + ALPHA) / (1 - ALPHA);
 const LOG_GAMMA = Math.log(GAMMA);
 function inSketch(v: number): { value: number; halfBin: number } {
@@ -70,6 +81,37 @@ async function measure(server: WranglerDev, target: Record<string, unknown>, req
   const res = await waitComplete(server, run);
   if (res.counts.failed > 0) throw new Error(`fidelity run had ${res.counts.failed} failed requests: ${JSON.stringify(res.errors)}`);
   return { ttftP50: res.metrics.time_to_first_token.p50 as number, itlMean: res.metrics.inter_token_latency.avg as number, n: res.counts.completed as number };
+}
+
+/** The reference client: plain Node fetch, the same request shape, concurrency and count. */
+async function reference(target: Target, ttft: number, itl: number, requests: number) {
+  await target.reset();
+  const body = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "word ".repeat(128) }], stream: true, max_tokens: OUTPUT_TOKENS });
+  const headers = { "content-type": "application/json", "x-bench-ttft-ms": String(ttft), "x-bench-itl-ms": String(itl) };
+  const ttfts: number[] = [];
+  let left = requests;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (left-- > 0) {
+        const t0 = performance.now();
+        const res = await fetch(`${target.url}/v1/chat/completions`, { method: "POST", headers, body });
+        const reader = res.body!.getReader();
+        const dec = new TextDecoder();
+        let buf = "";
+        let first: number | null = null;
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          if (first !== null) continue;
+          buf += dec.decode(value, { stream: true });
+          if (buf.includes('"content":"tok')) first = performance.now() - t0;
+        }
+        if (first !== null) ttfts.push(first);
+      }
+    }),
+  );
+  const served = (await target.stats()).streamed;
+  return { ttftP50: percentile(ttfts, 50), servedTtftP50: percentile(served.map((x) => x.ttftMs), 50) };
 }
 
 const maxAbs = (xs: Array<number | null>) => {
@@ -100,6 +142,7 @@ export async function fidelity(server: WranglerDev, target: Target, quick: boole
     const served = (await target.stats()).streamed;
     const sTtft = percentile(served.map((s) => s.ttftMs), 50);
     const sItl = mean(served.map((s) => s.itlMs).filter((x): x is number => x !== null));
+    const ref = await reference(target, ttft, itl, requests);
     rows.push({
       target: "node-stream",
       ttftMs: ttft,
@@ -115,8 +158,12 @@ export async function fidelity(server: WranglerDev, target: Target, quick: boole
       itlMeanVsConfiguredMs: round(m.itlMean - itl, 4),
       servedTtftP50InSketch: sTtft === null ? null : round(inSketch(sTtft).value, 3),
       sketchHalfBinMs: sTtft === null ? null : round(inSketch(sTtft).halfBin, 3),
+      referenceTtftP50: ref.ttftP50 === null ? null : round(ref.ttftP50, 3),
+      referenceServedTtftP50: ref.servedTtftP50 === null ? null : round(ref.servedTtftP50, 3),
+      referenceTtftErrorMs: ref.ttftP50 === null || ref.servedTtftP50 === null ? null : round(ref.ttftP50 - ref.servedTtftP50, 3),
     });
-    log(`  measured TTFT p50 ${rows.at(-1)!.measuredTtftP50} (served ${rows.at(-1)!.servedTtftP50}), ITL mean ${rows.at(-1)!.measuredItlMean} (served ${rows.at(-1)!.servedItlMean})`);
+    const row = rows.at(-1)!;
+    log(`  measured TTFT p50 ${row.measuredTtftP50} (served ${row.servedTtftP50}), ITL mean ${row.measuredItlMean} (served ${row.servedItlMean}); plain Node client TTFT p50 ${row.referenceTtftP50} (served ${row.referenceServedTtftP50})`);
   }
   for (const [ttft, itl] of settings) {
     log(`fidelity: builtin:mock ttft ${ttft} ms, itl ${itl} ms, ${requests} requests`);
@@ -149,5 +196,6 @@ export async function fidelity(server: WranglerDev, target: Target, quick: boole
     itlMeanErrorMs: maxAbs(node.map((r) => r.itlMeanErrorMs)),
     mockTtftP50ErrorMs: maxAbs(mock.map((r) => r.ttftP50ErrorMs)),
     mockItlMeanErrorMs: maxAbs(mock.map((r) => r.itlMeanErrorMs)),
+    referenceTtftP50ErrorMs: maxAbs(node.map((r) => r.referenceTtftErrorMs ?? null)),
   };
 }

@@ -137,7 +137,7 @@ describe("edge agents against an independent OpenAI-compatible server", () => {
       `ITL mean served ${itlServed.toFixed(3)} ms, measured ${itlMeasured.toFixed(3)} ms (Δ ${(itlMeasured - itlServed).toFixed(3)}); ` +
       `max in flight at the server ${srv.maxInflight}`);
     // The agent's clock starts before the request leaves and stops after the token
-    // arrives, so measured ≥ served, less the sketch's 1% relative error. Above it: two
+    // arrives, so measured ≥ served, less the sketch's 0.5% relative error. Above it: two
     // loopback hops through workerd, ~2 ms from a plain Worker, plus waits behind the
     // coordinator, which shares the agents' thread in wrangler dev (3–8 ms in all on the
     // loaded 2-core machine, up to ~10 under a heavy load; 13–37 ms before the LoadAgent
