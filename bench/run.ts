@@ -72,6 +72,10 @@ function checks(r: any): Check[] {
   if (l) {
     const ratio = l.autocannonRps ? l.edgeperfRps / l.autocannonRps : null;
     add("Load generation: edgeperf / autocannon req/s", `${fmt(ratio, 3)}× (${fmt(l.edgeperfRps, 0)} vs ${fmt(l.autocannonRps, 0)})`, "≥ 0.5×", ratio === null ? null : ratio >= 0.5);
+    if (l.workerdCeilingRps) {
+      const ceiling = l.autocannonRps ? l.workerdCeilingRps / l.autocannonRps : null;
+      add("… a bare workerd fetch loop / autocannon (the ceiling inside workerd)", `${fmt(ceiling, 3)}× (${fmt(l.workerdCeilingRps, 0)} req/s)`, "(reference)", null);
+    }
   }
   if (f) {
     add("Fidelity: TTFT p50 vs the built-in mock's configured value (worst)", fmt(f.mockTtftP50ErrorMs, 2, " ms"), "within ±2 ms", f.mockTtftP50ErrorMs === null ? null : Math.abs(f.mockTtftP50ErrorMs) <= 2);

@@ -3,7 +3,10 @@
 // (Debian). First a target that answers at once (the tools' own ceiling on this
 // machine), then one that answers after a fixed 20 ms, where every tool should report
 // ~20 ms: the spread above 20 ms is each tool's measurement overhead.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Wrangler, freePort } from "../../cli/wrangler.ts";
 import type { WranglerDev } from "../lib/edgeperf.ts";
 import { createRun, waitComplete } from "../lib/edgeperf.ts";
 import type { Target } from "../lib/util.ts";
@@ -29,6 +32,27 @@ export interface LoadgenOut {
   delay20: ToolRow[];
   /** edgeperf alone on the fixed target at other concurrencies: where its ceiling is. */
   sweep: Array<{ concurrency: number; agents: number; rps: number | null; p50Ms: number | null; p99Ms: number | null }>;
+  /**
+   * A bare Worker's fetch loop (bench/ceiling/) in its own wrangler dev, same target and
+   * concurrency, nothing measured or coordinated: the most any load generator running
+   * inside workerd can send on this machine.
+   */
+  workerdCeilingRps: number | null;
+  workerdCeilingTargetRps: number | null;
+}
+
+async function workerdCeiling(url: string, c: number, seconds: number): Promise<number> {
+  const persistTo = mkdtempSync(join(tmpdir(), "edgeperf-ceiling-"));
+  const dev = new Wrangler({ port: await freePort(), vars: {}, persistTo, stdio: "pipe", extraArgs: ["--config", "bench/ceiling/wrangler.toml"] });
+  try {
+    await dev.ready(90_000);
+    const loop = (ms: number) => fetch(`${dev.url}/loop?c=${c}&ms=${ms}&target=${encodeURIComponent(url)}`).then((r) => r.json() as Promise<{ rps: number }>);
+    await loop(1_000); // warm-up, unmeasured
+    return (await loop(seconds * 1000)).rps;
+  } finally {
+    await dev.stop(0);
+    rmSync(persistTo, { recursive: true, force: true });
+  }
 }
 
 async function targetRps(target: Target): Promise<number | null> {
@@ -109,7 +133,7 @@ export async function loadgen(server: WranglerDev, target: Target, quick: boolea
   const seconds = quick ? 5 : 15;
   const agents = Math.ceil(c / 16);
   const heyPresent = which("hey") !== null;
-  const out: LoadgenOut = { concurrency: c, durationSeconds: seconds, edgeAgents: agents, fixed: [], delay20: [], sweep: [] };
+  const out: LoadgenOut = { concurrency: c, durationSeconds: seconds, edgeAgents: agents, fixed: [], delay20: [], sweep: [], workerdCeilingRps: null, workerdCeilingTargetRps: null };
   // Warm the target's JIT and the agents' code paths once, unmeasured.
   await autocannon(`${target.url}/fixed`, c, 1);
   await edgeperf(server, `${target.url}/fixed`, c, 1, agents);
@@ -139,5 +163,10 @@ export async function loadgen(server: WranglerDev, target: Target, quick: boolea
     const row = await edgeperf(server, `${target.url}/fixed`, sc, seconds, sa);
     out.sweep.push({ concurrency: sc, agents: sa, rps: row.rps, p50Ms: row.p50Ms, p99Ms: row.p99Ms });
   }
+  log(`loadgen: workerd ceiling (a bare Worker's fetch loop), c=${c}, ${seconds} s`);
+  await target.reset();
+  out.workerdCeilingRps = round(await workerdCeiling(`${target.url}/fixed`, c, seconds), 1);
+  out.workerdCeilingTargetRps = round(await targetRps(target), 1);
+  log(`  ${out.workerdCeilingRps} req/s (target saw ${out.workerdCeilingTargetRps} req/s, warm-up included)`);
   return out;
 }
