@@ -394,6 +394,14 @@ export class RunCoordinator extends DurableObject<Env> {
     const before = this.state?.phase;
     this.store.putMeta("state", next);
     if (before !== "complete" && next.phase === "complete") {
+      // Final from here on: the metrics keep their document instead of their sketches,
+      // the time series its quantiles, and no call needs an idempotent answer.
+      const metrics = this.metricsNow();
+      metrics.freeze(benchmarkDurationMs(next, next.completedAt ?? 0));
+      this.store.putMeta("metrics", metrics.toJSON());
+      const series = this.seriesNow();
+      series.freezeAll();
+      this.store.putMeta("timeseries", series.toJSON());
       this.store.clearCalls();
       this.store.putMeta("fleetNotified", false);
       const hook = this.hookNow();

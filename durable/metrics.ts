@@ -14,6 +14,10 @@
 //
 // Scalars with nothing to divide by are `null`, never NaN or Infinity, so the document
 // always survives JSON.stringify.
+//
+// Once the run is complete nothing more can be added: `freeze` computes the final
+// document once and drops the sketches, so what a finished run stores for its grace
+// window is the same few kilobytes whether it settled a thousand requests or a million.
 
 import { DDSketch, type SketchData } from "./sketch";
 
@@ -78,12 +82,22 @@ const DISTRIBUTION_UNITS = {
 type DistributionTag = keyof typeof DISTRIBUTION_UNITS;
 const DISTRIBUTION_TAGS = Object.keys(DISTRIBUTION_UNITS) as DistributionTag[];
 
-/** Serialized RunMetrics: six sketches and at most MAX_ERROR_KINDS + 1 error entries. */
+/**
+ * Serialized RunMetrics: six sketches and at most MAX_ERROR_KINDS + 1 error entries; once
+ * frozen, the final document instead of the sketches (`distributions` is then null).
+ */
 export interface RunMetricsData {
   completed: number;
   failed: number;
-  distributions: Record<DistributionTag, SketchData>;
+  distributions: Record<DistributionTag, SketchData> | null;
   errors: ErrorSummaryEntry[];
+  final?: FinalMetrics;
+}
+
+interface FinalMetrics {
+  durationMs: number;
+  outputTokens: number;
+  document: MetricsDocument;
 }
 
 const PERCENTILES: readonly (readonly [Percentile, number])[] = [
@@ -109,6 +123,7 @@ export class RunMetrics {
   private failures = 0;
   private sketches = newSketches();
   private errorCounts = new Map<string, ErrorSummaryEntry>();
+  private final: FinalMetrics | null = null;
 
   static empty(): RunMetrics {
     return new RunMetrics();
@@ -123,11 +138,27 @@ export class RunMetrics {
   }
 
   outputTokens(): number {
-    return this.sketches.output_sequence_length.sum;
+    return this.final ? this.final.outputTokens : this.sketches.output_sequence_length.sum;
+  }
+
+  get frozen(): boolean {
+    return this.final !== null;
+  }
+
+  /**
+   * Computes the final document for a run whose measured phase lasted `benchmarkDurationMs`
+   * and drops the sketches: from now on `document()` answers that document and nothing
+   * can be added. Freezing twice keeps the first.
+   */
+  freeze(benchmarkDurationMs: number): void {
+    if (this.final) return;
+    this.final = { durationMs: benchmarkDurationMs, outputTokens: this.outputTokens(), document: this.document(benchmarkDurationMs) };
+    this.sketches = newSketches();
   }
 
   /** Records one settled, measured (non-warmup) request. Throws RangeError before changing anything. */
   add(r: ReportedResult): void {
+    if (this.final) throw new Error("RunMetrics: the run's metrics are final.");
     if (!r.ok) {
       this.failures += 1;
       this.countError(r.error?.code, r.error?.type, 1);
@@ -157,6 +188,7 @@ export class RunMetrics {
 
   /** Folds in a pre-aggregated batch; all-or-nothing if a sketch would overflow. */
   merge(other: RunMetrics): void {
+    if (this.final || other.final) throw new Error("RunMetrics: final metrics cannot be merged.");
     const merged = newSketches();
     for (const tag of DISTRIBUTION_TAGS) {
       merged[tag] = this.sketches[tag].clone();
@@ -168,7 +200,9 @@ export class RunMetrics {
     for (const e of other.errors()) this.countError(e.code, e.type, e.count);
   }
 
+  /** The metrics document; once frozen, the final one whatever the duration given. */
   document(benchmarkDurationMs: number): MetricsDocument {
+    if (this.final) return structuredClone(this.final.document);
     const seconds =
       Number.isFinite(benchmarkDurationMs) && benchmarkDurationMs > 0 ? benchmarkDurationMs / 1000 : null;
     const settled = this.successes + this.failures;
@@ -206,6 +240,7 @@ export class RunMetrics {
   }
 
   toJSON(): RunMetricsData {
+    if (this.final) return { completed: this.successes, failed: this.failures, distributions: null, errors: this.errors(), final: structuredClone(this.final) };
     const distributions = {} as Record<DistributionTag, SketchData>;
     for (const tag of DISTRIBUTION_TAGS) distributions[tag] = this.sketches[tag].toJSON();
     return { completed: this.successes, failed: this.failures, distributions, errors: this.errors() };
@@ -213,18 +248,24 @@ export class RunMetrics {
 
   /** Rebuilds from `toJSON` output; the input may come from an untrusted agent. */
   static fromJSON(data: unknown): RunMetrics {
-    const d = plainObject(data, "metrics", ["completed", "failed", "distributions", "errors"]);
+    const d = plainObject(data, "metrics", ["completed", "failed", "distributions", "errors", "final"]);
     const m = new RunMetrics();
     m.successes = integer(d.completed, "completed");
     m.failures = integer(d.failed, "failed");
 
-    const dists = plainObject(d.distributions, "distributions", DISTRIBUTION_TAGS);
-    for (const tag of DISTRIBUTION_TAGS) {
-      const sketch = withContext(tag, () => DDSketch.fromJSON(dists[tag]));
-      // Every success adds one latency and at most one value to each other sketch.
-      const limitOk = tag === "request_latency" ? sketch.count === m.successes : sketch.count <= m.successes;
-      if (!limitOk) throw new RangeError(`${tag} has ${sketch.count} samples for ${m.successes} successes`);
-      m.sketches[tag] = sketch;
+    if (d.final !== undefined) {
+      if (d.distributions !== null) throw new TypeError("final metrics have no distributions");
+      m.final = finalMetrics(d.final, m.successes);
+    }
+    if (!m.final) {
+      const dists = plainObject(d.distributions, "distributions", DISTRIBUTION_TAGS);
+      for (const tag of DISTRIBUTION_TAGS) {
+        const sketch = withContext(tag, () => DDSketch.fromJSON(dists[tag]));
+        // Every success adds one latency and at most one value to each other sketch.
+        const limitOk = tag === "request_latency" ? sketch.count === m.successes : sketch.count <= m.successes;
+        if (!limitOk) throw new RangeError(`${tag} has ${sketch.count} samples for ${m.successes} successes`);
+        m.sketches[tag] = sketch;
+      }
     }
 
     if (!Array.isArray(d.errors)) throw new TypeError("errors must be an array");
@@ -315,6 +356,27 @@ function plainObject(value: unknown, name: string, fields: readonly string[]): R
     if (!fields.includes(field)) throw new TypeError(`${name} has unknown field "${field}"`);
   }
   return o;
+}
+
+const METRIC_TAGS: readonly MetricTag[] = [
+  ...DISTRIBUTION_TAGS, "request_throughput", "output_token_throughput", "request_count",
+  "error_request_count", "request_error_rate", "benchmark_duration",
+];
+
+/** Checks a stored final document: every tag, each a plain object with a unit, and counts that agree. */
+function finalMetrics(value: unknown, successes: number): FinalMetrics {
+  const f = plainObject(value, "final", ["durationMs", "outputTokens", "document"]);
+  const durationMs = measure(f.durationMs, "final.durationMs");
+  const outputTokens = measure(f.outputTokens, "final.outputTokens");
+  const doc = plainObject(f.document, "final.document", METRIC_TAGS);
+  for (const tag of METRIC_TAGS) {
+    const entry = doc[tag];
+    if (typeof entry !== "object" || entry === null || Array.isArray(entry) || typeof (entry as { unit?: unknown }).unit !== "string") {
+      throw new TypeError(`final.document.${tag} must be a metric with a unit`);
+    }
+  }
+  if ((doc.request_count as ScalarMetric).avg !== successes) throw new RangeError("final.document.request_count does not match completed");
+  return { durationMs, outputTokens, document: doc as MetricsDocument };
 }
 
 function withContext<T>(what: string, f: () => T): T {

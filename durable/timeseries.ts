@@ -137,7 +137,8 @@ export class TimeSeries {
     this.buckets = merged;
   }
 
-  private freezeAll(): void {
+  /** Freezes every bucket's quantiles: when the run is complete no result can arrive late. */
+  freezeAll(): void {
     for (const slot of this.buckets.values()) {
       if (slot.lat) slot.b.latency = freeze(slot.lat);
       if (slot.ttft) slot.b.ttft = freeze(slot.ttft);

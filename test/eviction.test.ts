@@ -1,5 +1,5 @@
 // Eviction (a restart of the object on the same storage) in every phase loses nothing.
-import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { advance, advanceAndAlarm, call, createRun, join, lease, okResult, report, setClock, status } from "./helpers";
 import type { TestRun } from "./helpers";
@@ -70,8 +70,16 @@ describe("eviction", () => {
     await restart(run);
     const again = (await call("GET", `/v1/runs/${run.id}/results`, { token: run.readToken })).body;
     expect(again.metrics).toEqual(final.metrics);
+    expect(again.timeseries).toEqual(final.timeseries);
     expect(again.counts).toEqual(final.counts);
     expect(again.wipeAt).toBe(final.wipeAt);
+    // What it serves from is final: the metrics document instead of sketches, no open buckets.
+    const stored = await runInDurableObject(run.stub, (_i, state) =>
+      Object.fromEntries(state.storage.sql.exec("SELECT k, v FROM meta WHERE k IN ('metrics', 'timeseries')").toArray().map((r) => [r.k, JSON.parse(String(r.v))])),
+    );
+    expect(stored.metrics.distributions).toBeNull();
+    expect(stored.metrics.final.document).toEqual(final.metrics);
+    expect(stored.timeseries.buckets.every((b: { latency: object | null }) => b.latency === null || !("k" in b.latency))).toBe(true);
     await advance(run, 7_000);
     expect(await runDurableObjectAlarm(run.stub)).toBe(true);
     expect((await status(run)).status).toBe(404);

@@ -239,3 +239,57 @@ describe("RunMetrics serialization and merge", () => {
     expect(() => RunMetrics.fromJSON(data)).toThrow();
   });
 });
+
+describe("final metrics", () => {
+  const frozenRun = (n: number, seed: number): RunMetrics => {
+    const m = RunMetrics.empty();
+    for (const r of randomResults(n, seed)) m.add(r);
+    return m;
+  };
+
+  it("keep the document computed at completion, survive a round trip, and refuse more results", () => {
+    const m = frozenRun(2_000, 21);
+    const doc = m.document(60_000);
+    const tokens = m.outputTokens();
+    m.freeze(60_000);
+    expect(m.frozen).toBe(true);
+    expect(m.document(1)).toEqual(doc); // the duration is the one frozen with
+    expect(m.outputTokens()).toBe(tokens);
+    const stored = JSON.parse(JSON.stringify(m.toJSON()));
+    expect(stored.distributions).toBeNull();
+    const back = RunMetrics.fromJSON(stored);
+    expect(back.document(0)).toEqual(doc);
+    expect([back.completed, back.failed, back.outputTokens()]).toEqual([m.completed, m.failed, tokens]);
+    expect(back.errors()).toEqual(m.errors());
+    expect(() => back.add(ok(99_999, 10))).toThrow(/final/);
+    expect(() => RunMetrics.empty().merge(back)).toThrow(/final/);
+  });
+
+  it("store about the same bytes for 1,000 and 200,000 results, where the sketches grow", () => {
+    const small = frozenRun(1_000, 22);
+    const large = frozenRun(200_000, 23);
+    const live = [JSON.stringify(small.toJSON()).length, JSON.stringify(large.toJSON()).length];
+    expect(live[1]! / live[0]!).toBeGreaterThan(1.3); // the sketches of the larger run hold more bins
+    small.freeze(60_000);
+    large.freeze(60_000);
+    const final = [JSON.stringify(small.toJSON()).length, JSON.stringify(large.toJSON()).length];
+    expect(final[1]! / final[0]!).toBeLessThan(1.1);
+    expect(final[1]!).toBeLessThan(live[1]! / 2);
+  });
+
+  const frozen = (() => {
+    const m = handRun();
+    m.freeze(10_000);
+    return m.toJSON();
+  })();
+  const malformedFinal: [string, unknown][] = [
+    ["final metrics that still carry sketches", { ...frozen, distributions: handRun().toJSON().distributions }],
+    ["a final document without a tag", { ...frozen, final: { ...frozen.final, document: { ...frozen.final!.document, request_latency: undefined } } }],
+    ["a final document whose request count differs from completed", { ...frozen, completed: 2 }],
+    ["a final document with an unknown tag", { ...frozen, final: { ...frozen.final, document: { ...frozen.final!.document, extra: { unit: "x" } } } }],
+    ["a negative duration", { ...frozen, final: { ...frozen.final, durationMs: -1 } }],
+  ];
+  it.each(malformedFinal)("fromJSON rejects %s", (_, data) => {
+    expect(() => RunMetrics.fromJSON(JSON.parse(JSON.stringify(data)))).toThrow();
+  });
+});
