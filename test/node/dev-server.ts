@@ -14,9 +14,11 @@ export class DevServer {
   readonly persistTo = mkdtempSync(join(tmpdir(), "edgeperf-e2e-"));
   port = 0;
   private readonly vars: Record<string, string>;
+  private readonly extraArgs: string[];
 
-  constructor(vars: Record<string, string> = {}) {
+  constructor(vars: Record<string, string> = {}, extraArgs: string[] = []) {
     this.vars = vars;
+    this.extraArgs = extraArgs;
   }
 
   get url(): string {
@@ -27,7 +29,7 @@ export class DevServer {
     this.port = await freePort();
     // End-to-end suites create many runs a minute; the creation limit has its own tests.
     const vars = { API_TOKEN: DEV_API_TOKEN, MAX_RUNS_PER_MINUTE: "0", ...this.vars };
-    this.wrangler = new Wrangler({ port: this.port, inspectorPort: await freePort(), vars, persistTo: this.persistTo, stdio: "pipe" });
+    this.wrangler = new Wrangler({ port: this.port, inspectorPort: await freePort(), vars, persistTo: this.persistTo, stdio: "pipe", extraArgs: this.extraArgs });
     await this.wrangler.ready(60_000);
   }
 
