@@ -1,15 +1,17 @@
 // RunCoordinator: the single source of truth for one benchmark run (DESIGN §3, §5).
 //
 // Responsibilities: the run lifecycle (run-machine.ts), the credit ledger and the
-// agents (agent-desk.ts), merged metrics and the time series, threshold aborts, token
-// checks for the run's own tokens, the completion webhook, and the one alarm.
+// agents (agent-desk.ts), merged metrics and the time series (run-results.ts), threshold
+// aborts, token checks for the run's own tokens, the completion webhook (webhook.ts),
+// and the one alarm.
 //
 // Stored (SQLite, run-store.ts): everything needed to continue. Every mutation runs in
 // one transactionSync block, so a crash leaves either all of it or none.
-// In memory only: parsed copies of stored rows (`runConfig`, `state`, `metrics`,
-// `series`), reloaded lazily after eviction; long-poll waiters, which die with their
-// connections anyway; and when thresholds were last evaluated (at worst they are
-// evaluated once more after a restart).
+// In memory only: parsed copies of stored rows (`runConfig`, `state`, `spec` here; agent
+// rows, metrics, time series and webhook state in their modules), written through and
+// dropped when a transaction fails, reloaded lazily after eviction; long-poll waiters,
+// which die with their connections anyway; and when thresholds were last evaluated (at
+// worst they are evaluated once more after a restart).
 // The alarm: set to the earliest of the duration deadline, the drain deadline, the next
 // lease expiry, the next webhook attempt and the wipe time. It may fire early or twice:
 // the handler applies whatever is due at `now` and sets the next one, so running it
@@ -26,17 +28,15 @@ import type { JoinAnswer, JoinBody, LeaseAnswer, LeaseBody, ReportAnswer, Report
 import type { RunSpec } from "../worker/spec";
 import { AgentDesk } from "./agent-desk";
 import { startEdgeAgents } from "./LoadAgent";
-import { RunMetrics } from "./metrics";
 import * as m from "./run-machine";
 import type { RunState } from "./run-machine";
+import { RunResults } from "./run-results";
 import { RunStore } from "./run-store";
 import { startSchedule } from "./schedule";
-import { TimeSeries } from "./timeseries";
-import type { TimeSeriesData } from "./timeseries";
 import { benchmarkDurationMs, buildResults, buildSnapshot, evaluateThresholds } from "./views";
 import type { Results, Snapshot } from "./views";
 import { Waiters } from "./waiters";
-import { backoffMs, deliver } from "./webhook";
+import { WebhookRecord } from "./webhook";
 import type { WebhookState } from "./webhook";
 
 export interface RunConfig {
@@ -88,11 +88,11 @@ export class RunCoordinator extends DurableObject<Env> {
   // Parsed copies of stored rows; `undefined` means not loaded yet, `null` means no run.
   private runConfig: RunConfig | null | undefined;
   private state: RunState | null = null;
-  private metrics: RunMetrics | null = null;
-  private series: TimeSeries | null = null;
+  /** Merged metrics and time series, parsed once (run-results.ts). */
+  private readonly measured: RunResults;
+  /** The webhook's delivery state, cached (webhook.ts). */
+  private readonly webhook: WebhookRecord;
   private thresholdsCheckedAt = Number.NEGATIVE_INFINITY;
-  /** The webhook's delivery state (null: the run has none; undefined: not loaded). */
-  private hook: WebhookState | null | undefined;
   /** The spec, parsed once (it never changes after creation). */
   private spec: RunSpec | null = null;
   /**
@@ -107,6 +107,8 @@ export class RunCoordinator extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new RunStore(ctx.storage.sql);
+    this.measured = new RunResults(this.store);
+    this.webhook = new WebhookRecord(this.store);
   }
 
   // ── RPC: run owner and readers ─────────────────────────────────────────────
@@ -132,11 +134,11 @@ export class RunCoordinator extends DurableObject<Env> {
         this.store.putMeta("publicSpec", init.publicSpec);
         const secrets: Secrets = { read: init.readTokenHash, agent: init.agentTokenHash, ...(init.notifySecret ? { notify: init.notifySecret } : {}) };
         this.store.putMeta("auth", secrets);
-        this.store.putMeta("metrics", RunMetrics.empty().toJSON());
+        this.measured.start();
         this.store.putMeta("schedule", startSchedule(init.config.seed));
         if (spec.notify) {
           const hook: WebhookState = { url: spec.notify.url, attempts: 0, nextAt: null, delivered: false, lastError: null };
-          this.putHook(hook);
+          this.webhook.put(hook);
         }
         this.store.putMeta("state", state);
       });
@@ -237,21 +239,8 @@ export class RunCoordinator extends DurableObject<Env> {
       let answer: ReportAnswer | null = null;
       this.transaction(() => {
         const r = desk.report(state, agent, body, now);
-        let next = r.next;
-        if (r.measured.length > 0) {
-          const metrics = this.metricsNow();
-          const series = this.seriesNow();
-          const runToMeasured = (next.measuredStartedAt ?? now) - (next.startedAt ?? now);
-          for (const result of r.measured) {
-            metrics.add(result);
-            const endMs = result.endMs !== undefined ? result.endMs - runToMeasured : now - (next.measuredStartedAt ?? now);
-            series.add(endMs / 1000, result);
-          }
-          this.store.putMeta("metrics", metrics.toJSON());
-          this.store.putMeta("timeseries", series.toJSON());
-          next = this.abortOnThresholds(next, now);
-        }
-        this.commit(next);
+        this.measured.add(r.measured, r.next, now);
+        this.commit(r.measured.length > 0 ? this.abortOnThresholds(r.next, now) : r.next);
         answer = { accepted: r.accepted, duplicates: r.duplicates, ...this.stopFlags(), concurrency: r.share, serverTime: now };
       });
       await this.schedule();
@@ -274,11 +263,8 @@ export class RunCoordinator extends DurableObject<Env> {
     try {
       this.ctx.storage.transactionSync(fn);
     } catch (e) {
-      this.store.invalidate();
-      this.hook = undefined;
+      this.forgetParsed();
       this.runConfig = undefined;
-      this.metrics = null;
-      this.series = null;
       throw e;
     }
   }
@@ -288,9 +274,7 @@ export class RunCoordinator extends DurableObject<Env> {
     if (this.runConfig === undefined) {
       this.runConfig = this.store.getMeta<RunConfig>("run");
       this.state = this.store.getMeta<RunState>("state");
-      this.hook = undefined;
-      this.metrics = null;
-      this.series = null;
+      this.forgetParsed();
     }
     return this.runConfig !== null && this.state !== null;
   }
@@ -304,14 +288,11 @@ export class RunCoordinator extends DurableObject<Env> {
     return new AgentDesk(this.store, this.config());
   }
 
-  private metricsNow(): RunMetrics {
-    if (!this.metrics) this.metrics = RunMetrics.fromJSON(this.store.getMeta<unknown>("metrics") ?? RunMetrics.empty().toJSON());
-    return this.metrics;
-  }
-
-  private seriesNow(): TimeSeries {
-    if (!this.series) this.series = TimeSeries.fromJSON(this.store.getMeta<TimeSeriesData>("timeseries"));
-    return this.series;
+  /** Drops every parsed copy of stored rows except the config and state (the callers handle those). */
+  private forgetParsed(): void {
+    this.store.invalidate();
+    this.measured.invalidate();
+    this.webhook.invalidate();
   }
 
   /** Loads the run, applies due deadlines, and checks the token. */
@@ -332,7 +313,7 @@ export class RunCoordinator extends DurableObject<Env> {
     if (!spec?.abortOnThresholdFail || !spec.thresholds || !m.isAccepting(state)) return state;
     if (now - this.thresholdsCheckedAt < THRESHOLD_EVERY_MS) return state;
     this.thresholdsCheckedAt = now;
-    const doc = this.metricsNow().document(benchmarkDurationMs(state, now));
+    const doc = this.measured.metricsNow().document(benchmarkDurationMs(state, now));
     const failing = evaluateThresholds(doc, spec.thresholds).some((t) => !t.ok);
     return failing ? m.beginDrain(state, "threshold", now) : state;
   }
@@ -362,16 +343,12 @@ export class RunCoordinator extends DurableObject<Env> {
 
   /** Delivers the final results if an attempt is due; `last` means the grace window is over. */
   private async deliverWebhook(now: number, last: boolean): Promise<void> {
-    const hook = this.hookNow();
-    if (!hook || hook.delivered || hook.nextAt === null || (!last && now < hook.nextAt)) return;
-    const secret = this.store.getMeta<Secrets>("auth")?.notify ?? "";
-    const r = await deliver(this.fetchOut, hook, secret, this.config().id, JSON.stringify(this.resultsNow()), now);
-    const attempts = hook.attempts + 1;
-    const next: WebhookState = r.ok
-      ? { ...hook, attempts, delivered: true, nextAt: null, lastError: null }
-      : { ...hook, attempts, nextAt: last ? null : now + backoffMs(attempts), lastError: r.error };
-    if (!r.ok) console.warn(`RunCoordinator:${this.config().id}: webhook attempt ${attempts} failed: ${r.error}`);
-    if (this.state) this.putHook(next);
+    const secret = () => this.store.getMeta<Secrets>("auth")?.notify ?? "";
+    const id = this.config().id;
+    const next = await this.webhook.attempt(this.fetchOut, secret, id, () => JSON.stringify(this.resultsNow()), now, last);
+    if (!next) return;
+    if (next.lastError !== null) console.warn(`RunCoordinator:${id}: webhook attempt ${next.attempts} failed: ${next.lastError}`);
+    if (this.state) this.webhook.put(next); // not if the run was wiped during the attempt
   }
 
   private async wipe(): Promise<void> {
@@ -379,13 +356,10 @@ export class RunCoordinator extends DurableObject<Env> {
     await this.ctx.storage.deleteAll();
     await this.ctx.storage.deleteAlarm();
     this.alarmAt = null;
-    this.store.invalidate();
-    this.hook = undefined;
+    this.forgetParsed();
     this.spec = null;
     this.runConfig = null;
     this.state = null;
-    this.metrics = null;
-    this.series = null;
     this.wake();
   }
 
@@ -396,16 +370,10 @@ export class RunCoordinator extends DurableObject<Env> {
     if (before !== "complete" && next.phase === "complete") {
       // Final from here on: the metrics keep their document instead of their sketches,
       // the time series its quantiles, and no call needs an idempotent answer.
-      const metrics = this.metricsNow();
-      metrics.freeze(benchmarkDurationMs(next, next.completedAt ?? 0));
-      this.store.putMeta("metrics", metrics.toJSON());
-      const series = this.seriesNow();
-      series.freezeAll();
-      this.store.putMeta("timeseries", series.toJSON());
+      this.measured.freeze(next);
       this.store.clearCalls();
       this.store.putMeta("fleetNotified", false);
-      const hook = this.hookNow();
-      if (hook) this.putHook({ ...hook, nextAt: next.completedAt });
+      this.webhook.arm(next.completedAt);
     }
     this.state = next;
     if (before !== next.phase) this.wake();
@@ -447,8 +415,7 @@ export class RunCoordinator extends DurableObject<Env> {
       await this.setAlarm(this.now() + FLEET_RETRY_MS);
       return;
     }
-    const hook = this.hookNow();
-    const deadlines = [m.nextDeadline(state), this.desk().nextExpiry(state), hook && !hook.delivered ? hook.nextAt : null];
+    const deadlines = [m.nextDeadline(state), this.desk().nextExpiry(state), this.webhook.nextAt()];
     const defined = deadlines.filter((t): t is number => t !== null);
     const next = defined.length > 0 ? Math.min(...defined) : null;
     if (next === null) {
@@ -463,16 +430,6 @@ export class RunCoordinator extends DurableObject<Env> {
     if (at === this.alarmAt) return;
     await this.ctx.storage.setAlarm(at);
     this.alarmAt = at;
-  }
-
-  private hookNow(): WebhookState | null {
-    if (this.hook === undefined) this.hook = this.store.getMeta<WebhookState>("webhook");
-    return this.hook;
-  }
-
-  private putHook(hook: WebhookState): void {
-    this.store.putMeta("webhook", hook);
-    this.hook = hook;
   }
 
   private specNow(): RunSpec | null {
@@ -502,14 +459,14 @@ export class RunCoordinator extends DurableObject<Env> {
   private snapshot(): Snapshot {
     const state = this.state;
     if (!state) throw notFound();
-    return buildSnapshot(this.config().id, state, this.store.agents(), this.metricsNow(), this.now());
+    return buildSnapshot(this.config().id, state, this.store.agents(), this.measured.metricsNow(), this.now());
   }
 
   private resultsNow(): Results {
     const state = this.state;
     if (!state) throw notFound();
     const thresholds = this.specNow()?.thresholds ?? {};
-    const series = this.seriesNow().view();
-    return buildResults(this.snapshot(), state, this.metricsNow(), thresholds, this.store.getMeta<unknown>("publicSpec"), series);
+    const series = this.measured.seriesNow().view();
+    return buildResults(this.snapshot(), state, this.measured.metricsNow(), thresholds, this.store.getMeta<unknown>("publicSpec"), series);
   }
 }

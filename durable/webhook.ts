@@ -7,6 +7,8 @@
 // with the run's notify secret (answered once at creation). Receivers recompute it and
 // compare in constant time, and reject stale timestamps.
 
+import type { RunStore } from "./run-store";
+
 export interface WebhookState {
   url: string;
   attempts: number;
@@ -59,5 +61,66 @@ export async function deliver(
     return res.status >= 200 && res.status < 300 ? { ok: true } : { ok: false, error: `http_${res.status}` };
   } catch (e) {
     return { ok: false, error: e instanceof Error && e.name === "TimeoutError" ? "timeout" : "connection" };
+  }
+}
+
+/**
+ * The webhook's stored state (`meta` row "webhook"; absent when the spec has no
+ * `notify`), cached in memory and written through: the coordinator reads it on every
+ * call to place its alarm.
+ */
+export class WebhookRecord {
+  /** undefined: not loaded; null: the run has no webhook. */
+  private cached: WebhookState | null | undefined;
+
+  constructor(private readonly store: RunStore) {}
+
+  invalidate(): void {
+    this.cached = undefined;
+  }
+
+  get(): WebhookState | null {
+    if (this.cached === undefined) this.cached = this.store.getMeta<WebhookState>("webhook");
+    return this.cached;
+  }
+
+  put(hook: WebhookState): void {
+    this.store.putMeta("webhook", hook);
+    this.cached = hook;
+  }
+
+  /** When the next attempt is due, if one is pending. */
+  nextAt(): number | null {
+    const hook = this.get();
+    return hook && !hook.delivered ? hook.nextAt : null;
+  }
+
+  /** The run completed at `at`: the first attempt is due then (inside the completing transaction). */
+  arm(at: number | null): void {
+    const hook = this.get();
+    if (hook) this.put({ ...hook, nextAt: at });
+  }
+
+  /**
+   * Makes one attempt if one is due at `now`; `last` means the grace window is over, so
+   * the attempt is made now and none after it. Answers the state to store after it (the
+   * caller stores it only if the run still exists: it may be wiped during the attempt),
+   * or null if no attempt was due.
+   */
+  async attempt(
+    fetchOut: typeof fetch,
+    secret: () => string,
+    runId: string,
+    body: () => string,
+    now: number,
+    last: boolean,
+  ): Promise<WebhookState | null> {
+    const hook = this.get();
+    if (!hook || hook.delivered || hook.nextAt === null || (!last && now < hook.nextAt)) return null;
+    const r = await deliver(fetchOut, hook, secret(), runId, body(), now);
+    const attempts = hook.attempts + 1;
+    return r.ok
+      ? { ...hook, attempts, delivered: true, nextAt: null, lastError: null }
+      : { ...hook, attempts, nextAt: last ? null : now + backoffMs(attempts), lastError: r.error };
   }
 }

@@ -1,0 +1,70 @@
+// The run's measured results as stored: the merged metrics (metrics.ts) and the
+// per-second time series (timeseries.ts), in the coordinator's `meta` rows "metrics" and
+// "timeseries". Written inside the coordinator's transactions, with the settlement that
+// produced them, so a crash keeps both or neither.
+//
+// In memory: the parsed copies, so a report does not re-parse ~20 KB of JSON; dropped by
+// `invalidate()` when a transaction fails (its writes were undone) or the run is wiped,
+// and reloaded lazily. When the run completes, both are frozen (final document, frozen
+// buckets): what the grace window serves no longer depends on the run's size.
+
+import type { ResultItem } from "../worker/protocol";
+import { RunMetrics } from "./metrics";
+import type { RunState } from "./run-machine";
+import type { RunStore } from "./run-store";
+import { TimeSeries } from "./timeseries";
+import type { TimeSeriesData } from "./timeseries";
+import { benchmarkDurationMs } from "./views";
+
+export class RunResults {
+  private metrics: RunMetrics | null = null;
+  private series: TimeSeries | null = null;
+
+  constructor(private readonly store: RunStore) {}
+
+  invalidate(): void {
+    this.metrics = null;
+    this.series = null;
+  }
+
+  /** The empty documents of a new run (inside its creating transaction). */
+  start(): void {
+    this.invalidate();
+    this.store.putMeta("metrics", RunMetrics.empty().toJSON());
+  }
+
+  metricsNow(): RunMetrics {
+    if (!this.metrics) this.metrics = RunMetrics.fromJSON(this.store.getMeta<unknown>("metrics") ?? RunMetrics.empty().toJSON());
+    return this.metrics;
+  }
+
+  seriesNow(): TimeSeries {
+    if (!this.series) this.series = TimeSeries.fromJSON(this.store.getMeta<TimeSeriesData>("timeseries"));
+    return this.series;
+  }
+
+  /** Adds settled measured results; each goes in the second it ended (its endMs, else `now`). */
+  add(results: readonly ResultItem[], state: RunState, now: number): void {
+    if (results.length === 0) return;
+    const metrics = this.metricsNow();
+    const series = this.seriesNow();
+    const runToMeasured = (state.measuredStartedAt ?? now) - (state.startedAt ?? now);
+    for (const result of results) {
+      metrics.add(result);
+      const endMs = result.endMs !== undefined ? result.endMs - runToMeasured : now - (state.measuredStartedAt ?? now);
+      series.add(endMs / 1000, result);
+    }
+    this.store.putMeta("metrics", metrics.toJSON());
+    this.store.putMeta("timeseries", series.toJSON());
+  }
+
+  /** At completion (`state` is complete): the final metrics document and frozen buckets. */
+  freeze(state: RunState): void {
+    const metrics = this.metricsNow();
+    metrics.freeze(benchmarkDurationMs(state, state.completedAt ?? 0));
+    this.store.putMeta("metrics", metrics.toJSON());
+    const series = this.seriesNow();
+    series.freezeAll();
+    this.store.putMeta("timeseries", series.toJSON());
+  }
+}
