@@ -189,7 +189,17 @@ export class RunCoordinator extends DurableObject<Env> {
       const state = await this.open(auth, "agent");
       const cfg = this.config();
       const now = this.now();
-      const agent = this.desk().join(state, body, now);
+      m.assertAccepting(state);
+      const desk = this.desk();
+      const known = body.requestId === undefined ? null : this.store.joinedBy(body.requestId);
+      const agent =
+        known !== null
+          ? desk.agentOrThrow(known)
+          : this.transaction(() => {
+              const a = desk.join(state, body, now);
+              if (body.requestId !== undefined) this.store.recordJoin(body.requestId, a.id);
+              return a;
+            });
       await this.schedule();
       const spec = this.specNow();
       if (!spec) throw notFound();
@@ -259,9 +269,9 @@ export class RunCoordinator extends DurableObject<Env> {
   // ── Internals ──────────────────────────────────────────────────────────────
 
   /** One atomic write; if it fails, in-memory copies are dropped and reloaded from storage. */
-  private transaction(fn: () => void): void {
+  private transaction<T>(fn: () => T): T {
     try {
-      this.ctx.storage.transactionSync(fn);
+      return this.ctx.storage.transactionSync(fn);
     } catch (e) {
       this.forgetParsed();
       this.runConfig = undefined;

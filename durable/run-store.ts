@@ -21,6 +21,9 @@
 // An agent has one coordinator call under way at a time and retries it at once, so a
 // short window suffices; a longer one would only make storage grow with the run.
 export const KEEP_CALLS = 4;
+/** The `calls` rows of joins are kept under this ordinal (no agent has it). */
+const JOINS = -1;
+type CallKind = "lease" | "report" | "join";
 /** Durable Object SQL binds at most 100 parameters per statement. */
 const MAX_PARAMS = 100;
 
@@ -219,15 +222,24 @@ export class RunStore {
 
   // ── Idempotency ────────────────────────────────────────────────────────────
 
-  call(ord: number, kind: "lease" | "report", key: string): string | null {
+  call(ord: number, kind: CallKind, key: string): string | null {
     const row = this.sql.exec("SELECT answer FROM calls WHERE agent = ? AND kind = ? AND key = ?", ord, kind, key).toArray()[0];
     return row ? String(row.answer) : null;
   }
 
   /** Records an answered call and forgets the agent's calls older than the last KEEP_CALLS. */
-  recordCall(ord: number, kind: "lease" | "report", key: string, n: number, answer: string): void {
+  recordCall(ord: number, kind: CallKind, key: string, n: number, answer: string): void {
     this.sql.exec("INSERT OR REPLACE INTO calls (agent, kind, key, n, answer) VALUES (?, ?, ?, ?, ?)", ord, kind, key, n, answer);
     if (n > KEEP_CALLS) this.sql.exec("DELETE FROM calls WHERE agent = ? AND n <= ?", ord, n - KEEP_CALLS);
+  }
+
+  /** Joins by requestId, under the pseudo-ordinal JOINS: all kept (at most MAX_AGENTS), since many agents may join at once. */
+  joinedBy(requestId: string): string | null {
+    return this.call(JOINS, "join", requestId);
+  }
+
+  recordJoin(requestId: string, agentId: string): void {
+    this.sql.exec("INSERT OR REPLACE INTO calls (agent, kind, key, n, answer) VALUES (?, 'join', ?, 0, ?)", JOINS, requestId, agentId);
   }
 
   /** Once the run is complete no call can change anything: its answers are not kept. */

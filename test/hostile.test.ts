@@ -259,6 +259,8 @@ const CASES: Case[] = [
   // POST agents (join)
   { name: "joining with a 129-character name is refused with 422 out_of_range", send: agent("live", "agents", () => ({ name: "n".repeat(129) })), status: 422, code: "out_of_range" },
   { name: "joining with a 65-character region is refused with 422 out_of_range", send: agent("live", "agents", () => ({ region: "r".repeat(65) })), status: 422, code: "out_of_range" },
+  { name: "joining with a 129-character requestId is refused with 422 out_of_range", send: agent("live", "agents", () => ({ requestId: "j".repeat(129) })), status: 422, code: "out_of_range" },
+  { name: "joining with a requestId containing a space is refused with 400 invalid_spec", send: agent("live", "agents", () => ({ requestId: "j 1" })), status: 400, code: "invalid_spec" },
   { name: "joining with a numeric region is refused with 400 invalid_spec", send: agent("live", "agents", () => ({ region: 7 })), status: 400, code: "invalid_spec" },
   { name: "joining with an unknown field is refused with 400 unknown_field", send: agent("live", "agents", () => ({ name: "x", admin: true })), status: 400, code: "unknown_field" },
   { name: "joining with truncated JSON is refused with 400 invalid_json", send: agentRaw("live", "agents", () => '{"name":'), status: 400, code: "invalid_json" },

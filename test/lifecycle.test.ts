@@ -194,6 +194,18 @@ describe("agents that die", () => {
 });
 
 describe("idempotent agent calls", () => {
+  it("answers a repeated join requestId with the agent it created instead of a second one", async () => {
+    const run = await createRun({ stop: { requests: 100 } });
+    const joinWith = (requestId: string) => call("POST", `/v1/runs/${run.id}/agents`, { token: run.agentToken, body: { name: "a", requestId } });
+    const first = await joinWith("j-1");
+    const again = await joinWith("j-1");
+    const other = await joinWith("j-2");
+    expect([first.status, again.status, other.status]).toEqual([200, 200, 200]);
+    expect(again.body.agentId).toBe(first.body.agentId);
+    expect(other.body.agentId).not.toBe(first.body.agentId);
+    expect((await status(run)).body.agents).toHaveLength(2);
+  });
+
   it("answers a repeated lease requestId with the same credits instead of granting new ones", async () => {
     const run = await createRun({ stop: { requests: 100 } });
     const agentId = await join(run);

@@ -14,6 +14,9 @@ export const MAX_LEASE_WANT = 1_000;
 export const JoinBody = z.strictObject({
   name: z.string().min(1).max(128).optional(),
   region: z.string().min(1).max(64).optional(),
+  // Extension: a join retried with the same requestId (its answer was lost) answers the
+  // agent it created instead of creating a second one.
+  requestId: id.optional(),
 });
 export type JoinBody = z.infer<typeof JoinBody>;
 

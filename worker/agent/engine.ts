@@ -115,7 +115,8 @@ export class AgentEngine {
     if (this.s) return;
     const { name, region } = this.opts;
     const sentAt = this.wallNow();
-    const a = await this.transport.join({ ...(name !== undefined ? { name } : {}), ...(region !== undefined ? { region } : {}) });
+    // The requestId makes a retried join (its answer lost) answer the same agent.
+    const a = await this.transport.join({ requestId: this.id("j"), ...(name !== undefined ? { name } : {}), ...(region !== undefined ? { region } : {}) });
     const s: AgentState = {
       version: 1,
       agentId: a.agentId,

@@ -116,8 +116,8 @@ export interface RetryOptions {
 /**
  * Retries transient failures with capped exponential backoff and jitter, sending the
  * very same body (same requestId/reportId) each time. Refusals pass through at once.
- * Join has no id: a join whose answer was lost and is retried leaves a second agent
- * that holds nothing and expires after one lease TTL.
+ * Joins carry a requestId too (an extension of the wire protocol), so a retried join
+ * answers the agent the first attempt created.
  */
 export function withRetries(inner: CoordinatorTransport, opts: RetryOptions = {}): CoordinatorTransport {
   const attempts = opts.attempts ?? 6;
