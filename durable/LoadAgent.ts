@@ -23,6 +23,7 @@ import type { AgentState } from "../worker/agent/engine";
 import { CoordinatorError, CoordinatorUnavailable } from "../worker/agent/transport";
 import type { CoordinatorTransport } from "../worker/agent/transport";
 import type { RpcResult } from "../worker/errors";
+import type { LeaseAnswer, ReportAnswer } from "../worker/protocol";
 import { Ticker, handleMock } from "../worker/mock";
 import type { RunSpec } from "../worker/spec";
 import type { RunConfig } from "./RunCoordinator";
@@ -56,7 +57,9 @@ export function rpcTransport(env: Env, runId: string): CoordinatorTransport {
   // A fresh stub per call: a stub that saw a broken connection is not reused.
   const stub = () => env.RUN_COORDINATOR.get(id);
   const api = { role: "api" } as const;
-  async function call<T>(fn: () => Promise<RpcResult<T>>): Promise<T> {
+  const refusal = (r: Extract<RpcResult<unknown>, { ok: false }>) =>
+    r.status >= 500 ? new CoordinatorUnavailable(r.status, r.message) : new CoordinatorError(r.status, r.code, r.message);
+  async function reach<R>(fn: () => Promise<R>): Promise<R> {
     // Requests the engine launched in this turn reach the network first. Without this
     // yield the call is delivered first, and where the coordinator shares this thread
     // (every Durable Object of a local `wrangler dev` does) its whole handling runs before
@@ -64,20 +67,29 @@ export function rpcTransport(env: Env, runId: string): CoordinatorTransport {
     // measured against an independent server was ~13 ms too high at concurrency 8 (3–8
     // with the yield; a plain Worker fetching the same server: ~2).
     await new Promise<void>((resolve) => setTimeout(resolve, 0));
-    let r: RpcResult<T>;
     try {
-      r = await fn();
+      return await fn();
     } catch (e) {
       throw new CoordinatorUnavailable(null, e instanceof Error ? e.message : "The coordinator could not be reached.");
     }
-    if (r.ok) return r.value;
-    if (r.status >= 500) throw new CoordinatorUnavailable(r.status, r.message);
-    throw new CoordinatorError(r.status, r.code, r.message);
   }
+  async function call<T>(fn: () => Promise<RpcResult<T>>): Promise<T> {
+    const r = await reach(fn);
+    if (r.ok) return r.value;
+    throw refusal(r);
+  }
+  type Both = { report: RpcResult<ReportAnswer>; lease: RpcResult<LeaseAnswer> | null };
   return {
     join: (b) => call(() => stub().join(api, b)),
     lease: (b) => call(() => stub().lease(api, b)),
     report: (b) => call(() => stub().report(api, b)),
+    reportThenLease: async (rb, lb) => {
+      const both = await reach<Both>(() => stub().reportThenLease(api, rb, lb));
+      if (!both.report.ok) throw refusal(both.report);
+      const report = both.report.value;
+      const lease = both.lease === null ? new CoordinatorUnavailable(null, "The lease was not tried.") : both.lease.ok ? both.lease.value : refusal(both.lease);
+      return { report, lease };
+    },
   };
 }
 

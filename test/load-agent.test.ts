@@ -3,6 +3,11 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject, listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { rpcTransport } from "../durable/LoadAgent";
+import { AgentEngine } from "../worker/agent/engine";
+import { CoordinatorError } from "../worker/agent/transport";
+import type { CoordinatorTransport } from "../worker/agent/transport";
+import { Ticker, handleMock } from "../worker/mock";
 import { call } from "./helpers";
 
 async function runToCompletion(spec: Record<string, unknown>) {
@@ -87,4 +92,62 @@ describe("edge agents", () => {
     expect(c.completed + c.failed + c.abandoned).toBe(60);
     expect(c.outstanding).toBe(0);
   }, 90_000);
+});
+
+describe("the edge agents' RPC transport", () => {
+  it("reports and leases in one call per cycle; a lease refused after the report is answered beside it, and the run completes exactly", async () => {
+    const created = await call("POST", "/v1/runs", {
+      body: { target: { url: "builtin:mock", stream: true, mock: { ttftMs: 2, itlMs: 1 } }, load: { concurrency: 4 }, stop: { requests: 60 }, agents: { edge: 0 }, graceSeconds: 30 },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const { id, readToken } = created.body as { id: string; readToken: string };
+    const rpc = rpcTransport(env, id);
+    const counts = { join: 0, lease: 0, report: 0, combined: 0, leaseRefusedBeside: 0 };
+    const transport: CoordinatorTransport = {
+      join: (b) => (counts.join++, rpc.join(b)),
+      lease: (b) => (counts.lease++, rpc.lease(b)),
+      report: (b) => (counts.report++, rpc.report(b)),
+      reportThenLease: async (r, l) => {
+        counts.combined++;
+        const both = await rpc.reportThenLease!(r, l);
+        if (both.lease instanceof Error) counts.leaseRefusedBeside++;
+        return both;
+      },
+    };
+    const mock = new Ticker();
+    const engine = new AgentEngine({
+      transport,
+      fetchTarget: (input, init) => handleMock(new Request(input, init), mock),
+      resolveUrl: () => "https://builtin-mock.edgeperf.internal/mock/v1/chat/completions",
+    });
+    await engine.join();
+    expect(await engine.runSlice()).toBe("done");
+    const res = (await call("GET", `/v1/runs/${id}/results`, { token: readToken })).body;
+    expect(res.counts).toMatchObject({ granted: 60, returned: 0, completed: 60, failed: 0, outstanding: 0 });
+    // Every report that came with a lease went as one call; only the first lease went
+    // alone, and only the last report (no lease wanted after the budget's end).
+    expect(counts.combined).toBeGreaterThan(3);
+    expect(counts.lease).toBe(1);
+    expect(counts.report).toBeLessThanOrEqual(1);
+  }, 60_000);
+
+  it("answers the report of a combined call even when its lease is refused because the drain began", async () => {
+    const created = await call("POST", "/v1/runs", { body: { target: { url: "builtin:mock" }, load: { concurrency: 4 }, stop: { requests: 60 }, agents: { edge: 0 } } });
+    const { id, readToken } = created.body as { id: string; readToken: string };
+    const rpc = rpcTransport(env, id);
+    const { agentId } = await rpc.join({ name: "x" });
+    const lease = await rpc.lease({ agentId, requestId: "q-1", want: 3, inflight: 0 });
+    const [a, b] = lease.credits.map((c) => c.seq); // the third is still held: the drain goes on
+    expect((await call("POST", `/v1/runs/${id}/stop`, { body: { mode: "graceful" } })).status).toBe(202);
+    const both = await rpc.reportThenLease!(
+      { agentId, reportId: "r-1", inflight: 0, results: [{ seq: a!, ok: true, latencyMs: 5 }], returned: [b!] },
+      { agentId, requestId: "q-2", want: 2, inflight: 0 },
+    );
+    expect(both.report).toMatchObject({ accepted: 2, duplicates: 0, stop: true });
+    expect(both.lease).toBeInstanceOf(CoordinatorError);
+    expect((both.lease as CoordinatorError).code).toBe("run_draining");
+    const res = (await call("GET", `/v1/runs/${id}/results`, { token: readToken })).body;
+    expect(res.counts).toMatchObject({ granted: 3, completed: 1, returned: 1, outstanding: 1 });
+    expect(res.phase).toBe("draining");
+  });
 });

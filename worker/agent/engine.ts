@@ -13,6 +13,7 @@
 // requests to the target keep going during the round trip.
 
 import { MAX_LEASE_WANT } from "../protocol";
+import type { LeaseAnswer, LeaseBody, ReportAnswer, ReportBody } from "../protocol";
 import type { RunSpec } from "../spec";
 import type { CallClock, Moment } from "./policy";
 import { leaseWant, needsCredits, newCallClock, nextWake, plan } from "./policy";
@@ -243,15 +244,20 @@ export class AgentEngine {
 
   private async sync(work: { report: boolean; lease: boolean }): Promise<void> {
     try {
-      if (work.report) await this.report();
-      if (work.lease && this.state.stop === "running" && needsCredits(this.state, this.moment(false))) await this.lease();
+      const wantsLease = () => work.lease && this.state.stop === "running" && needsCredits(this.state, this.moment(false));
+      if (work.report && this.transport.reportThenLease && wantsLease()) {
+        await this.reportThenLease(this.transport.reportThenLease.bind(this.transport));
+      } else {
+        if (work.report) await this.report();
+        if (wantsLease()) await this.lease();
+      }
       this.offlineSince = null;
     } catch (e) {
       this.failed(e);
     }
   }
 
-  private async report(): Promise<void> {
+  private reportBody(): ReportBody {
     const s = this.state;
     s.unacked ??= {
       reportId: this.id("r"),
@@ -259,8 +265,12 @@ export class AgentEngine {
       returned: s.returning.splice(0, MAX_REPORT_ITEMS),
     };
     const u = s.unacked;
-    const body = { agentId: s.agentId, reportId: u.reportId, inflight: this.inflight, results: u.results, returned: u.returned };
-    const a = await this.call(() => this.transport.report(body));
+    return { agentId: s.agentId, reportId: u.reportId, inflight: this.inflight, results: u.results, returned: u.returned };
+  }
+
+  private reported(a: ReportAnswer): void {
+    const s = this.state;
+    const u = s.unacked!;
     s.unacked = null;
     this.calls.lastReportAt = this.now();
     s.share = a.concurrency;
@@ -269,12 +279,14 @@ export class AgentEngine {
     this.stopFlags(a.stop, a.finishLeased);
   }
 
-  private async lease(): Promise<void> {
+  private leaseBody(): LeaseBody {
     const s = this.state;
     s.openLease ??= { requestId: this.id("q"), want: leaseWant(s, this.inflight, this.maxWant) };
-    const l = s.openLease;
-    const body = { agentId: s.agentId, requestId: l.requestId, want: l.want, inflight: this.inflight };
-    const a = await this.call(() => this.transport.lease(body));
+    return { agentId: s.agentId, requestId: s.openLease.requestId, want: s.openLease.want, inflight: this.inflight };
+  }
+
+  private leased(a: LeaseAnswer): void {
+    const s = this.state;
     s.openLease = null;
     if (a.runStartedAt !== null) s.runStartedAt = a.runStartedAt;
     s.share = a.concurrency;
@@ -282,6 +294,34 @@ export class AgentEngine {
     if (a.credits.length === 0) this.calls.leaseRetryAt = this.now() + s.reportIntervalMs / 4;
     this.opts.onEvent?.({ type: "lease", credits: a.credits.length, share: a.concurrency });
     this.stopFlags(a.stop, a.finishLeased);
+  }
+
+  private async report(): Promise<void> {
+    const body = this.reportBody();
+    this.reported(await this.call(() => this.transport.report(body)));
+  }
+
+  private async lease(): Promise<void> {
+    const body = this.leaseBody();
+    this.leased(await this.call(() => this.transport.lease(body)));
+  }
+
+  /**
+   * A report and the lease after it in one round trip, where the transport offers it
+   * (edge agents: one Durable Object RPC instead of two). The coordinator settles the
+   * report first, exactly as two calls would; a refused lease comes back as a value, so
+   * the report's answer is applied either way, and both keep their ids for a retry.
+   */
+  private async reportThenLease(both: NonNullable<CoordinatorTransport["reportThenLease"]>): Promise<void> {
+    const reportBody = this.reportBody();
+    const leaseBody = this.leaseBody();
+    const a = await this.call(async () => {
+      const r = await both(reportBody, leaseBody);
+      return { ...r, serverTime: r.report.serverTime };
+    });
+    this.reported(a.report);
+    if (a.lease instanceof Error) this.failed(a.lease);
+    else this.leased(a.lease);
   }
 
   private async call<T extends { serverTime: number }>(fn: () => Promise<T>): Promise<T> {

@@ -9,6 +9,15 @@ export interface CoordinatorTransport {
   join(b: JoinBody): Promise<JoinAnswer>;
   lease(b: LeaseBody): Promise<LeaseAnswer>;
   report(b: ReportBody): Promise<ReportAnswer>;
+  /**
+   * Optional: a report, then a lease, in one round trip (edge agents over Durable Object
+   * RPC, where each call costs ~1 ms of CPU). The report's refusal or failure is thrown
+   * as from `report`; the lease's comes back as a value, so the report's answer survives it.
+   */
+  reportThenLease?(
+    report: ReportBody,
+    lease: LeaseBody,
+  ): Promise<{ report: ReportAnswer; lease: LeaseAnswer | CoordinatorError | CoordinatorUnavailable }>;
 }
 
 /** A refusal: the coordinator understood the call and said no (4xx). Retrying cannot help. */
