@@ -19,6 +19,7 @@
 // document once and drops the sketches, so what a finished run stores for its grace
 // window is the same few kilobytes whether it settled a thousand requests or a million.
 
+import { METRIC_TAGS } from "../worker/spec-thresholds";
 import { DDSketch, type SketchData } from "./sketch";
 
 export interface ReportedResult {
@@ -357,11 +358,6 @@ function plainObject(value: unknown, name: string, fields: readonly string[]): R
   }
   return o;
 }
-
-const METRIC_TAGS: readonly MetricTag[] = [
-  ...DISTRIBUTION_TAGS, "request_throughput", "output_token_throughput", "request_count",
-  "error_request_count", "request_error_rate", "benchmark_duration",
-];
 
 /** Checks a stored final document: every tag, each a plain object with a unit, and counts that agree. */
 function finalMetrics(value: unknown, successes: number): FinalMetrics {

@@ -162,14 +162,6 @@ export class RunStore {
     return this.sql.exec("SELECT * FROM credits WHERE seq >= ? AND seq < ? AND agent = ? ORDER BY seq", first, first + count, ord).toArray().map(toCredit);
   }
 
-  creditsOfAgent(ord: number): CreditRow[] {
-    return this.sql.exec("SELECT * FROM credits WHERE agent = ? ORDER BY seq", ord).toArray().map(toCredit);
-  }
-
-  allCredits(): CreditRow[] {
-    return this.sql.exec("SELECT * FROM credits ORDER BY seq").toArray().map(toCredit);
-  }
-
   /**
    * Grants consecutive seqs from `first` to agent `ord` in one statement: one per entry of
    * `ats` (intended times, null in concurrency mode); the first `warmup` are warmup credits.
