@@ -14,13 +14,15 @@ export class WranglerDev {
   private wrangler: Wrangler | null = null;
   private readonly persistTo = mkdtempSync(join(tmpdir(), "edgeperf-bench-"));
   private readonly vars: Record<string, string>;
+  private readonly extraArgs: string[];
   port = 0;
   inspectorPort = 0;
   /** The bundle wrangler built and serves (for mapping profile lines to sources), read at start. */
   bundle: string | null = null;
 
-  constructor(vars: Record<string, string> = {}) {
+  constructor(vars: Record<string, string> = {}, extraArgs: string[] = []) {
     this.vars = vars;
+    this.extraArgs = extraArgs;
   }
 
   get url(): string {
@@ -33,7 +35,7 @@ export class WranglerDev {
     const tmp = join(ROOT, ".wrangler", "tmp");
     const before = new Set(existsSync(tmp) ? readdirSync(tmp) : []);
     const vars = { API_TOKEN, ...this.vars };
-    this.wrangler = new Wrangler({ port: this.port, inspectorPort: this.inspectorPort, vars, persistTo: this.persistTo, stdio: "pipe" });
+    this.wrangler = new Wrangler({ port: this.port, inspectorPort: this.inspectorPort, vars, persistTo: this.persistTo, stdio: "pipe", extraArgs: this.extraArgs });
     await this.wrangler.ready(90_000);
     this.bundle = existsSync(tmp) ? newestBundle(tmp, before) : null;
   }
@@ -58,18 +60,5 @@ function newestBundle(tmp: string, before: Set<string>): string | null {
   return fresh[0] ? readFileSync(fresh[0], "utf8") : null;
 }
 
-export async function api<T = any>(base: string, method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const res = await fetch(base + path, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    /* text */
-  }
-  return { status: res.status, body: parsed as T };
-}
+// The same JSON call the end-to-end tests use against their wrangler dev.
+export { api } from "../../test/node/dev-server.ts";

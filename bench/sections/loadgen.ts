@@ -3,12 +3,8 @@
 // (Debian). First a target that answers at once (the tools' own ceiling on this
 // machine), then one that answers after a fixed 20 ms, where every tool should report
 // ~20 ms: the spread above 20 ms is each tool's measurement overhead.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Wrangler, freePort } from "../../cli/wrangler.ts";
-import type { WranglerDev } from "../lib/edgeperf.ts";
-import { createRun, waitComplete } from "../lib/edgeperf.ts";
+import { WranglerDev, createRun, waitComplete } from "../lib/edgeperf.ts";
 import type { Target } from "../lib/util.ts";
 import { ROOT, log, round, run, sleep, which } from "../lib/util.ts";
 
@@ -42,16 +38,14 @@ export interface LoadgenOut {
 }
 
 async function workerdCeiling(url: string, c: number, seconds: number): Promise<number> {
-  const persistTo = mkdtempSync(join(tmpdir(), "edgeperf-ceiling-"));
-  const dev = new Wrangler({ port: await freePort(), vars: {}, persistTo, stdio: "pipe", extraArgs: ["--config", "bench/ceiling/wrangler.toml"] });
+  const dev = new WranglerDev({}, ["--config", "bench/ceiling/wrangler.toml"]);
   try {
-    await dev.ready(90_000);
+    await dev.start();
     const loop = (ms: number) => fetch(`${dev.url}/loop?c=${c}&ms=${ms}&target=${encodeURIComponent(url)}`).then((r) => r.json() as Promise<{ rps: number }>);
     await loop(1_000); // warm-up, unmeasured
     return (await loop(seconds * 1000)).rps;
   } finally {
-    await dev.stop(0);
-    rmSync(persistTo, { recursive: true, force: true });
+    await dev.stop();
   }
 }
 
