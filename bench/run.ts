@@ -1,13 +1,13 @@
-// edgeperf's benchmarks (issue 7, DESIGN §7). `npm run bench` runs them all;
+// edgeperf's benchmarks (docs/BENCHMARKS.md). `npm run bench` runs them all;
 // `npm run bench -- --quick` is the short variant (under 5 minutes on the 2-core dev
-// machine). Writes bench/results.json and prints the figures against DESIGN §7.
+// machine). Writes bench/results.json and prints the figures against the targets in docs/BENCHMARKS.md.
 //
 //   --quick            shorter phases, fewer trials
 //   --only=a,b         only these sections: coordinator, scale, outbound, loadgen,
 //                      fidelity, drain (drain includes grace), profile; the others
 //                      keep their figures from the previous results.json
 //   --profile          also take CPU profiles of workerd (bench/profiles/)
-//   --strict           exit 1 when a figure misses its DESIGN §7 target
+//   --strict           exit 1 when a figure misses its target (docs/BENCHMARKS.md)
 //   --out=path         write the results elsewhere
 //
 // Method, machine and the latest figures: docs/BENCHMARKS.md.
@@ -15,7 +15,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { benchServer } from "./lib/edgeperf.ts";
-import type { WranglerDev } from "./lib/edgeperf.ts";
+import type { DevServer } from "./lib/edgeperf.ts";
 import { ROOT, Target, log, machine, round } from "./lib/util.ts";
 import { drainAndGrace } from "./sections/drain.ts";
 import { fidelity } from "./sections/fidelity.ts";
@@ -43,7 +43,7 @@ function parseArgs(argv: string[]) {
   };
 }
 
-// ── DESIGN §7 targets ────────────────────────────────────────────────────────
+// ── Targets (docs/BENCHMARKS.md) ────────────────────────────────────────────────────────
 
 interface Check {
   what: string;
@@ -111,7 +111,7 @@ function table(rows: string[][]): string {
 function report(r: any): string {
   const parts: string[] = [];
   const cs = checks(r);
-  parts.push(table([["DESIGN §7", "Measured", "Target", "Met"], ...cs.map((c) => [c.what, c.value, c.target, c.met === null ? "—" : c.met ? "yes" : "NO"])]));
+  parts.push(table([["Figure", "Measured", "Target", "Met"], ...cs.map((c) => [c.what, c.value, c.target, c.met === null ? "—" : c.met ? "yes" : "NO"])]));
   if (r.loadgen) {
     const l = r.loadgen;
     const rows = [["Tool", "fixed req/s", "p50 ms", "p99 ms", "20 ms req/s", "p50 ms", "p99 ms"]];
@@ -167,9 +167,9 @@ async function main(): Promise<number> {
     machine: machine(),
   };
   const target = new Target();
-  let server: WranglerDev | null = null;
+  let server: DevServer | null = null;
   const cleanup = async () => {
-    await server?.stop();
+    await server?.dispose();
     await target.stop();
   };
   const onSignal = () => void cleanup().then(() => process.exit(130));
@@ -228,7 +228,7 @@ async function main(): Promise<number> {
   writeFileSync(args.out, `${JSON.stringify(r, null, 2)}\n`);
   process.stdout.write(`\n${report(r)}\n\nWrote ${args.out} (${r.meta.mode}, ${r.meta.seconds} s).\n`);
   const missed = (r.checks as Check[]).filter((c) => c.met === false);
-  if (missed.length > 0) process.stdout.write(`Missed DESIGN §7 targets: ${missed.map((c) => c.what).join("; ")}. See docs/BENCHMARKS.md.\n`);
+  if (missed.length > 0) process.stdout.write(`Missed targets: ${missed.map((c) => c.what).join("; ")}. See docs/BENCHMARKS.md.\n`);
   return args.strict && missed.length > 0 ? 1 : 0;
 }
 

@@ -3,10 +3,10 @@
 // HTTP (wire protocol v1) with retries; requests go from this machine to the target.
 
 import { hostname } from "node:os";
-import type { RunSpec } from "../worker/spec.ts";
-import { AgentEngine } from "../worker/agent/engine.ts";
-import type { AgentEvent } from "../worker/agent/engine.ts";
-import { CoordinatorError, CoordinatorUnavailable, httpTransport, withRetries } from "../worker/agent/transport.ts";
+import type { RunSpec } from "../contract/spec.ts";
+import { AgentEngine } from "../agent/engine.ts";
+import type { AgentEvent } from "../agent/engine.ts";
+import { CoordinatorError, CoordinatorUnavailable, httpTransport, withRetries } from "../agent/transport.ts";
 import { COMMON_FLAGS, parseFlags, str } from "./args.ts";
 import { clientOf, note, print, printJson, tokenOf } from "./common.ts";
 import { CliError, oneLine } from "./errors.ts";

@@ -1,4 +1,4 @@
-// The HTTP client for the public API (DESIGN §4). Every failure becomes a CliError
+// The HTTP client for the public API (README, "The API"). Every failure becomes a CliError
 // with one line of text: a network failure names the server and the cause ("connection
 // refused"), an HTTP error carries the server's own error.code and message.
 

@@ -1,4 +1,4 @@
-// Flags → RunSpec (DESIGN §4). Flag names follow NVIDIA AIPerf's where AIPerf has one.
+// Flags → RunSpec (README, "The API"). Flag names follow NVIDIA AIPerf's where AIPerf has one.
 // Values are only parsed (a number is a number), never range-checked: the server
 // validates the spec and its message is what the user sees, so the two never disagree.
 

@@ -2,24 +2,10 @@
 // p99, p90, p50 and std; scalars (throughput, counts, duration) as rows with only avg.
 // Then the run's outcome, errors and threshold PASS/FAIL lines, and the exit verdict.
 
+import { METRICS } from "../contract/metric-catalog.ts";
 import type { Metric, Results } from "./types.ts";
 
-const LABELS: Array<[tag: string, label: string]> = [
-  ["time_to_first_token", "Time to First Token"],
-  ["request_latency", "Request Latency"],
-  ["inter_token_latency", "Inter Token Latency"],
-  ["output_token_throughput_per_user", "Output Token Throughput Per User"],
-  ["output_sequence_length", "Output Sequence Length"],
-  ["input_sequence_length", "Input Sequence Length"],
-  ["output_token_throughput", "Output Token Throughput"],
-  ["request_throughput", "Request Throughput"],
-  ["request_count", "Request Count"],
-  ["error_request_count", "Error Request Count"],
-  ["request_error_rate", "Request Error Rate"],
-  ["benchmark_duration", "Benchmark Duration"],
-];
 const STATS = ["avg", "min", "max", "p99", "p90", "p50", "std"] as const;
-const COUNTS = new Set(["request_count", "error_request_count"]);
 
 const fmt2 = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const fmt0 = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
@@ -29,18 +15,19 @@ export function formatNumber(v: unknown, integer = false): string {
   return (integer ? fmt0 : fmt2).format(v);
 }
 
-const isDistribution = (m: Metric) => "p50" in m;
-
 function rows(results: Results): string[][] {
   const out: string[][] = [];
-  for (const [tag, label] of LABELS) {
-    const m = results.metrics[tag];
+  for (const { tag, header, kind, precision } of METRICS) {
+    const m: Metric | undefined = results.metrics[tag];
     if (!m) continue;
-    // Like AIPerf, metrics that do not apply (TTFT of a non-streaming run…) are left out.
-    if (isDistribution(m) && !m.count) continue;
-    const name = `${label} (${m.unit})`;
-    if (isDistribution(m)) out.push([name, ...STATS.map((s) => formatNumber(m[s]))]);
-    else out.push([name, formatNumber(m.avg, COUNTS.has(tag)), ...STATS.slice(1).map(() => "N/A")]);
+    const name = `${header} (${m.unit})`;
+    if (kind === "distribution") {
+      // Like AIPerf, metrics that do not apply (TTFT of a non-streaming run…) are left out.
+      if (!m.count) continue;
+      out.push([name, ...STATS.map((s) => formatNumber(m[s]))]);
+    } else {
+      out.push([name, formatNumber(m.avg, precision === 0), ...STATS.slice(1).map(() => "N/A")]);
+    }
   }
   return out;
 }

@@ -1,4 +1,4 @@
-// What the CLI reads from the public API (DESIGN §4, contract). Written against the
+// What the CLI reads from the public API (README, "The API"). Written against the
 // contract rather than imported from durable/views.ts: the CLI talks to any deployed
 // version over HTTP, and needs only the fields the contract promises.
 

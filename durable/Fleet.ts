@@ -1,5 +1,5 @@
 // Fleet: the one object that knows which runs are active, so an operator can drain the
-// whole service before a redeploy (DESIGN §4 /v1/admin/drain; the seed's three phases
+// whole service before a redeploy (README "The API", /v1/admin/drain; a run's three phases
 // applied to the service): refuse new runs → wait while active runs finish → drained.
 //
 // Stored (SQLite): the drain flag and one row per active run. A run is added before its
@@ -8,8 +8,8 @@
 // In memory: nothing. No alarm: the Fleet only reacts to calls.
 
 import { DurableObject } from "cloudflare:workers";
-import { StatusError, asResult } from "../worker/errors";
-import type { RpcResult } from "../worker/errors";
+import { StatusError, asResult } from "../contract/errors";
+import type { RpcResult } from "../contract/errors";
 
 export type ServicePhase = "accepting" | "draining" | "drained";
 

@@ -1,6 +1,6 @@
-// LoadAgent: one edge agent of one run (DESIGN §5). The run's coordinator creates
+// LoadAgent: one edge agent of one run (README, "Agents and the wire protocol"). The run's coordinator creates
 // `agents.edge` of them at run start, placed round-robin over `agents.regions` with
-// locationHint; each runs the shared agent engine (worker/agent/) against the target.
+// locationHint; each runs the shared agent engine (agent/) against the target.
 //
 // Workers limits are met by working in slices: each alarm invocation runs the engine
 // until SLICE_MS of wall time or SLICE_REQUESTS requests (subrequests per invocation),
@@ -18,22 +18,16 @@
 // When the run tells the agent it is done, the agent deletes its storage.
 
 import { DurableObject } from "cloudflare:workers";
-import { AgentEngine } from "../worker/agent/engine";
-import type { AgentState } from "../worker/agent/engine";
-import { CoordinatorError, CoordinatorUnavailable } from "../worker/agent/transport";
-import type { CoordinatorTransport } from "../worker/agent/transport";
-import type { RpcResult } from "../worker/errors";
-import type { LeaseAnswer, ReportAnswer } from "../worker/protocol";
-import { Ticker, handleMock } from "../worker/mock";
-import type { RunSpec } from "../worker/spec";
-import type { RunConfig } from "./RunCoordinator";
-import { MOCK_URL } from "../worker/spec";
+import { AgentEngine } from "../agent/engine";
+import type { AgentState } from "../agent/engine";
+import { CoordinatorError } from "../agent/transport";
+import type { CoordinatorTransport } from "../agent/transport";
+import { MOCK_URL } from "../contract/spec";
+import type { RunSpec } from "../contract/spec";
+import { Ticker, handleMock } from "../mock/mock";
+import type { LoadAgentInit } from "./edge-agents";
+import { rpcTransport } from "./edge-agents";
 
-export interface LoadAgentInit {
-  runId: string;
-  index: number;
-  region: string | null;
-}
 
 interface Stored {
   init: LoadAgentInit;
@@ -51,66 +45,9 @@ export function mockPath(spec: RunSpec): string {
   return spec.target.api === "openai-completions" ? "/mock/v1/completions" : "/mock/v1/chat/completions";
 }
 
-/** The coordinator over Durable Object RPC, with the HTTP transport's error semantics. */
-export function rpcTransport(env: Env, runId: string): CoordinatorTransport {
-  const id = env.RUN_COORDINATOR.idFromString(runId);
-  // A fresh stub per call: a stub that saw a broken connection is not reused.
-  const stub = () => env.RUN_COORDINATOR.get(id);
-  const api = { role: "api" } as const;
-  const refusal = (r: Extract<RpcResult<unknown>, { ok: false }>) =>
-    r.status >= 500 ? new CoordinatorUnavailable(r.status, r.message) : new CoordinatorError(r.status, r.code, r.message);
-  async function reach<R>(fn: () => Promise<R>): Promise<R> {
-    // Requests the engine launched in this turn reach the network first. Without this
-    // yield the call is delivered first, and where the coordinator shares this thread
-    // (every Durable Object of a local `wrangler dev` does) its whole handling runs before
-    // those requests are written out, while their clocks have already started: TTFT
-    // measured against an independent server was ~13 ms too high at concurrency 8 (3–8
-    // with the yield; a plain Worker fetching the same server: ~2).
-    await new Promise<void>((resolve) => setTimeout(resolve, 0));
-    try {
-      return await fn();
-    } catch (e) {
-      throw new CoordinatorUnavailable(null, e instanceof Error ? e.message : "The coordinator could not be reached.");
-    }
-  }
-  async function call<T>(fn: () => Promise<RpcResult<T>>): Promise<T> {
-    const r = await reach(fn);
-    if (r.ok) return r.value;
-    throw refusal(r);
-  }
-  type Both = { report: RpcResult<ReportAnswer>; lease: RpcResult<LeaseAnswer> | null };
-  return {
-    join: (b) => call(() => stub().join(api, b)),
-    lease: (b) => call(() => stub().lease(api, b)),
-    report: (b) => call(() => stub().report(api, b)),
-    reportThenLease: async (rb, lb) => {
-      const both = await reach<Both>(() => stub().reportThenLease(api, rb, lb));
-      if (!both.report.ok) throw refusal(both.report);
-      const report = both.report.value;
-      const lease = both.lease === null ? new CoordinatorUnavailable(null, "The lease was not tried.") : both.lease.ok ? both.lease.value : refusal(both.lease);
-      return { report, lease };
-    },
-  };
-}
-
-/** Edge agents join like any agent; one that fails to start leaves the run to the others. */
-export async function startEdgeAgents(env: Env, cfg: RunConfig): Promise<void> {
-  const starts = Array.from({ length: cfg.edgeAgents }, async (_, index) => {
-    const region = cfg.regions.length > 0 ? (cfg.regions[index % cfg.regions.length] ?? null) : null;
-    const ns = env.LOAD_AGENT;
-    const stub = ns.get(ns.idFromName(`${cfg.id}/${index}`), region ? { locationHint: region as DurableObjectLocationHint } : {});
-    try {
-      await stub.start({ runId: cfg.id, index, region });
-    } catch (e) {
-      console.error(`RunCoordinator:${cfg.id}: edge agent ${index} did not start`, e instanceof Error ? e.message : e);
-    }
-  });
-  await Promise.all(starts);
-}
-
 export class LoadAgent extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  /** One timer for all of this agent's mock streams (see worker/mock.ts): in memory only. */
+  /** One timer for all of this agent's mock streams (see mock/mock.ts): in memory only. */
   private readonly ticker = new Ticker();
 
   constructor(ctx: DurableObjectState, env: Env) {

@@ -1,4 +1,4 @@
-// RunCoordinator: the single source of truth for one benchmark run (DESIGN §3, §5).
+// RunCoordinator: the single source of truth for one benchmark run (docs/ARCHITECTURE.md: "The run lifecycle", "The credit protocol").
 //
 // Responsibilities: the run lifecycle (run-machine.ts), the credit ledger and the
 // agents (agent-desk.ts), merged metrics and the time series (run-results.ts), threshold
@@ -20,14 +20,15 @@
 // After eviction: the constructor reopens the tables; nothing is lost.
 
 import { DurableObject } from "cloudflare:workers";
-import type { Auth } from "../worker/auth";
-import { hashesEqual } from "../worker/auth";
-import { StatusError, asResult } from "../worker/errors";
-import type { RpcResult } from "../worker/errors";
-import type { JoinAnswer, JoinBody, LeaseAnswer, LeaseBody, ReportAnswer, ReportBody } from "../worker/protocol";
-import type { RunSpec } from "../worker/spec";
+import type { Auth } from "../contract/tokens";
+import { hashesEqual } from "../contract/tokens";
+import { StatusError, asResult } from "../contract/errors";
+import type { RpcResult } from "../contract/errors";
+import type { JoinAnswer, JoinBody, LeaseAnswer, LeaseBody, ReportAnswer, ReportBody } from "../contract/protocol";
+import type { RunConfig, RunPlan } from "../contract/run-plan";
+import type { RunSpec } from "../contract/spec";
 import { AgentDesk } from "./agent-desk";
-import { startEdgeAgents } from "./LoadAgent";
+import { startEdgeAgents } from "./edge-agents";
 import * as m from "./run-machine";
 import type { RunState } from "./run-machine";
 import { RunResults } from "./run-results";
@@ -39,25 +40,10 @@ import { Waiters } from "./waiters";
 import { WebhookRecord } from "./webhook";
 import type { WebhookState } from "./webhook";
 
-export interface RunConfig {
-  id: string;
-  /** In-flight pool split into shares: load.concurrency, or load.maxConcurrency / the operator cap in rate mode. */
-  pool: number;
-  rate: number | null;
-  arrival: "constant" | "poisson";
-  seed: number;
-  leaseTtlMs: number;
-  reportIntervalMs: number;
-  /** Rate mode: how far ahead of its intended send time a credit is handed out. */
-  leaseAheadMs: number;
-  maxAgents: number;
-  /** LoadAgent Durable Objects to start with the run, placed round-robin over `regions`. */
-  edgeAgents: number;
-  regions: string[];
-}
 
 export interface CreateInit {
-  config: RunConfig;
+  /** From planRun (contract/run-plan.ts): the handler derived it, the coordinator runs it. */
+  plan: RunPlan;
   spec: RunSpec;
   publicSpec: unknown;
   readTokenHash: string;
@@ -117,35 +103,27 @@ export class RunCoordinator extends DurableObject<Env> {
     return asResult(async () => {
       if (this.load()) throw new StatusError(409, "run_exists", "This run already exists.");
       const { spec } = init;
-      const state = m.createRun(
-        {
-          requests: spec.stop.requests ?? null,
-          warmupRequests: spec.warmup.requests,
-          durationMs: spec.stop.durationSeconds === undefined ? null : Math.round(spec.stop.durationSeconds * 1000),
-          drainTimeoutMs: Math.round(spec.drainTimeoutSeconds * 1000),
-          graceMs: spec.graceSeconds * 1000,
-        },
-        this.now(),
-      );
+      const { config, limits } = init.plan;
+      const state = m.createRun(limits, this.now());
       this.transaction(() => {
         this.store.init();
-        this.store.putMeta("run", init.config);
+        this.store.putMeta("run", config);
         this.store.putMeta("spec", spec);
         this.store.putMeta("publicSpec", init.publicSpec);
         const secrets: Secrets = { read: init.readTokenHash, agent: init.agentTokenHash, ...(init.notifySecret ? { notify: init.notifySecret } : {}) };
         this.store.putMeta("auth", secrets);
         this.measured.start();
-        this.store.putMeta("schedule", startSchedule(init.config.seed));
+        this.store.putMeta("schedule", startSchedule(config.seed));
         if (spec.notify) {
           const hook: WebhookState = { url: spec.notify.url, attempts: 0, nextAt: null, delivered: false, lastError: null };
           this.webhook.put(hook);
         }
         this.store.putMeta("state", state);
       });
-      this.runConfig = init.config;
+      this.runConfig = config;
       this.state = state;
       await this.schedule();
-      await startEdgeAgents(this.env, init.config);
+      await startEdgeAgents(this.env, config);
       return this.snapshot();
     });
   }

@@ -1,12 +1,12 @@
-// The agent side of a run (wire protocol v1, DESIGN §5): joining, leasing credits,
+// The agent side of a run (wire protocol v1, README "Agents and the wire protocol"): joining, leasing credits,
 // settling them, and cutting off agents whose lease expired. Every method runs inside
 // the coordinator's transaction: it reads and writes credit and agent rows through the
 // store and returns the run's next state, which the coordinator commits. Refusals are
 // thrown before the first write, so a refused call changes nothing.
 
-import { StatusError } from "../worker/errors";
-import type { JoinBody, LeaseBody, ReportBody, ResultItem } from "../worker/protocol";
-import type { RunConfig } from "./RunCoordinator";
+import { StatusError } from "../contract/errors";
+import type { JoinBody, LeaseBody, ReportBody, ResultItem } from "../contract/protocol";
+import type { RunConfig } from "../contract/run-plan";
 import * as m from "./run-machine";
 import type { RunState } from "./run-machine";
 import type { AgentRow, CreditRow, RunStore } from "./run-store";

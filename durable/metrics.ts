@@ -19,8 +19,11 @@
 // document once and drops the sketches, so what a finished run stores for its grace
 // window is the same few kilobytes whether it settled a thousand requests or a million.
 
-import { METRIC_TAGS } from "../worker/spec-thresholds";
+import { DISTRIBUTION_TAGS, METRIC_TAGS, METRICS } from "../contract/metric-catalog";
+import type { DistributionTag, ScalarTag } from "../contract/metric-catalog";
 import { DDSketch, type SketchData } from "./sketch";
+import type { DistributionMetric, ErrorSummaryEntry, MetricsDocument, Percentile, ScalarMetric } from "../contract/results";
+export type { DistributionMetric, ErrorSummaryEntry, MetricsDocument, Percentile, ScalarMetric };
 
 export interface ReportedResult {
   seq: number;
@@ -32,56 +35,6 @@ export interface ReportedResult {
   error?: { code: string; type: string; message?: string };
 }
 
-export type MetricTag =
-  | "request_latency"
-  | "time_to_first_token"
-  | "inter_token_latency"
-  | "output_sequence_length"
-  | "input_sequence_length"
-  | "output_token_throughput_per_user"
-  | "request_throughput"
-  | "output_token_throughput"
-  | "request_count"
-  | "error_request_count"
-  | "request_error_rate"
-  | "benchmark_duration";
-
-type Percentile = "p1" | "p5" | "p10" | "p25" | "p50" | "p75" | "p90" | "p95" | "p99" | "p999";
-
-export interface DistributionMetric extends Record<Percentile, number | null> {
-  unit: string;
-  avg: number | null;
-  min: number | null;
-  max: number | null;
-  sum: number | null;
-  std: number | null;
-  count: number;
-}
-
-export interface ScalarMetric {
-  unit: string;
-  avg: number | null;
-}
-
-export type MetricsDocument = Record<MetricTag, DistributionMetric | ScalarMetric>;
-
-export interface ErrorSummaryEntry {
-  code: string;
-  type: string;
-  count: number;
-}
-
-const DISTRIBUTION_UNITS = {
-  request_latency: "ms",
-  time_to_first_token: "ms",
-  inter_token_latency: "ms",
-  output_sequence_length: "tokens",
-  input_sequence_length: "tokens",
-  output_token_throughput_per_user: "tokens/sec/user",
-} as const satisfies Partial<Record<MetricTag, string>>;
-
-type DistributionTag = keyof typeof DISTRIBUTION_UNITS;
-const DISTRIBUTION_TAGS = Object.keys(DISTRIBUTION_UNITS) as DistributionTag[];
 
 /**
  * Serialized RunMetrics: six sketches and at most MAX_ERROR_KINDS + 1 error entries; once
@@ -187,20 +140,6 @@ export class RunMetrics {
     }
   }
 
-  /** Folds in a pre-aggregated batch; all-or-nothing if a sketch would overflow. */
-  merge(other: RunMetrics): void {
-    if (this.final || other.final) throw new Error("RunMetrics: final metrics cannot be merged.");
-    const merged = newSketches();
-    for (const tag of DISTRIBUTION_TAGS) {
-      merged[tag] = this.sketches[tag].clone();
-      merged[tag].merge(other.sketches[tag]);
-    }
-    this.sketches = merged;
-    this.successes += other.successes;
-    this.failures += other.failures;
-    for (const e of other.errors()) this.countError(e.code, e.type, e.count);
-  }
-
   /** The metrics document; once frozen, the final one whatever the duration given. */
   document(benchmarkDurationMs: number): MetricsDocument {
     if (this.final) return structuredClone(this.final.document);
@@ -208,28 +147,22 @@ export class RunMetrics {
       Number.isFinite(benchmarkDurationMs) && benchmarkDurationMs > 0 ? benchmarkDurationMs / 1000 : null;
     const settled = this.successes + this.failures;
     const osl = this.sketches.output_sequence_length;
-    const d = (tag: DistributionTag) => distribution(this.sketches[tag], DISTRIBUTION_UNITS[tag]);
-    return {
-      request_latency: d("request_latency"),
-      time_to_first_token: d("time_to_first_token"),
-      inter_token_latency: d("inter_token_latency"),
-      output_sequence_length: d("output_sequence_length"),
-      input_sequence_length: d("input_sequence_length"),
-      output_token_throughput_per_user: d("output_token_throughput_per_user"),
-      request_throughput: {
-        unit: "requests/sec",
-        avg: seconds !== null && settled > 0 ? this.successes / seconds : null,
-      },
+    // How each scalar of the catalog is computed; the distributions are the sketches.
+    const scalars: Record<ScalarTag, number | null> = {
+      request_throughput: seconds !== null && settled > 0 ? this.successes / seconds : null,
       // Token throughput is unknown, not zero, when no success reported a token count.
-      output_token_throughput: {
-        unit: "tokens/sec",
-        avg: seconds !== null && osl.count > 0 ? osl.sum / seconds : null,
-      },
-      request_count: { unit: "requests", avg: this.successes },
-      error_request_count: { unit: "requests", avg: this.failures },
-      request_error_rate: { unit: "%", avg: settled > 0 ? (100 * this.failures) / settled : null },
-      benchmark_duration: { unit: "sec", avg: seconds },
+      output_token_throughput: seconds !== null && osl.count > 0 ? osl.sum / seconds : null,
+      request_count: this.successes,
+      error_request_count: this.failures,
+      request_error_rate: settled > 0 ? (100 * this.failures) / settled : null,
+      benchmark_duration: seconds,
     };
+    const doc = {} as MetricsDocument;
+    for (const def of METRICS) {
+      doc[def.tag] =
+        def.kind === "distribution" ? distribution(this.sketches[def.tag], def.unit) : { unit: def.unit, avg: scalars[def.tag] };
+    }
+    return doc;
   }
 
   /** Most frequent first; ties by code then type so the order is stable. */

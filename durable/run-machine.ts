@@ -1,4 +1,4 @@
-// The run lifecycle as data plus pure functions (DESIGN §3). No Cloudflare imports: the
+// The run lifecycle as data plus pure functions (docs/ARCHITECTURE.md, "The run lifecycle"). No Cloudflare imports: the
 // RunCoordinator applies each result and persists it in one synchronous block.
 //
 //   created ──► running ──► draining ──► complete ──(grace alarm)──► wiped
@@ -7,30 +7,14 @@
 // deadlines. Which credit belongs to which agent is the coordinator's business; the
 // machine only sees counts, so every function here is O(1).
 
-import { StatusError } from "../worker/errors";
+import { StatusError } from "../contract/errors";
+import type { RunLimits } from "../contract/run-plan";
+import type { Ledger, Outcome, Phase, StopReason } from "../contract/results";
+export type { Ledger, Outcome, Phase, StopReason };
 
-export type Phase = "created" | "running" | "draining" | "complete";
-export type Outcome = "completed" | "stopped" | "failed";
-export type StopReason = "budget" | "duration" | "user" | "force" | "threshold";
 
-/** granted = returned + completed + failed + abandoned + outstanding, always. */
-export interface Ledger {
-  granted: number;
-  returned: number;
-  completed: number;
-  failed: number;
-  abandoned: number;
-  outstanding: number;
-}
 
-export interface RunLimits {
-  /** stop.requests: measured credits that may be granted net of returns; null = no budget. */
-  requests: number | null;
-  warmupRequests: number;
-  durationMs: number | null;
-  drainTimeoutMs: number;
-  graceMs: number;
-}
+export type { RunLimits };
 
 export interface RunState {
   phase: Phase;

@@ -8,7 +8,7 @@
 // and reloaded lazily. When the run completes, both are frozen (final document, frozen
 // buckets): what the grace window serves no longer depends on the run's size.
 
-import type { ResultItem } from "../worker/protocol";
+import type { ResultItem } from "../contract/protocol";
 import { RunMetrics } from "./metrics";
 import type { RunState } from "./run-machine";
 import type { RunStore } from "./run-store";

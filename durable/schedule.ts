@@ -3,6 +3,8 @@
 // evenly spaced; Poisson arrivals have exponential gaps from a seeded PRNG, so a run
 // with the same seed and rate gets the same schedule (reproducible benchmarks).
 
+import { mulberry32Step } from "../contract/prng";
+
 export type Arrival = "constant" | "poisson";
 
 /** Where the schedule stands; stored so an evicted coordinator continues the same sequence. */
@@ -17,20 +19,12 @@ export interface ScheduleCursor {
 
 export const startSchedule = (seed: number): ScheduleCursor => ({ k: 0, t: 0, rng: seed >>> 0 });
 
-// mulberry32: small, fast, and good enough for arrival jitter.
-function nextUniform(state: number): [number, number] {
-  const s = (state + 0x6d2b79f5) >>> 0;
-  let x = s;
-  x = Math.imul(x ^ (x >>> 15), x | 1);
-  x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-  return [((x ^ (x >>> 14)) >>> 0) / 4294967296, s];
-}
 
 /** Issues the next slot: returns its offset and the advanced cursor. */
 export function nextSlot(c: ScheduleCursor, rate: number, arrival: Arrival): [number, ScheduleCursor] {
   const at = c.t;
   if (arrival === "constant") return [at, { k: c.k + 1, t: ((c.k + 1) * 1000) / rate, rng: c.rng }];
-  const [u, rng] = nextUniform(c.rng);
+  const [u, rng] = mulberry32Step(c.rng);
   const gap = (-Math.log(1 - u) * 1000) / rate;
   return [at, { k: c.k + 1, t: at + gap, rng }];
 }

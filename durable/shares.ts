@@ -1,5 +1,5 @@
 // Concurrency shares: how many requests each agent may have in flight. The guarantee
-// (DESIGN §3) is that the shares agents may be acting on never sum above the pool,
+// (docs/ARCHITECTURE.md, "The run lifecycle") is that the shares agents may be acting on never sum above the pool,
 // even while shares move between agents. A share an agent was told is "in effect"
 // until the agent shows it applied a smaller one, so capacity taken from one agent is
 // given to another only after the first has shrunk:

@@ -11,26 +11,13 @@
 
 import { DDSketch } from "./sketch";
 import type { SketchData } from "./sketch";
+import type { Bucket, Quantiles, TimeSeriesView } from "../contract/results";
+export type { Bucket, Quantiles, TimeSeriesView };
 
 export const MAX_BUCKETS = 240;
 const OPEN_BUCKETS = 3;
 
-export interface Quantiles {
-  p50: number;
-  p90: number;
-  p99: number;
-  max: number;
-}
 
-export interface Bucket {
-  /** Start of the bucket, seconds since the measured phase began. */
-  t: number;
-  completed: number;
-  failed: number;
-  outputTokens: number;
-  latency: Quantiles | null;
-  ttft: Quantiles | null;
-}
 
 interface StoredBucket extends Omit<Bucket, "latency" | "ttft"> {
   latency: Quantiles | SketchData | null;
@@ -42,10 +29,6 @@ export interface TimeSeriesData {
   buckets: StoredBucket[];
 }
 
-export interface TimeSeriesView {
-  bucketSeconds: number;
-  buckets: Bucket[];
-}
 
 const isSketch = (q: Quantiles | SketchData): q is SketchData => "k" in q;
 

@@ -1,57 +1,18 @@
 // The documents a run answers with: the status snapshot and the results document
-// (DESIGN §4, contract). Pure functions of stored state.
+// (README, "The API"). Pure functions of stored state.
 
-import { parseThreshold } from "../worker/spec";
+import { parseThreshold } from "../contract/spec";
 import type { MetricsDocument, ErrorSummaryEntry, RunMetrics } from "./metrics";
 import type { Ledger, Outcome, Phase, RunState, StopReason } from "./run-machine";
 import { status, wipeAt } from "./run-machine";
 import type { AgentRow } from "./rows";
 import type { TimeSeriesView } from "./timeseries";
+import type { AgentView, Results, Snapshot, ThresholdResult } from "../contract/results";
+export type { AgentView, Results, Snapshot, ThresholdResult };
 
-export interface AgentView {
-  agentId: string;
-  name: string | null;
-  region: string | null;
-  alive: boolean;
-  outstanding: number;
-  inflight: number;
-  concurrency: number;
-  lastSeenAt: string;
-}
 
-export interface Snapshot {
-  id: string;
-  phase: Phase;
-  status: "running" | "complete" | "cancelled";
-  outcome: Outcome | null;
-  stopReason: StopReason | null;
-  partial: boolean;
-  counts: Ledger;
-  warmup: Ledger;
-  agents: AgentView[];
-  createdAt: string;
-  startedAt: string | null;
-  drainStartedAt: string | null;
-  completedAt: string | null;
-  wipeAt: string | null;
-  serverTime: string;
-  live: { requestThroughput: number | null; latencyP50: number | null; latencyP99: number | null; ttftP50: number | null; errorRate: number | null };
-}
 
-export interface ThresholdResult {
-  expr: string;
-  ok: boolean;
-  value: number | null;
-}
 
-export interface Results extends Snapshot {
-  final: boolean;
-  spec: unknown;
-  metrics: MetricsDocument;
-  errors: ErrorSummaryEntry[];
-  thresholds: ThresholdResult[];
-  timeseries: TimeSeriesView;
-}
 
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
 

@@ -3,9 +3,9 @@
 import { runInDurableObject } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { AgentEngine } from "../worker/agent/engine";
-import type { AgentEvent } from "../worker/agent/engine";
-import { httpTransport } from "../worker/agent/transport";
+import { AgentEngine } from "../agent/engine";
+import type { AgentEvent } from "../agent/engine";
+import { httpTransport } from "../agent/transport";
 import type { RunCoordinator } from "../durable/RunCoordinator";
 import { createRun, status } from "./helpers";
 import type { TestRun } from "./helpers";

@@ -2,9 +2,9 @@
 // through exports.default.fetch) and a fake target at the edge that counts what it sees.
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { AgentEngine } from "../worker/agent/engine";
-import type { AgentEvent, AgentState } from "../worker/agent/engine";
-import { httpTransport, withRetries } from "../worker/agent/transport";
+import { AgentEngine } from "../agent/engine";
+import type { AgentEvent, AgentState } from "../agent/engine";
+import { httpTransport, withRetries } from "../agent/transport";
 import { call, createRun, expectLedger, status } from "./helpers";
 import type { TestRun } from "./helpers";
 

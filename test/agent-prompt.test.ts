@@ -1,6 +1,6 @@
 // Seeded synthetic prompts: a pure function of (seed, seq).
 import { describe, expect, it } from "vitest";
-import { jobFor } from "../worker/agent/prompt";
+import { jobFor } from "../agent/prompt";
 
 const workload = (seed: number, inMean = 550, inStd = 0, outMean = 128, outStd = 0) => ({
   inputTokens: { mean: inMean, stddev: inStd },

@@ -1,6 +1,6 @@
 // The incremental SSE parser: events come out whole however the network splits them.
 import { describe, expect, it } from "vitest";
-import { SseParser } from "../worker/agent/sse";
+import { SseParser } from "../agent/sse";
 
 function parseInPieces(text: string, cut: (i: number) => boolean): string[] {
   const p = new SseParser();

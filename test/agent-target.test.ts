@@ -1,10 +1,10 @@
 // One request, measured as AIPerf measures it, against fake targets with known timings.
 // The fake stream moves an injected clock as each chunk is read, so times are exact.
 import { describe, expect, it } from "vitest";
-import type { Job } from "../worker/agent/prompt";
-import { buildRequest, MOCK_HEADERS, sendRequest } from "../worker/agent/target";
-import { MOCK_LIMITS } from "../worker/mock";
-import type { TargetSpec } from "../worker/spec";
+import type { Job } from "../agent/prompt";
+import { buildRequest, MOCK_HEADERS, sendRequest } from "../agent/target";
+import { MOCK_LIMITS } from "../mock/mock";
+import type { TargetSpec } from "../contract/spec";
 
 const enc = new TextEncoder();
 

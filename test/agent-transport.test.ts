@@ -1,7 +1,7 @@
 // The coordinator connection: the real Worker over HTTP, with faults injected on the wire.
 import { exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { CoordinatorError, CoordinatorUnavailable, httpTransport, withRetries } from "../worker/agent/transport";
+import { CoordinatorError, CoordinatorUnavailable, httpTransport, withRetries } from "../agent/transport";
 import { call, createRun, status } from "./helpers";
 
 const BASE = "https://edgeperf.test";

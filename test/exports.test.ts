@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { toAiperfCsv, toAiperfJson } from "../durable/exports";
+import { toAiperfCsv, toAiperfJson } from "../contract/exports";
 import { RunMetrics } from "../durable/metrics";
-import type { DistributionMetric, MetricTag, MetricsDocument, ScalarMetric } from "../durable/metrics";
+import type { MetricTag } from "../contract/metric-catalog";
+import type { DistributionMetric, MetricsDocument, ScalarMetric } from "../contract/results";
 import type { Results } from "../durable/views";
-import { readConfig } from "../worker/config";
-import { parseRunSpec, publicSpec } from "../worker/spec";
+import { readConfig } from "../contract/config";
+import { parseRunSpec, publicSpec } from "../contract/spec";
 import csvFixture from "./fixtures/aiperf-profile-export.csv?raw";
 import jsonFixtureText from "./fixtures/aiperf-profile-export.json?raw";
 

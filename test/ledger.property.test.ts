@@ -1,5 +1,5 @@
 // The ledger invariant under random sequences of agent and operator actions, checked
-// against the real RunCoordinator after every step (DESIGN §3):
+// against the real RunCoordinator after every step (docs/ARCHITECTURE.md, "The run lifecycle"):
 //   granted = returned + completed + failed + abandoned + outstanding, for both ledgers;
 //   granted − returned ≤ stop.requests; no credit granted once draining began;
 //   requests in flight across obedient agents never exceed load.concurrency;
@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { Snapshot } from "../durable/views";
-import type { RpcResult } from "../worker/errors";
+import type { RpcResult } from "../contract/errors";
 import { advance, createRun } from "./helpers";
 import type { TestRun } from "./helpers";
 

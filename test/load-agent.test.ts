@@ -3,11 +3,11 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject, listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { rpcTransport } from "../durable/LoadAgent";
-import { AgentEngine } from "../worker/agent/engine";
-import { CoordinatorError } from "../worker/agent/transport";
-import type { CoordinatorTransport } from "../worker/agent/transport";
-import { Ticker, handleMock } from "../worker/mock";
+import { rpcTransport } from "../durable/edge-agents";
+import { AgentEngine } from "../agent/engine";
+import { CoordinatorError } from "../agent/transport";
+import type { CoordinatorTransport } from "../agent/transport";
+import { Ticker, handleMock } from "../mock/mock";
 import { call } from "./helpers";
 
 async function runToCompletion(spec: Record<string, unknown>) {

@@ -3,7 +3,7 @@
 // headers, error shapes and timing the client would hide).
 import OpenAI, { APIError } from "openai";
 import { describe, expect, it } from "vitest";
-import { handleMock, MOCK_DEFAULTS, mockKnobsFromHeaders } from "../worker/mock";
+import { handleMock, MOCK_DEFAULTS, mockKnobsFromHeaders } from "../mock/mock";
 
 const BASE = "https://mock.test/mock/v1";
 const FAST = { "x-mock-ttft-ms": "0", "x-mock-itl-ms": "0" };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import * as m from "../durable/run-machine";
 import type { RunLimits, RunState } from "../durable/run-machine";
-import { StatusError } from "../worker/errors";
+import { StatusError } from "../contract/errors";
 
 const T0 = 1_000_000;
 const limits = (over: Partial<RunLimits> = {}): RunLimits => ({

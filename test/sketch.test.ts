@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DDSketch } from "../durable/sketch";
-import { prng } from "../worker/agent/prompt";
+import { prng } from "../agent/prompt";
 
 // Deterministic samples: the agents' seeded PRNG and Box–Muller normals.
 function normal(rand: () => number): number {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { readConfig } from "../worker/config";
-import { StatusError } from "../worker/errors";
-import { parseRunSpec, parseThreshold, publicSpec } from "../worker/spec";
-import { DISTRIBUTION_METRICS, THRESHOLD_STATS } from "../worker/spec-thresholds";
+import { readConfig } from "../contract/config";
+import { StatusError } from "../contract/errors";
+import { parseRunSpec, parseThreshold, publicSpec } from "../contract/spec";
+import { DISTRIBUTION_TAGS as DISTRIBUTION_METRICS } from "../contract/metric-catalog";
+import { THRESHOLD_STATS } from "../contract/thresholds";
 
 const cfg = readConfig({
   ALLOWED_TARGETS: "api.example.org,*.example.com,127.0.0.1:*",

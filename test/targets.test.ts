@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { StatusError } from "../worker/errors";
-import { checkTargetUrl, redactUrl, specialRange } from "../worker/targets";
+import { StatusError } from "../contract/errors";
+import { checkTargetUrl, redactUrl, specialRange } from "../contract/targets";
 
 const ALLOWED = ["api.example.org", "*.example.com", "127.0.0.1:*", "ports.test:8443", "[::1]:8080", "bücher.example"];
 

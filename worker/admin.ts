@@ -3,7 +3,7 @@
 
 import type { IRequest } from "itty-router";
 import { requireApiToken } from "./auth";
-import { readConfig } from "./config";
+import { readConfig } from "../contract/config";
 
 export const fleet = (env: Env) => env.FLEET.get(env.FLEET.idFromName("fleet"));
 

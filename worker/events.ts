@@ -8,10 +8,10 @@
 
 import type { IRequest } from "itty-router";
 import { runAuth } from "./auth";
-import { readConfig } from "./config";
+import { readConfig } from "../contract/config";
 import type { Results } from "../durable/views";
-import { unwrap } from "./errors";
-import type { RpcResult } from "./errors";
+import { unwrap } from "../contract/errors";
+import type { RpcResult } from "../contract/errors";
 import { coordinator } from "./runs";
 
 const TICK_MS = 1_000;

@@ -1,13 +1,13 @@
-// The route table (DESIGN §4). Handlers live in sibling modules; every error, thrown
+// The route table (README, "The API"). Handlers live in sibling modules; every error, thrown
 // anywhere, is formatted here once into {"error":{"code","message"}}.
 
 import { Router } from "itty-router";
 import type { IRequest } from "itty-router";
-import { errorResponse, toErrorResponse } from "./errors";
+import { errorResponse, toErrorResponse } from "../contract/errors";
 import { streamEvents } from "./events";
 import { serveAsset } from "./dashboard/assets";
 import { serveDashboard } from "./dashboard/page";
-import { handleMock } from "./mock";
+import { handleMock } from "../mock/mock";
 import { drainResume, drainStart, drainStatus, listRuns } from "./admin";
 import { createRun, getResults, getStatus, joinRun, leaseCredits, reportResults, stopRun } from "./runs";
 

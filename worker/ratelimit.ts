@@ -11,8 +11,9 @@
 //     limit, and a new isolate starts at zero.
 // MAX_RUNS_PER_MINUTE = "0" turns both off (the test suites create hundreds of runs).
 
-import { bearer, sha256Hex } from "./auth";
-import { StatusError } from "./errors";
+import { sha256Hex } from "../contract/tokens";
+import { bearer } from "./auth";
+import { StatusError } from "../contract/errors";
 
 export const DEFAULT_RUNS_PER_MINUTE = 30;
 const WINDOW_MS = 60_000;

@@ -3,22 +3,20 @@
 // RunCoordinator, which owns every decision about the run.
 
 import type { IRequest } from "itty-router";
-import type { CreateInit, RunConfig } from "../durable/RunCoordinator";
-import { toAiperfCsv, toAiperfJson } from "../durable/exports";
+import { planRun } from "../contract/run-plan";
+import type { CreateInit } from "../durable/RunCoordinator";
+import { toAiperfCsv, toAiperfJson } from "../contract/exports";
 import type { Results, Snapshot } from "../durable/views";
 import { fleet } from "./admin";
-import { newToken, requireApiToken, runAuth, sha256Hex } from "./auth";
-import { parseBody, readJson } from "./body";
-import { readConfig } from "./config";
-import { StatusError, unwrap } from "./errors";
-import { JoinBody, LeaseBody, ReportBody, StopBody } from "./protocol";
+import { newToken, sha256Hex } from "../contract/tokens";
+import { requireApiToken, runAuth } from "./auth";
+import { parseBody, readJson } from "../contract/body";
+import { readConfig } from "../contract/config";
+import { StatusError, unwrap } from "../contract/errors";
+import { JoinBody, LeaseBody, ReportBody, StopBody } from "../contract/protocol";
 import { limitRunCreation } from "./ratelimit";
-import { parseRunSpec, publicSpec } from "./spec";
-import type { RunSpec } from "./spec";
+import { parseRunSpec, publicSpec } from "../contract/spec";
 
-const LEASE_TTL_MS = 15_000;
-const REPORT_INTERVAL_MS = 1_000;
-const LEASE_AHEAD_MS = 1_000;
 const MAX_WAIT_SECONDS = 60;
 
 const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
@@ -36,16 +34,6 @@ export function coordinator(env: Env, id: string | undefined) {
   }
 }
 
-/**
- * Edge agents when the spec does not say: one per 16 requests in flight (or per 100/s of
- * rate), so no agent waits on more than a few connections at once; at most 16.
- */
-export function defaultEdgeAgents(spec: RunSpec, maxAgents: number): number {
-  const load = spec.load;
-  const want = "rate" in load ? Math.max(Math.ceil(load.rate / 100), Math.ceil((load.maxConcurrency ?? 0) / 16)) : Math.ceil(load.concurrency / 16);
-  return Math.max(1, Math.min(want, 16, maxAgents));
-}
-
 function runUrls(origin: string, id: string, readToken: string) {
   const self = `${origin}/v1/runs/${id}`;
   return { self, results: `${self}/results`, events: `${self}/events`, dashboard: `${origin}/runs/${id}#token=${readToken}` };
@@ -61,22 +49,9 @@ export async function createRun(request: IRequest, env: Env): Promise<Response> 
   const runId = id.toString();
   const readToken = newToken("epr");
   const agentToken = newToken("epa");
-  const config: RunConfig = {
-    id: runId,
-    pool: "rate" in spec.load ? (spec.load.maxConcurrency ?? cfg.maxConcurrency) : spec.load.concurrency,
-    rate: "rate" in spec.load ? spec.load.rate : null,
-    arrival: "rate" in spec.load ? spec.load.arrival : "constant",
-    seed: spec.workload.seed,
-    leaseTtlMs: LEASE_TTL_MS,
-    reportIntervalMs: REPORT_INTERVAL_MS,
-    leaseAheadMs: LEASE_AHEAD_MS,
-    maxAgents: cfg.maxAgents,
-    edgeAgents: spec.agents?.edge ?? defaultEdgeAgents(spec, cfg.maxAgents),
-    regions: spec.agents?.regions ?? [],
-  };
   const notifySecret = spec.notify ? newToken("whsec") : undefined;
   const init: CreateInit = {
-    config,
+    plan: planRun(runId, spec, cfg),
     spec,
     publicSpec: publicSpec(spec),
     readTokenHash: await sha256Hex(readToken),

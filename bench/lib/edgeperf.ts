@@ -1,7 +1,9 @@
 // Talking to edgeperf in a real `wrangler dev` over its public HTTP API, as a user would.
-import { API_TOKEN, WranglerDev, api } from "./wrangler-dev.ts";
+import { DevServer, api } from "../../cli/dev-server.ts";
 
-export { API_TOKEN, WranglerDev, api };
+export { DevServer, api };
+
+export const API_TOKEN = "bench-api-token";
 
 export interface Created {
   id: string;
@@ -10,18 +12,18 @@ export interface Created {
 }
 
 /** A local `wrangler dev` whose agents may call the bench target on 127.0.0.1. */
-export function benchServer(): WranglerDev {
-  return new WranglerDev({ ALLOWED_TARGETS: "127.0.0.1:*", MAX_CONCURRENCY: "4096" });
+export function benchServer(): DevServer {
+  return new DevServer({ apiToken: API_TOKEN, vars: { ALLOWED_TARGETS: "127.0.0.1:*", MAX_CONCURRENCY: "4096" }, captureBundle: true });
 }
 
-export async function createRun(server: WranglerDev, spec: Record<string, unknown>): Promise<Created> {
+export async function createRun(server: DevServer, spec: Record<string, unknown>): Promise<Created> {
   const res = await api(server.url, "POST", "/v1/runs", API_TOKEN, spec);
   if (res.status !== 201) throw new Error(`create run: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body as Created;
 }
 
 /** Long-polls the results until the run is complete. */
-export async function waitComplete(server: WranglerDev, run: Created, limitMs = 600_000): Promise<any> {
+export async function waitComplete(server: DevServer, run: Created, limitMs = 600_000): Promise<any> {
   const deadline = Date.now() + limitMs;
   while (Date.now() < deadline) {
     const res = await api(server.url, "GET", `/v1/runs/${run.id}/results?wait=30`, run.readToken);

@@ -19,7 +19,7 @@
 // comes from workerd on the same machine.
 import type { Target } from "../lib/util.ts";
 import { epoch, log, percentile, round, sleep } from "../lib/util.ts";
-import type { WranglerDev } from "../lib/edgeperf.ts";
+import type { DevServer } from "../lib/edgeperf.ts";
 import { API_TOKEN, api, createRun, waitComplete } from "../lib/edgeperf.ts";
 
 export interface DrainOut {
@@ -41,7 +41,7 @@ export interface GraceOut {
 }
 
 /** One run of 16 requests settled by hand; resolves when the long-poll waiter answered. */
-async function lastSettleTrial(server: WranglerDev, graceSeconds: number) {
+async function lastSettleTrial(server: DevServer, graceSeconds: number) {
   const run = await createRun(server, {
     target: { url: "builtin:mock" },
     load: { concurrency: 8 },
@@ -80,7 +80,7 @@ async function lastSettleTrial(server: WranglerDev, graceSeconds: number) {
 }
 
 /** Polls the run's status from completion until 404: every 50 ms, every 2 ms near the end. */
-async function graceTrial(server: WranglerDev, run: { id: string; readToken: string }, completedAt: number, graceSeconds: number) {
+async function graceTrial(server: DevServer, run: { id: string; readToken: string }, completedAt: number, graceSeconds: number) {
   let lastVisible = completedAt;
   const end = completedAt + graceSeconds * 1000;
   for (;;) {
@@ -100,7 +100,7 @@ async function graceTrial(server: WranglerDev, run: { id: string; readToken: str
   }
 }
 
-async function stopTrial(server: WranglerDev, target: Target) {
+async function stopTrial(server: DevServer, target: Target) {
   const run = await createRun(server, {
     target: { url: `${target.url}/delay/20`, api: "http", method: "GET" },
     load: { concurrency: 32 },
@@ -124,7 +124,7 @@ async function stopTrial(server: WranglerDev, target: Target) {
   };
 }
 
-export async function drainAndGrace(server: WranglerDev, target: Target, quick: boolean): Promise<{ drain: DrainOut; grace: GraceOut }> {
+export async function drainAndGrace(server: DevServer, target: Target, quick: boolean): Promise<{ drain: DrainOut; grace: GraceOut }> {
   const graceSeconds = quick ? 3 : 5;
   const trials: DrainOut["trials"] = [];
   const graceTrials: GraceOut["trials"] = [];

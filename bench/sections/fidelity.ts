@@ -2,10 +2,10 @@
 // a streaming target that records what it actually served (bench/target.ts: first
 // token written − request arrival; spacing of the tokens written), for several
 // TTFT/ITL settings. The same settings against builtin:mock (served inside the agent's
-// own isolate) are compared with the configured values, as DESIGN §7 states the target.
+// own isolate) are compared with the configured values, as docs/BENCHMARKS.md states the target.
 import type { Target } from "../lib/util.ts";
 import { log, mean, percentile, round } from "../lib/util.ts";
-import type { WranglerDev } from "../lib/edgeperf.ts";
+import type { DevServer } from "../lib/edgeperf.ts";
 import { createRun, waitComplete } from "../lib/edgeperf.ts";
 import { ALPHA } from "../../durable/sketch.ts";
 
@@ -69,7 +69,7 @@ function inSketch(v: number): { value: number; halfBin: number } {
 const OUTPUT_TOKENS = 32;
 const CONCURRENCY = 8;
 
-async function measure(server: WranglerDev, target: Record<string, unknown>, requests: number) {
+async function measure(server: DevServer, target: Record<string, unknown>, requests: number) {
   const run = await createRun(server, {
     target,
     workload: { inputTokens: { mean: 128, stddev: 0 }, outputTokens: { mean: OUTPUT_TOKENS, stddev: 0 } },
@@ -119,7 +119,7 @@ const maxAbs = (xs: Array<number | null>) => {
   return v.length === 0 ? null : round(Math.max(...v), 3);
 };
 
-export async function fidelity(server: WranglerDev, target: Target, quick: boolean): Promise<FidelityOut> {
+export async function fidelity(server: DevServer, target: Target, quick: boolean): Promise<FidelityOut> {
   const settings: Array<[number, number]> = quick
     ? [[20, 5], [100, 10], [250, 2]]
     : [[20, 5], [50, 20], [100, 10], [250, 2], [500, 1]];

@@ -4,7 +4,7 @@
 // machine), then one that answers after a fixed 20 ms, where every tool should report
 // ~20 ms: the spread above 20 ms is each tool's measurement overhead.
 import { join } from "node:path";
-import { WranglerDev, createRun, waitComplete } from "../lib/edgeperf.ts";
+import { API_TOKEN, DevServer, createRun, waitComplete } from "../lib/edgeperf.ts";
 import type { Target } from "../lib/util.ts";
 import { ROOT, log, round, run, sleep, which } from "../lib/util.ts";
 
@@ -38,14 +38,14 @@ export interface LoadgenOut {
 }
 
 async function workerdCeiling(url: string, c: number, seconds: number): Promise<number> {
-  const dev = new WranglerDev({}, ["--config", "bench/ceiling/wrangler.toml"]);
+  const dev = new DevServer({ apiToken: API_TOKEN, extraArgs: ["--config", "bench/ceiling/wrangler.toml"] });
   try {
     await dev.start();
     const loop = (ms: number) => fetch(`${dev.url}/loop?c=${c}&ms=${ms}&target=${encodeURIComponent(url)}`).then((r) => r.json() as Promise<{ rps: number }>);
     await loop(1_000); // warm-up, unmeasured
     return (await loop(seconds * 1000)).rps;
   } finally {
-    await dev.stop();
+    await dev.dispose();
   }
 }
 
@@ -55,7 +55,7 @@ async function targetRps(target: Target): Promise<number | null> {
   return s.count / ((s.lastArrival - s.firstArrival) / 1000);
 }
 
-async function edgeperf(server: WranglerDev, url: string, c: number, seconds: number, agents: number): Promise<ToolRow> {
+async function edgeperf(server: DevServer, url: string, c: number, seconds: number, agents: number): Promise<ToolRow> {
   const created = await createRun(server, {
     target: { url, api: "http", method: "GET" },
     load: { concurrency: c },
@@ -122,7 +122,7 @@ async function hey(url: string, c: number, seconds: number): Promise<ToolRow> {
   };
 }
 
-export async function loadgen(server: WranglerDev, target: Target, quick: boolean): Promise<LoadgenOut> {
+export async function loadgen(server: DevServer, target: Target, quick: boolean): Promise<LoadgenOut> {
   const c = quick ? 32 : 64;
   const seconds = quick ? 5 : 15;
   const agents = Math.ceil(c / 16);

@@ -8,14 +8,14 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Inspector, summarize } from "../lib/cdp.ts";
-import type { WranglerDev } from "../lib/edgeperf.ts";
+import type { DevServer } from "../lib/edgeperf.ts";
 import { API_TOKEN, api, createRun, waitComplete } from "../lib/edgeperf.ts";
 import type { Target } from "../lib/util.ts";
 import { ROOT, log, round, sleep } from "../lib/util.ts";
 
 const DIR = join(ROOT, "bench", "profiles");
 
-async function profiled(server: WranglerDev, name: string, seconds: number, during: () => Promise<void>) {
+async function profiled(server: DevServer, name: string, seconds: number, during: () => Promise<void>) {
   const ins = new Inspector();
   await ins.connect(server.inspectorPort);
   try {
@@ -34,7 +34,7 @@ async function profiled(server: WranglerDev, name: string, seconds: number, duri
 }
 
 /** 16 agents speaking wire protocol v1 over HTTP, leasing and reporting 256 at a time, for `seconds`. */
-async function httpAgents(server: WranglerDev, seconds: number): Promise<{ settled: number; perSecond: number }> {
+async function httpAgents(server: DevServer, seconds: number): Promise<{ settled: number; perSecond: number }> {
   const run = await createRun(server, { target: { url: "builtin:mock" }, load: { concurrency: 16 * 256 }, stop: { requests: 10_000_000 }, agents: { edge: 0 }, graceSeconds: 5 });
   const path = `/v1/runs/${run.id}`;
   const agents: string[] = [];
@@ -59,7 +59,7 @@ async function httpAgents(server: WranglerDev, seconds: number): Promise<{ settl
   return { settled, perSecond: round(perSecond, 1)! };
 }
 
-export async function profiles(server: WranglerDev, target: Target): Promise<Record<string, unknown>> {
+export async function profiles(server: DevServer, target: Target): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
   // Edge agents on the fixed target, profiled in the middle of an 8-second run.
   const run = await createRun(server, {

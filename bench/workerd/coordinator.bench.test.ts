@@ -1,4 +1,4 @@
-// Benchmarks of one RunCoordinator, inside workerd (DESIGN §7, docs/BENCHMARKS.md):
+// Benchmarks of one RunCoordinator, inside workerd (docs/BENCHMARKS.md):
 //
 //   coordinator  requests settled per second with 16 simulated agents reporting in
 //                batches of 256 (the agent engine's REPORT_BATCH), against the same run
@@ -9,7 +9,7 @@
 //                of 1k and 1M requests settled by 16 simulated agents.
 //
 // Agents here are plain loops calling the coordinator's RPC methods (lease/report with
-// the API role, bodies as in worker/protocol.ts), as LoadAgent does. They run in the
+// the API role, bodies as in contract/protocol.ts), as LoadAgent does. They run in the
 // same isolate as the coordinator (that is how vitest-pool-workers hosts Durable
 // Objects), so their own work (building result arrays, RPC serialisation) is counted
 // against the coordinator: the figures are a lower bound for a coordinator on its own
@@ -18,9 +18,9 @@
 import { env, exports } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { prng } from "../../worker/agent/prompt.ts";
-import type { RpcResult as Rpc } from "../../worker/errors.ts";
-import type { ResultItem as Result } from "../../worker/protocol.ts";
+import { prng } from "../../agent/prompt.ts";
+import type { RpcResult as Rpc } from "../../contract/errors.ts";
+import type { ResultItem as Result } from "../../contract/protocol.ts";
 
 const QUICK = env.BENCH_QUICK === "1";
 const ONLY = (env.BENCH_ONLY ?? "").split(",").filter((s) => s !== "");

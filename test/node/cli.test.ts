@@ -7,9 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildSpec, parseFlags, SPEC_FLAGS } from "../../cli/args.ts";
-import { DEV_API_TOKEN, DevServer, api } from "./dev-server.ts";
+import { DEV_API_TOKEN, api, e2eServer } from "./dev-server.ts";
 
-const server = new DevServer();
+const server = e2eServer();
 beforeAll(() => server.start());
 afterAll(() => server.kill());
 

@@ -5,12 +5,11 @@
 // test-artifacts/ for people to look at.
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./browser.ts";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEV_API_TOKEN, DevServer, api } from "./dev-server.ts";
+import { DEV_API_TOKEN, api, e2eServer } from "./dev-server.ts";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ARTIFACTS = join(process.cwd(), "test-artifacts");
 // The few browser globals that the page functions below use: this file is typechecked
 // for Node, without the DOM library, and those functions run in the browser.
@@ -26,18 +25,13 @@ declare const document: { getElementById(id: string): BrowserElement | null; doc
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const server = new DevServer();
+const server = e2eServer();
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH.`);
   mkdirSync(ARTIFACTS, { recursive: true });
   await server.start();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -1,9 +1,9 @@
 // Issue 3's acceptance run in a real `wrangler dev`: edge agents against the built-in
 // mock, measured as AIPerf defines it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEV_API_TOKEN, DevServer, api } from "./dev-server.ts";
+import { DEV_API_TOKEN, api, e2eServer } from "./dev-server.ts";
 
-const server = new DevServer();
+const server = e2eServer();
 beforeAll(() => server.start());
 afterAll(() => server.kill());
 

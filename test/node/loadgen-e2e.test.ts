@@ -5,13 +5,13 @@
 //
 // Figures are printed as `FIGURE:` lines for docs/BENCHMARKS.md.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AgentEngine } from "../../worker/agent/engine.ts";
-import { httpTransport, withRetries } from "../../worker/agent/transport.ts";
-import { DEV_API_TOKEN, DevServer, api } from "./dev-server.ts";
+import { AgentEngine } from "../../agent/engine.ts";
+import { httpTransport, withRetries } from "../../agent/transport.ts";
+import { DEV_API_TOKEN, api, e2eServer } from "./dev-server.ts";
 import { OpenAIServer, mean, percentile, servedItl, servedTtft } from "./openai-server.ts";
 import type { RequestRecord } from "./openai-server.ts";
 
-const dev = new DevServer({ ALLOWED_TARGETS: "127.0.0.1:*" });
+const dev = e2eServer({ ALLOWED_TARGETS: "127.0.0.1:*" });
 const targets: OpenAIServer[] = [];
 beforeAll(() => dev.start());
 afterAll(async () => {

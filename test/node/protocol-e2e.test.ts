@@ -2,9 +2,9 @@
 // that speaks wire protocol v1 with plain fetch (as curl would) runs a run end to end,
 // and a restart on the same storage in the middle of a drain loses nothing.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEV_API_TOKEN, DevServer, api } from "./dev-server.ts";
+import { DEV_API_TOKEN, api, e2eServer } from "./dev-server.ts";
 
-const server = new DevServer();
+const server = e2eServer();
 beforeAll(() => server.start());
 afterAll(() => server.kill());
 

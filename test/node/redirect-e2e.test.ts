@@ -4,7 +4,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEV_API_TOKEN, DevServer, api } from "./dev-server.ts";
+import { DEV_API_TOKEN, api, e2eServer } from "./dev-server.ts";
 
 const hits = { redirecting: 0, followed: 0 };
 const target = createServer((req, res) => {
@@ -16,7 +16,7 @@ const target = createServer((req, res) => {
   hits.redirecting++;
   res.writeHead(302, { location: `/landing?secret=from-redirect` }).end();
 });
-const server = new DevServer({ ALLOWED_TARGETS: "127.0.0.1:*" });
+const server = e2eServer({ ALLOWED_TARGETS: "127.0.0.1:*" });
 
 beforeAll(async () => {
   await new Promise<void>((resolve) => target.listen(0, "127.0.0.1", resolve));

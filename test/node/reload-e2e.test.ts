@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PROJECT_ROOT } from "../../cli/wrangler.ts";
-import { DEV_API_TOKEN, DevServer, api } from "./dev-server.ts";
+import { DEV_API_TOKEN, api, e2eServer } from "./dev-server.ts";
 import { OpenAIServer } from "./openai-server.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "edgeperf-reload-"));
@@ -22,7 +22,7 @@ if (!original.includes('main = "worker/index.ts"') || !original.includes("\n[var
 const config = (probe: number) =>
   original.replace('main = "worker/index.ts"', `main = ${JSON.stringify(join(PROJECT_ROOT, "worker/index.ts"))}`).replace("\n[vars]\n", `\n[vars]\nRELOAD_PROBE = "${probe}"\n`);
 writeFileSync(configPath, config(0));
-const dev = new DevServer({ ALLOWED_TARGETS: "127.0.0.1:*" }, ["--config", configPath]);
+const dev = e2eServer({ ALLOWED_TARGETS: "127.0.0.1:*" }, ["--config", configPath]);
 const srv = new OpenAIServer({ ttftMs: 50, itlMs: 10 });
 beforeAll(async () => {
   await srv.start();

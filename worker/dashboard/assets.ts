@@ -8,7 +8,8 @@
 import type { IRequest } from "itty-router";
 import uplotCss from "uplot/dist/uPlot.min.css";
 import uplotJs from "uplot/dist/uPlot.iife.min.js";
-import { StatusError } from "../errors";
+import { StatusError } from "../../contract/errors";
+import { METRICS } from "../../contract/metric-catalog";
 import chartsJs from "./charts.ui.js";
 import dashboardCss from "./dashboard.ui.css";
 import dashboardJs from "./dashboard.ui.js";
@@ -24,6 +25,8 @@ const ASSETS: Record<string, { body: string; type: string }> = {
   "render.ui.js": { body: renderJs, type: JS },
   "charts.ui.js": { body: chartsJs, type: JS },
   "dashboard.ui.css": { body: dashboardCss, type: CSS },
+  // The metric catalog as a browser module, so the dashboard names no metric itself.
+  "metrics.ui.js": { body: `export const METRICS = ${JSON.stringify(METRICS)};\n`, type: JS },
 };
 
 // Not stored anywhere: a pure function of constant content, computed once per isolate.

@@ -8,7 +8,7 @@
 // the CSSOM (element.style), which style-src does not restrict.
 
 import type { IRequest } from "itty-router";
-import { StatusError } from "../errors";
+import { StatusError } from "../../contract/errors";
 
 const PAGE = `<!doctype html>
 <html lang="en">

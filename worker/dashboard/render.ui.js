@@ -2,6 +2,8 @@
 // sections. Every value from the server goes in through textContent, never innerHTML:
 // agent names and error codes come from agents, not from us.
 
+import { METRICS } from "./metrics.ui.js";
+
 const $ = (id) => document.getElementById(id);
 
 /** A new element; children are nodes or strings (set as text). */
@@ -142,24 +144,10 @@ export function renderAgents(s, now) {
   for (const el of document.querySelectorAll("#agents .meter-fill")) el.style.width = `${el.dataset.w}%`;
 }
 
-const DISTRIBUTIONS = [
-  ["request_latency", "Request latency"],
-  ["time_to_first_token", "Time to first token"],
-  ["inter_token_latency", "Inter-token latency"],
-  ["output_token_throughput_per_user", "Output throughput per user"],
-  ["output_sequence_length", "Output sequence length"],
-  ["input_sequence_length", "Input sequence length"],
-];
+// The metric catalog (contract/metric-catalog.ts), served as a module by the Worker.
+const DISTRIBUTIONS = METRICS.filter((m) => m.kind === "distribution");
+const SCALARS = METRICS.filter((m) => m.kind === "scalar");
 const STATS = ["avg", "min", "p50", "p90", "p99", "max", "std"];
-const SCALARS = [
-  ["request_throughput", "Request throughput"],
-  ["output_token_throughput", "Output token throughput"],
-  ["request_count", "Requests"],
-  ["error_request_count", "Errors"],
-  ["request_error_rate", "Error rate"],
-  ["benchmark_duration", "Duration"],
-];
-
 // Short units for the summary tiles; the table keeps AIPerf's own.
 const SHORT_UNIT = { "requests/sec": "req/s", "tokens/sec": "tok/s", sec: "s", requests: "" };
 
@@ -168,10 +156,10 @@ export function renderResults(r) {
   $("results-state").textContent = r.final ? "final" : "live, partial";
   $("results-state").dataset.final = String(Boolean(r.final));
   $("scalars").replaceChildren(
-    ...SCALARS.map(([tag, label]) => kpi(tag, label, fmt(m[tag]?.avg, SHORT_UNIT[m[tag]?.unit] ?? m[tag]?.unit), label)),
+    ...SCALARS.map(({ tag, label }) => kpi(tag, label, fmt(m[tag]?.avg, SHORT_UNIT[m[tag]?.unit] ?? m[tag]?.unit), label)),
   );
   $("metrics").tBodies[0].replaceChildren(
-    ...DISTRIBUTIONS.map(([tag, label]) => {
+    ...DISTRIBUTIONS.map(({ tag, label }) => {
       const d = m[tag] ?? {};
       return h("tr", { "data-metric": tag },
         h("th", { scope: "row" }, label, h("span", { class: "unit" }, d.unit ?? "")),

@@ -1,4 +1,4 @@
-// A results document in NVIDIA AIPerf's export layouts (DESIGN §4, `?format=aiperf`
+// A results document in NVIDIA AIPerf's export layouts (README "The API", `?format=aiperf`
 // and `?format=csv`), so scripts written for AIPerf's artifacts read ours unchanged.
 // The layouts follow ai-dynamo/aiperf (src/aiperf/common/models/export_models.py,
 // exporters/metrics_json_exporter.py, exporters/metrics_csv_exporter.py,
@@ -8,8 +8,9 @@
 // Pure functions of the results document: no clock (a running run ends at the
 // snapshot's serverTime), no Cloudflare imports.
 
-import type { DistributionMetric, MetricTag, MetricsDocument, ScalarMetric } from "./metrics";
-import type { Results } from "./views";
+import { METRICS, metricDef } from "./metric-catalog";
+import type { MetricTag } from "./metric-catalog";
+import type { DistributionMetric, MetricsDocument, Results, ScalarMetric } from "./results";
 
 type Metric = DistributionMetric | ScalarMetric;
 
@@ -20,19 +21,9 @@ const SCHEMA_VERSION = "1.1";
 // AIPerf's JsonExportData declares these fields in this order, and pydantic writes
 // declared fields in declaration order. Tags it does not declare (request_error_rate)
 // are pydantic "extra" fields, written after every declared field.
-const DECLARED_METRICS: readonly MetricTag[] = [
-  "request_throughput",
-  "request_latency",
-  "request_count",
-  "time_to_first_token",
-  "inter_token_latency",
-  "output_token_throughput",
-  "output_token_throughput_per_user",
-  "output_sequence_length",
-  "input_sequence_length",
-  "benchmark_duration",
-  "error_request_count",
-];
+const DECLARED_METRICS: readonly MetricTag[] = METRICS.filter((m) => m.aiperfJsonOrder !== null)
+  .sort((a, b) => (a.aiperfJsonOrder ?? 0) - (b.aiperfJsonOrder ?? 0))
+  .map((m) => m.tag);
 
 const PERCENTILES = ["p1", "p5", "p10", "p25", "p50", "p75", "p90", "p95", "p99"] as const;
 
@@ -42,26 +33,6 @@ const JSON_FIELDS = ["avg", ...PERCENTILES, "min", "max", "std", "count", "sum"]
 
 // AIPerf's STAT_KEYS: the columns of the CSV's first section, in this order.
 const CSV_STATS = ["avg", "min", "max", "sum", ...PERCENTILES, "std"] as const;
-
-// Each metric class's `header`, the display name in the CSV.
-const HEADERS: Record<MetricTag, string> = {
-  request_latency: "Request Latency",
-  time_to_first_token: "Time to First Token",
-  inter_token_latency: "Inter Token Latency",
-  output_sequence_length: "Output Sequence Length",
-  input_sequence_length: "Input Sequence Length",
-  output_token_throughput_per_user: "Output Token Throughput Per User",
-  request_throughput: "Request Throughput",
-  output_token_throughput: "Output Token Throughput",
-  request_count: "Request Count",
-  error_request_count: "Error Request Count",
-  request_error_rate: "Request Error Rate",
-  benchmark_duration: "Benchmark Duration",
-};
-
-// AIPerf keeps token counts as Python ints, and its CSV writes an int without
-// decimals; every other value is a float (ns → ms/sec conversion, averages, rates).
-const INTEGER_VALUED: ReadonlySet<MetricTag> = new Set(["input_sequence_length", "output_sequence_length"]);
 
 // The CSV exporter writes the unit after the name except for these.
 const UNITS_NOT_SHOWN: ReadonlySet<string> = new Set(["count", "requests"]);
@@ -154,12 +125,14 @@ function pythonIsoTime(iso: string | null): string | undefined {
 }
 
 function displayName(tag: MetricTag, m: Metric): string {
-  const header = HEADERS[tag];
+  const header = metricDef(tag)?.header ?? tag;
   return m.unit && !UNITS_NOT_SHOWN.has(m.unit.toLowerCase()) ? `${header} (${m.unit})` : header;
 }
 
 function isInteger(tag: MetricTag, key: (typeof CSV_STATS)[number]): boolean {
-  return INTEGER_VALUED.has(tag) && (key === "min" || key === "max" || key === "sum");
+  // AIPerf keeps token counts as Python ints, and its CSV writes an int without
+  // decimals; every other value is a float (ns → ms/sec conversion, averages, rates).
+  return metricDef(tag)?.integer === true && (key === "min" || key === "max" || key === "sum");
 }
 
 // AIPerf's _format_number: "" for None, an int as is, a float with two decimals.

@@ -1,4 +1,4 @@
-// Bodies of the agent wire protocol v1 (DESIGN §5) and of POST /stop. One schema per
+// Bodies of the agent wire protocol v1 (README, "Agents and the wire protocol") and of POST /stop. One schema per
 // body; the types come from the schemas.
 
 import { z } from "zod";

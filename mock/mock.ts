@@ -1,4 +1,4 @@
-// The built-in mock target (DESIGN §4, `builtin:mock`): an OpenAI-compatible server
+// The built-in mock target (README, `builtin:mock`): an OpenAI-compatible server
 // whose latency shape is set by three knobs, so runs and tests have a target that is
 // always there and whose true TTFT and ITL are known.
 //
@@ -14,8 +14,8 @@
 // - Nothing from the request's headers is ever echoed: callers put API keys there.
 
 import { z } from "zod";
-import { readJson } from "./body";
-import { errorResponse, StatusError, toErrorResponse } from "./errors";
+import { readJson } from "../contract/body";
+import { errorResponse, StatusError, toErrorResponse } from "../contract/errors";
 
 export interface MockKnobs {
   ttftMs: number;
@@ -25,7 +25,7 @@ export interface MockKnobs {
 
 export const MOCK_DEFAULTS: MockKnobs = { ttftMs: 20, itlMs: 5, errorRate: 0 };
 
-// The same ranges RunSpec's target.mock accepts (worker/spec.ts).
+// The same ranges RunSpec's target.mock accepts (contract/spec.ts).
 export const MOCK_LIMITS: Record<keyof MockKnobs, { header: string; max: number }> = {
   ttftMs: { header: "x-mock-ttft-ms", max: 60_000 },
   itlMs: { header: "x-mock-itl-ms", max: 10_000 },

@@ -4,7 +4,10 @@
 // One word of the vocabulary stands for one token: the words are short and common, so
 // they are single tokens in the usual BPE vocabularies.
 
-import type { RunSpec } from "../spec";
+import { prng } from "../contract/prng";
+import type { RunSpec } from "../contract/spec";
+
+export { prng };
 
 export interface Job {
   inputTokens: number;
@@ -30,17 +33,6 @@ function mix(x: number): number {
   return (x ^ (x >>> 15)) >>> 0;
 }
 
-/** mulberry32: tiny, fast, and plenty for choosing words and lengths. */
-export function prng(state: number): () => number {
-  let s = state >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = s;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The generator for one credit. seq may exceed 2^32, so both halves are mixed in. */
 export function rngFor(seed: number, seq: number): () => number {

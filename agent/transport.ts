@@ -1,9 +1,9 @@
-// The agent's connection to its run's coordinator: wire protocol v1 (DESIGN §5) over
+// The agent's connection to its run's coordinator: wire protocol v1 (README, "Agents and the wire protocol") over
 // HTTP, and a retry wrapper. Lease and report calls are idempotent by requestId and
 // reportId, so a call whose answer was lost is simply sent again with the same body;
 // the coordinator answers it as it did the first time and counts nothing twice.
 
-import type { JoinAnswer, JoinBody, LeaseAnswer, LeaseBody, ReportAnswer, ReportBody } from "../protocol";
+import type { JoinAnswer, JoinBody, LeaseAnswer, LeaseBody, ReportAnswer, ReportBody } from "../contract/protocol";
 
 export interface CoordinatorTransport {
   join(b: JoinBody): Promise<JoinAnswer>;

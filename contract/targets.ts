@@ -1,4 +1,4 @@
-// Which URLs a run may send traffic to (DESIGN §6): http(s) only, and the host must
+// Which URLs a run may send traffic to (docs/SECURITY.md): http(s) only, and the host must
 // match an ALLOWED_TARGETS pattern. Both sides are normalized by the WHATWG URL parser,
 // the same parser fetch() uses later, so what is checked here is what gets called.
 // "builtin:mock" never reaches this module: the spec parser handles it.

@@ -1,4 +1,4 @@
-// Sends one request to the target and measures it as AIPerf does (DESIGN §4):
+// Sends one request to the target and measures it as AIPerf does (README, "The API"):
 //   start   = right before fetch() is called
 //   TTFT    = first chunk with non-empty content − start          (streaming only)
 //   latency = last chunk with non-empty content − start           (streaming)
@@ -9,8 +9,8 @@
 // message is short and fixed: no response body, URL or header ever goes into it, since
 // URLs and bodies may carry secrets.
 
-import type { ResultItem } from "../protocol";
-import type { TargetSpec } from "../spec";
+import type { ResultItem } from "../contract/protocol";
+import type { TargetSpec } from "../contract/spec";
 import type { Job } from "./prompt";
 import { SseParser } from "./sse";
 
@@ -28,7 +28,7 @@ export interface TargetContext {
 }
 
 /**
- * builtin:mock takes its latency shape per request in these headers (worker/mock.ts;
+ * builtin:mock takes its latency shape per request in these headers (mock/mock.ts;
  * a test checks they match). Not imported: the mock module is Worker code, the agent
  * must also run on Node.
  */

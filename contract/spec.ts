@@ -1,4 +1,4 @@
-// The RunSpec (DESIGN §4): one strict zod schema, the RunSpec type derived from it, and
+// The RunSpec (README, "The API"): one strict zod schema, the RunSpec type derived from it, and
 // one function turning the first zod issue into the API's error shape. Checks that need
 // the operator's Config (allowed targets, caps) run after the schema, on typed data.
 // Secrets in a spec (apiKey, header values, URL query strings) never appear in an error
@@ -7,11 +7,11 @@
 import { z } from "zod";
 import type { Config } from "./config";
 import { StatusError } from "./errors";
-import { ThresholdsSchema } from "./spec-thresholds";
+import { ThresholdsSchema } from "./thresholds";
 import { checkTargetUrl, redactUrl } from "./targets";
 
-export { METRIC_TAGS, parseThreshold, THRESHOLD_STATS } from "./spec-thresholds";
-export type { MetricTag, Threshold, ThresholdOp, ThresholdStat } from "./spec-thresholds";
+export { parseThreshold, THRESHOLD_STATS } from "./thresholds";
+export type { Threshold, ThresholdOp, ThresholdStat } from "./thresholds";
 
 export const MOCK_URL = "builtin:mock";
 export const REGIONS = ["wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me"] as const;

@@ -2,8 +2,8 @@
 // JSON: a LoadAgent Durable Object stores the state between slices and hands it to a
 // fresh engine, which continues exactly where the last slice stopped.
 
-import type { ResultItem } from "../protocol";
-import type { RunSpec } from "../spec";
+import type { ResultItem } from "../contract/protocol";
+import type { RunSpec } from "../contract/spec";
 
 export interface Credit {
   seq: number;

@@ -3,28 +3,8 @@
 
 import { z } from "zod";
 import { StatusError } from "./errors";
-
-// AIPerf's metric tags, as served in the results document (DESIGN §4).
-export const DISTRIBUTION_METRICS = [
-  "request_latency",
-  "time_to_first_token",
-  "inter_token_latency",
-  "output_sequence_length",
-  "input_sequence_length",
-  "output_token_throughput_per_user",
-] as const;
-
-// Scalars are served as {unit, avg} only, so no other stat can ever be compared.
-export const SCALAR_METRICS = [
-  "request_throughput",
-  "output_token_throughput",
-  "request_count",
-  "error_request_count",
-  "request_error_rate",
-  "benchmark_duration",
-] as const;
-
-export const METRIC_TAGS = [...DISTRIBUTION_METRICS, ...SCALAR_METRICS] as const;
+import { METRIC_TAGS, SCALAR_TAGS } from "./metric-catalog";
+import type { MetricTag } from "./metric-catalog";
 
 export const THRESHOLD_STATS = [
   "avg", "min", "max", "sum", "std", "count",
@@ -33,7 +13,6 @@ export const THRESHOLD_STATS = [
 
 export const THRESHOLD_OPS = ["<", "<=", ">", ">=", "=="] as const;
 
-export type MetricTag = (typeof METRIC_TAGS)[number];
 export type ThresholdStat = (typeof THRESHOLD_STATS)[number];
 export type ThresholdOp = (typeof THRESHOLD_OPS)[number];
 
@@ -68,7 +47,7 @@ export function parseThreshold(key: string, value: unknown): Threshold {
   if (!includes(THRESHOLD_STATS, stat)) {
     throw invalid(`thresholds.${metric}: unknown stat; expected one of ${THRESHOLD_STATS.join(", ")}.`);
   }
-  if (stat !== "avg" && includes(SCALAR_METRICS, metric)) {
+  if (stat !== "avg" && includes(SCALAR_TAGS, metric)) {
     throw invalid(`thresholds.${metric}.${stat}: ${metric} is a scalar metric; only avg can be compared.`);
   }
   const m = typeof value === "string" ? EXPR.exec(value) : null;

@@ -1,4 +1,4 @@
-// The agent loop (DESIGN §5): join, lease credits ahead, send each one to the target
+// The agent loop (README, "Agents and the wire protocol"): join, lease credits ahead, send each one to the target
 // (at its intended time in rate mode, within the share in every mode), settle the
 // results locally and report them in batches, and stop the way the run says.
 //
@@ -12,9 +12,9 @@
 // ledger the agent keeps (held, in flight, settled, returned) is never raced, while
 // requests to the target keep going during the round trip.
 
-import { MAX_LEASE_WANT } from "../protocol";
-import type { LeaseAnswer, LeaseBody, ReportAnswer, ReportBody } from "../protocol";
-import type { RunSpec } from "../spec";
+import { MAX_LEASE_WANT } from "../contract/protocol";
+import type { LeaseAnswer, LeaseBody, ReportAnswer, ReportBody } from "../contract/protocol";
+import type { RunSpec } from "../contract/spec";
 import type { CallClock, Moment } from "./policy";
 import { leaseWant, needsCredits, newCallClock, nextWake, plan } from "./policy";
 import type { Job } from "./prompt";

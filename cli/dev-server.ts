@@ -1,0 +1,103 @@
+// A local `wrangler dev` (workerd) on free loopback ports with its own storage folder,
+// started by the CLI's launcher (wrangler.ts): what the end-to-end tests and the
+// benchmarks run against. It can be killed as a crash would kill it and started again
+// on the same storage, and it can keep the bundle wrangler served (for CPU profiles).
+
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PROJECT_ROOT, Wrangler, freePort } from "./wrangler.ts";
+
+export interface DevServerOptions {
+  /** The API token the server accepts. */
+  apiToken: string;
+  /** wrangler vars, on top of the API token. */
+  vars?: Record<string, string>;
+  /** More wrangler arguments (e.g. another --config). */
+  extraArgs?: string[];
+  /** Keep the bundle wrangler built and serves, for mapping profile lines to sources. */
+  captureBundle?: boolean;
+  /** How long wrangler may take to answer. */
+  readyTimeoutMs?: number;
+}
+
+export class DevServer {
+  private wrangler: Wrangler | null = null;
+  readonly persistTo = mkdtempSync(join(tmpdir(), "edgeperf-dev-"));
+  readonly apiToken: string;
+  port = 0;
+  inspectorPort = 0;
+  /** The bundle wrangler served, when asked for (captureBundle), read at start. */
+  bundle: string | null = null;
+
+  constructor(private readonly options: DevServerOptions) {
+    this.apiToken = options.apiToken;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.port = await freePort();
+    this.inspectorPort = await freePort();
+    const tmp = join(PROJECT_ROOT, ".wrangler", "tmp");
+    const before = new Set(this.options.captureBundle && existsSync(tmp) ? readdirSync(tmp) : []);
+    this.wrangler = new Wrangler({
+      port: this.port,
+      inspectorPort: this.inspectorPort,
+      vars: { API_TOKEN: this.apiToken, ...this.options.vars },
+      persistTo: this.persistTo,
+      stdio: "pipe",
+      extraArgs: this.options.extraArgs ?? [],
+    });
+    await this.wrangler.ready(this.options.readyTimeoutMs ?? 90_000);
+    if (this.options.captureBundle) this.bundle = existsSync(tmp) ? newestBundle(tmp, before) : null;
+  }
+
+  /** Kills the whole process group at once, as a crash would; the storage stays. */
+  async kill(): Promise<void> {
+    const proc = this.wrangler?.proc;
+    this.wrangler = null;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((r) => proc.once("exit", r));
+    if (proc.pid !== undefined) process.kill(-proc.pid, "SIGKILL");
+    await exited;
+  }
+
+  logs(): string {
+    return this.wrangler?.logs() ?? "";
+  }
+
+  /** Stops the server and deletes its storage. */
+  async dispose(): Promise<void> {
+    await this.kill();
+    rmSync(this.persistTo, { recursive: true, force: true });
+  }
+}
+
+/** wrangler dev bundles into .wrangler/tmp/dev-XXXX/index.js and removes it on exit. */
+function newestBundle(tmp: string, before: Set<string>): string | null {
+  const fresh = readdirSync(tmp)
+    .filter((d) => d.startsWith("dev-") && !before.has(d) && existsSync(join(tmp, d, "index.js")))
+    .map((d) => join(tmp, d, "index.js"))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs);
+  return fresh[0] ? readFileSync(fresh[0], "utf8") : null;
+}
+
+/** One JSON call with a bearer token; the body is parsed when it is JSON, else kept as text. */
+export async function api<T = any>(base: string, method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const res = await fetch(base + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    /* text */
+  }
+  return { status: res.status, body: parsed as T };
+}

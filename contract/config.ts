@@ -1,0 +1,51 @@
+// Operator configuration from wrangler vars: one zod schema, parsed once per request.
+// A malformed var falls back to its default rather than taking the service down.
+
+import { z } from "zod";
+
+export const DEFAULTS = {
+  graceSecondsDefault: 5,
+  maxConcurrency: 1024,
+  maxRate: 10_000,
+  maxRequests: 10_000_000,
+  maxDurationSeconds: 86_400,
+  maxAgents: 64,
+  maxBodyBytes: 1_048_576,
+} as const;
+
+/** An integer var in [min, max]; anything else (missing, blank, out of range) is the default. */
+const intVar = (fallback: number, min: number, max: number) =>
+  z.string().trim().min(1).pipe(z.coerce.number<string>().int().min(min).max(max)).catch(fallback);
+
+const ConfigSchema = z
+  .object({
+    API_TOKEN: z.string().min(1).optional().catch(undefined),
+    ALLOWED_TARGETS: z.string().catch(""),
+    POST_COMPLETE_GRACE_SECONDS: intVar(DEFAULTS.graceSecondsDefault, 0, 300),
+    MAX_CONCURRENCY: intVar(DEFAULTS.maxConcurrency, 1, 1_000_000),
+    MAX_RATE: intVar(DEFAULTS.maxRate, 1, 10_000_000),
+    MAX_REQUESTS: intVar(DEFAULTS.maxRequests, 1, 1_000_000_000),
+    MAX_DURATION_SECONDS: intVar(DEFAULTS.maxDurationSeconds, 1, 7 * 86_400),
+    MAX_AGENTS: intVar(DEFAULTS.maxAgents, 1, 10_000),
+    MAX_BODY_BYTES: intVar(DEFAULTS.maxBodyBytes, 1024, 100 * 1_048_576),
+  })
+  .transform((v) => ({
+    apiToken: v.API_TOKEN,
+    allowedTargets: v.ALLOWED_TARGETS.split(",")
+      .map((s) => s.trim().toLowerCase())
+      .filter((s) => s.length > 0),
+    graceSecondsDefault: v.POST_COMPLETE_GRACE_SECONDS,
+    maxConcurrency: v.MAX_CONCURRENCY,
+    maxRate: v.MAX_RATE,
+    maxRequests: v.MAX_REQUESTS,
+    maxDurationSeconds: v.MAX_DURATION_SECONDS,
+    maxAgents: v.MAX_AGENTS,
+    maxBodyBytes: v.MAX_BODY_BYTES,
+  }));
+
+export type Config = z.output<typeof ConfigSchema>;
+export type ConfigVars = Partial<Record<keyof z.input<typeof ConfigSchema>, string>>;
+
+export function readConfig(env: ConfigVars): Config {
+  return ConfigSchema.parse(env);
+}

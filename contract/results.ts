@@ -1,0 +1,112 @@
+// The documents the API answers with: the status snapshot and the results document,
+// with the metric document inside (one entry per catalog tag, contract/metric-catalog.ts).
+// Built by the RunCoordinator (durable/views.ts), read by the CLI, the dashboard and
+// anything else that polls a run. Fields are only ever added (README, "The API").
+
+import type { MetricTag } from "./metric-catalog";
+
+export type Phase = "created" | "running" | "draining" | "complete";
+export type Outcome = "completed" | "stopped" | "failed";
+export type StopReason = "budget" | "duration" | "user" | "force" | "threshold";
+
+/** granted = returned + completed + failed + abandoned + outstanding, always. */
+export interface Ledger {
+  granted: number;
+  returned: number;
+  completed: number;
+  failed: number;
+  abandoned: number;
+  outstanding: number;
+}
+
+export interface Quantiles {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+export interface Bucket {
+  /** Start of the bucket, seconds since the measured phase began. */
+  t: number;
+  completed: number;
+  failed: number;
+  outputTokens: number;
+  latency: Quantiles | null;
+  ttft: Quantiles | null;
+}
+
+export interface TimeSeriesView {
+  bucketSeconds: number;
+  buckets: Bucket[];
+}
+
+export type Percentile = "p1" | "p5" | "p10" | "p25" | "p50" | "p75" | "p90" | "p95" | "p99" | "p999";
+
+export interface DistributionMetric extends Record<Percentile, number | null> {
+  unit: string;
+  avg: number | null;
+  min: number | null;
+  max: number | null;
+  sum: number | null;
+  std: number | null;
+  count: number;
+}
+
+export interface ScalarMetric {
+  unit: string;
+  avg: number | null;
+}
+
+export type MetricsDocument = Record<MetricTag, DistributionMetric | ScalarMetric>;
+
+export interface ErrorSummaryEntry {
+  code: string;
+  type: string;
+  count: number;
+}
+
+export interface AgentView {
+  agentId: string;
+  name: string | null;
+  region: string | null;
+  alive: boolean;
+  outstanding: number;
+  inflight: number;
+  concurrency: number;
+  lastSeenAt: string;
+}
+
+export interface Snapshot {
+  id: string;
+  phase: Phase;
+  status: "running" | "complete" | "cancelled";
+  outcome: Outcome | null;
+  stopReason: StopReason | null;
+  partial: boolean;
+  counts: Ledger;
+  warmup: Ledger;
+  agents: AgentView[];
+  createdAt: string;
+  startedAt: string | null;
+  drainStartedAt: string | null;
+  completedAt: string | null;
+  wipeAt: string | null;
+  serverTime: string;
+  live: { requestThroughput: number | null; latencyP50: number | null; latencyP99: number | null; ttftP50: number | null; errorRate: number | null };
+}
+
+export interface ThresholdResult {
+  expr: string;
+  ok: boolean;
+  value: number | null;
+}
+
+export interface Results extends Snapshot {
+  final: boolean;
+  spec: unknown;
+  metrics: MetricsDocument;
+  errors: ErrorSummaryEntry[];
+  thresholds: ThresholdResult[];
+  timeseries: TimeSeriesView;
+}

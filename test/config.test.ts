@@ -1,0 +1,31 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULTS, readConfig } from "../contract/config";
+
+describe("operator configuration from wrangler vars", () => {
+  it("takes every default when no var is set", () => {
+    const cfg = readConfig({});
+    expect(cfg).toEqual({ apiToken: undefined, allowedTargets: [], ...DEFAULTS });
+  });
+
+  it("reads integers in range and splits the allowlist into lower-case patterns", () => {
+    const cfg = readConfig({ API_TOKEN: "t", ALLOWED_TARGETS: " API.example.org, *.Example.com ,,", MAX_RATE: "250", POST_COMPLETE_GRACE_SECONDS: "0" });
+    expect(cfg.apiToken).toBe("t");
+    expect(cfg.allowedTargets).toEqual(["api.example.org", "*.example.com"]);
+    expect(cfg.maxRate).toBe(250);
+    expect(cfg.graceSecondsDefault).toBe(0);
+  });
+
+  it.each([
+    ["blank", "  "],
+    ["not a number", "lots"],
+    ["a fraction", "1.5"],
+    ["below its range", "0"],
+    ["above its range", "1e12"],
+  ])("falls back to the default for a var that is %s, instead of taking the service down", (_, raw) => {
+    expect(readConfig({ MAX_CONCURRENCY: raw }).maxConcurrency).toBe(DEFAULTS.maxConcurrency);
+  });
+
+  it("treats an empty API token as unset, so run creation stays disabled", () => {
+    expect(readConfig({ API_TOKEN: "" }).apiToken).toBeUndefined();
+  });
+});
