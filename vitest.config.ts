@@ -12,7 +12,11 @@ export default defineConfig({
             miniflare: {
               // The API token exists only in tests; deployments set it with `wrangler secret put`.
               // Suites create dozens of runs a minute with one token; the limiter has tests of its own.
-              bindings: { API_TOKEN: "test-api-token", ALLOWED_TARGETS: "127.0.0.1:*,*.example.com,api.example.org", MAX_RUNS_PER_MINUTE: "0" },
+              bindings: {
+                API_TOKEN: "test-api-token",
+                ALLOWED_TARGETS: "127.0.0.1:*,*.example.com,api.example.org",
+                MAX_RUNS_PER_MINUTE: "0",
+              },
             },
           }),
         ],

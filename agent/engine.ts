@@ -117,7 +117,11 @@ export class AgentEngine {
     const { name, region } = this.opts;
     const sentAt = this.wallNow();
     // The requestId makes a retried join (its answer lost) answer the same agent.
-    const a = await this.transport.join({ requestId: this.id("j"), ...(name !== undefined ? { name } : {}), ...(region !== undefined ? { region } : {}) });
+    const a = await this.transport.join({
+      requestId: this.id("j"),
+      ...(name !== undefined ? { name } : {}),
+      ...(region !== undefined ? { region } : {}),
+    });
     const s: AgentState = {
       version: 1,
       agentId: a.agentId,
@@ -162,10 +166,11 @@ export class AgentEngine {
         if (!winding) sent += this.launchDue((limits.maxRequests ?? Number.POSITIVE_INFINITY) - sent);
         if (this.syncing === null && this.fatal === null) {
           const work = plan(s, this.moment(winding), this.calls);
-          if (work) this.syncing = this.sync(work).finally(() => {
-            this.syncing = null;
-            this.waker.wake();
-          });
+          if (work)
+            this.syncing = this.sync(work).finally(() => {
+              this.syncing = null;
+              this.waker.wake();
+            });
         }
         if (this.inflight === 0 && this.syncing === null) {
           if (this.fatal) throw this.fatal.error;
@@ -275,7 +280,13 @@ export class AgentEngine {
     this.calls.lastReportAt = this.now();
     s.share = a.concurrency;
     if (u.results.length + u.returned.length > 0) this.calls.leaseRetryAt = 0; // the two-share cap has room again
-    this.opts.onEvent?.({ type: "report", results: u.results.length, returned: u.returned.length, accepted: a.accepted, duplicates: a.duplicates });
+    this.opts.onEvent?.({
+      type: "report",
+      results: u.results.length,
+      returned: u.returned.length,
+      accepted: a.accepted,
+      duplicates: a.duplicates,
+    });
     this.stopFlags(a.stop, a.finishLeased);
   }
 

@@ -40,8 +40,7 @@ const ERROR_BODY_BYTES = 4096;
 /** Milliseconds rounded to microseconds: reports stay small, precision stays far below noise. */
 const ms = (x: number) => Math.max(0, Math.round(x * 1000) / 1000);
 
-const get = (o: unknown, key: string): unknown =>
-  typeof o === "object" && o !== null ? (o as Record<string, unknown>)[key] : undefined;
+const get = (o: unknown, key: string): unknown => (typeof o === "object" && o !== null ? (o as Record<string, unknown>)[key] : undefined);
 
 const count = (v: unknown): number | undefined =>
   typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 10_000_000 ? v : undefined;

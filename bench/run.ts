@@ -31,8 +31,11 @@ function parseArgs(argv: string[]) {
   const value = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const unknown = argv.filter((a) => !/^--(quick|profile|strict|only=.*|out=.*)$/.test(a));
   if (unknown.length > 0) throw new Error(`unknown argument(s): ${unknown.join(" ")} (see the head of bench/run.ts)`);
-  const only = value("only")?.split(",").filter((s) => s !== "");
-  for (const s of only ?? []) if (![...ALL, "profile"].includes(s)) throw new Error(`unknown section ${s}; one of ${ALL.join(", ")}, profile`);
+  const only = value("only")
+    ?.split(",")
+    .filter((s) => s !== "");
+  for (const s of only ?? [])
+    if (![...ALL, "profile"].includes(s)) throw new Error(`unknown section ${s}; one of ${ALL.join(", ")}, profile`);
   const sections = (only ?? [...ALL]) as Section[];
   return {
     quick: flag("quick"),
@@ -53,7 +56,9 @@ interface Check {
 }
 
 const fmt = (x: number | null | undefined, digits = 0, unit = "") =>
-  x === null || x === undefined ? "—" : `${x.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })}${unit}`;
+  x === null || x === undefined
+    ? "—"
+    : `${x.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits })}${unit}`;
 
 function checks(r: any): Check[] {
   const c = r.coordinator;
@@ -67,37 +72,95 @@ function checks(r: any): Check[] {
   if (c) {
     add("Coordinator: settled/s, 16 agents, batches of 256", fmt(c.settledPerSecond, 0, "/s"), "≥ 50,000/s", c.settledPerSecond >= 50_000);
     const ratio = c.settledPerSecond / c.baselinePerSecond;
-    add("Coordinator: vs one report per request (same run)", `${fmt(ratio, 1)}× (baseline ${fmt(c.baselinePerSecond, 0, "/s")})`, "≥ 50×", ratio >= 50);
+    add(
+      "Coordinator: vs one report per request (same run)",
+      `${fmt(ratio, 1)}× (baseline ${fmt(c.baselinePerSecond, 0, "/s")})`,
+      "≥ 50×",
+      ratio >= 50,
+    );
   }
   if (l) {
     const ratio = l.autocannonRps ? l.edgeperfRps / l.autocannonRps : null;
-    add("Load generation: edgeperf / autocannon req/s", `${fmt(ratio, 3)}× (${fmt(l.edgeperfRps, 0)} vs ${fmt(l.autocannonRps, 0)})`, "≥ 0.5×", ratio === null ? null : ratio >= 0.5);
+    add(
+      "Load generation: edgeperf / autocannon req/s",
+      `${fmt(ratio, 3)}× (${fmt(l.edgeperfRps, 0)} vs ${fmt(l.autocannonRps, 0)})`,
+      "≥ 0.5×",
+      ratio === null ? null : ratio >= 0.5,
+    );
     if (l.workerdCeilingRps) {
       const ceiling = l.autocannonRps ? l.workerdCeilingRps / l.autocannonRps : null;
-      add("… a bare workerd fetch loop / autocannon (the ceiling inside workerd)", `${fmt(ceiling, 3)}× (${fmt(l.workerdCeilingRps, 0)} req/s)`, "(reference)", null);
+      add(
+        "… a bare workerd fetch loop / autocannon (the ceiling inside workerd)",
+        `${fmt(ceiling, 3)}× (${fmt(l.workerdCeilingRps, 0)} req/s)`,
+        "(reference)",
+        null,
+      );
     }
   }
   if (f) {
-    add("Fidelity: TTFT p50 vs the built-in mock's configured value (worst)", fmt(f.mockTtftP50ErrorMs, 2, " ms"), "within ±2 ms", f.mockTtftP50ErrorMs === null ? null : Math.abs(f.mockTtftP50ErrorMs) <= 2);
-    add("Fidelity: ITL mean vs the built-in mock's configured value (worst)", fmt(f.mockItlMeanErrorMs, 3, " ms"), "within ±0.5 ms", f.mockItlMeanErrorMs === null ? null : Math.abs(f.mockItlMeanErrorMs) <= 0.5);
-    const ref = f.referenceTtftP50ErrorMs === null || f.referenceTtftP50ErrorMs === undefined ? "" : ` (plain Node client: ${fmt(f.referenceTtftP50ErrorMs, 2, " ms")})`;
-    add("Fidelity: TTFT p50 vs a separate server's served timing (worst)", `${fmt(f.ttftP50ErrorMs, 2, " ms")}${ref}`, "within ±2 ms", f.ttftP50ErrorMs === null ? null : Math.abs(f.ttftP50ErrorMs) <= 2);
-    add("Fidelity: ITL mean vs a separate server's served timing (worst)", fmt(f.itlMeanErrorMs, 3, " ms"), "within ±0.5 ms", f.itlMeanErrorMs === null ? null : Math.abs(f.itlMeanErrorMs) <= 0.5);
+    add(
+      "Fidelity: TTFT p50 vs the built-in mock's configured value (worst)",
+      fmt(f.mockTtftP50ErrorMs, 2, " ms"),
+      "within ±2 ms",
+      f.mockTtftP50ErrorMs === null ? null : Math.abs(f.mockTtftP50ErrorMs) <= 2,
+    );
+    add(
+      "Fidelity: ITL mean vs the built-in mock's configured value (worst)",
+      fmt(f.mockItlMeanErrorMs, 3, " ms"),
+      "within ±0.5 ms",
+      f.mockItlMeanErrorMs === null ? null : Math.abs(f.mockItlMeanErrorMs) <= 0.5,
+    );
+    const ref =
+      f.referenceTtftP50ErrorMs === null || f.referenceTtftP50ErrorMs === undefined
+        ? ""
+        : ` (plain Node client: ${fmt(f.referenceTtftP50ErrorMs, 2, " ms")})`;
+    add(
+      "Fidelity: TTFT p50 vs a separate server's served timing (worst)",
+      `${fmt(f.ttftP50ErrorMs, 2, " ms")}${ref}`,
+      "within ±2 ms",
+      f.ttftP50ErrorMs === null ? null : Math.abs(f.ttftP50ErrorMs) <= 2,
+    );
+    add(
+      "Fidelity: ITL mean vs a separate server's served timing (worst)",
+      fmt(f.itlMeanErrorMs, 3, " ms"),
+      "within ±0.5 ms",
+      f.itlMeanErrorMs === null ? null : Math.abs(f.itlMeanErrorMs) <= 0.5,
+    );
   }
   if (d) {
-    add("Last settle → complete seen by a long-poll waiter (worst)", fmt(d.lastSettleToCompleteMs, 1, " ms"), "≤ 50 ms", d.lastSettleToCompleteMs <= 50);
+    add(
+      "Last settle → complete seen by a long-poll waiter (worst)",
+      fmt(d.lastSettleToCompleteMs, 1, " ms"),
+      "≤ 50 ms",
+      d.lastSettleToCompleteMs <= 50,
+    );
     add("Stop → last new send at the target (worst)", fmt(d.stopToNoNewSendsMs, 1, " ms"), "(no target)", null);
   }
   if (g) {
     // The window's end is bracketed by polling; met when no 404 was answered before graceSeconds.
-    add(`Grace: complete visible (graceSeconds ${g.graceSeconds})`, fmt(g.visibleSeconds, 3, " s"), `≥ ${g.graceSeconds} s`, g.neverGoneEarly ?? g.visibleSeconds >= g.graceSeconds);
+    add(
+      `Grace: complete visible (graceSeconds ${g.graceSeconds})`,
+      fmt(g.visibleSeconds, 3, " s"),
+      `≥ ${g.graceSeconds} s`,
+      g.neverGoneEarly ?? g.visibleSeconds >= g.graceSeconds,
+    );
     add("Grace: 404 from", fmt(g.goneSeconds, 2, " s"), `≤ ${g.graceSeconds + 1} s`, g.goneSeconds <= g.graceSeconds + 1);
   }
   if (s) {
     const rr = s.resultsBytes1M / s.resultsBytes1k;
     const sr = s.storageBytes1M / s.storageBytes1k;
-    add("Results document, 1M vs 1k requests", `${fmt(s.resultsBytes1M)} vs ${fmt(s.resultsBytes1k)} B (${fmt(rr, 3)}×)`, "within 10%", Math.abs(rr - 1) <= 0.1);
-    add("DO storage, 1M vs 1k requests", `${fmt(s.storageBytes1M)} vs ${fmt(s.storageBytes1k)} B (${fmt(sr, 2)}×)`, "within 10%", Math.abs(sr - 1) <= 0.1);
+    add(
+      "Results document, 1M vs 1k requests",
+      `${fmt(s.resultsBytes1M)} vs ${fmt(s.resultsBytes1k)} B (${fmt(rr, 3)}×)`,
+      "within 10%",
+      Math.abs(rr - 1) <= 0.1,
+    );
+    add(
+      "DO storage, 1M vs 1k requests",
+      `${fmt(s.storageBytes1M)} vs ${fmt(s.storageBytes1k)} B (${fmt(sr, 2)}×)`,
+      "within 10%",
+      Math.abs(sr - 1) <= 0.1,
+    );
   }
   return out;
 }
@@ -111,15 +174,30 @@ function table(rows: string[][]): string {
 function report(r: any): string {
   const parts: string[] = [];
   const cs = checks(r);
-  parts.push(table([["Figure", "Measured", "Target", "Met"], ...cs.map((c) => [c.what, c.value, c.target, c.met === null ? "—" : c.met ? "yes" : "NO"])]));
+  parts.push(
+    table([
+      ["Figure", "Measured", "Target", "Met"],
+      ...cs.map((c) => [c.what, c.value, c.target, c.met === null ? "—" : c.met ? "yes" : "NO"]),
+    ]),
+  );
   if (r.loadgen) {
     const l = r.loadgen;
     const rows = [["Tool", "fixed req/s", "p50 ms", "p99 ms", "20 ms req/s", "p50 ms", "p99 ms"]];
     for (const row of l.fixed as any[]) {
       const d = (l.delay20 as any[]).find((x) => x.tool === row.tool) ?? {};
-      rows.push([row.tool + (row.note ? ` (${row.note})` : ""), fmt(row.rps), fmt(row.p50Ms, 2), fmt(row.p99Ms, 2), fmt(d.rps), fmt(d.p50Ms, 2), fmt(d.p99Ms, 2)]);
+      rows.push([
+        row.tool + (row.note ? ` (${row.note})` : ""),
+        fmt(row.rps),
+        fmt(row.p50Ms, 2),
+        fmt(row.p99Ms, 2),
+        fmt(d.rps),
+        fmt(d.p50Ms, 2),
+        fmt(d.p99Ms, 2),
+      ]);
     }
-    parts.push(`Load generation, concurrency ${l.concurrency}, ${l.durationSeconds} s each (edgeperf: ${l.edgeAgents} edge agents in wrangler dev):\n${table(rows)}`);
+    parts.push(
+      `Load generation, concurrency ${l.concurrency}, ${l.durationSeconds} s each (edgeperf: ${l.edgeAgents} edge agents in wrangler dev):\n${table(rows)}`,
+    );
     if (l.sweep) {
       const sw = [["edgeperf concurrency", "edge agents", "req/s", "p50 ms", "p99 ms"]];
       for (const x of l.sweep as any[]) sw.push([String(x.concurrency), String(x.agents), fmt(x.rps), fmt(x.p50Ms, 2), fmt(x.p99Ms, 2)]);
@@ -127,20 +205,52 @@ function report(r: any): string {
     }
   }
   if (r.fidelity) {
-    const rows = [["Target", "TTFT/ITL set", "TTFT p50 meas.", "served", "error", "plain client error", "sketch ±", "ITL mean meas.", "served", "error"]];
+    const rows = [
+      [
+        "Target",
+        "TTFT/ITL set",
+        "TTFT p50 meas.",
+        "served",
+        "error",
+        "plain client error",
+        "sketch ±",
+        "ITL mean meas.",
+        "served",
+        "error",
+      ],
+    ];
     for (const x of r.fidelity.rows as any[]) {
       rows.push([
-        x.target, `${x.ttftMs}/${x.itlMs}`, fmt(x.measuredTtftP50, 2), fmt(x.servedTtftP50, 2), fmt(x.ttftP50ErrorMs, 2), fmt(x.referenceTtftErrorMs, 2),
-        fmt(x.sketchHalfBinMs, 2), fmt(x.measuredItlMean, 3), fmt(x.servedItlMean, 3), fmt(x.itlMeanErrorMs, 3),
+        x.target,
+        `${x.ttftMs}/${x.itlMs}`,
+        fmt(x.measuredTtftP50, 2),
+        fmt(x.servedTtftP50, 2),
+        fmt(x.ttftP50ErrorMs, 2),
+        fmt(x.referenceTtftErrorMs, 2),
+        fmt(x.sketchHalfBinMs, 2),
+        fmt(x.measuredItlMean, 3),
+        fmt(x.servedItlMean, 3),
+        fmt(x.itlMeanErrorMs, 3),
       ]);
     }
-    parts.push(`Fidelity (ms; builtin-mock "served" = configured; "plain client" = Node fetch, same requests, against what it was served; "sketch ±" = half a DDSketch bin at that TTFT):\n${table(rows)}`);
+    parts.push(
+      `Fidelity (ms; builtin-mock "served" = configured; "plain client" = Node fetch, same requests, against what it was served; "sketch ±" = half a DDSketch bin at that TTFT):\n${table(rows)}`,
+    );
   }
   if (r.scale) {
     const rows = [["Requests", "batch", "results B", "aiperf B", "storage B", "calls rows", "metrics B", "timeseries B"]];
     for (const x of r.scale.runs as any[]) {
       const b = x.breakdown ?? {};
-      rows.push([fmt(x.requests), fmt(x.batch), fmt(x.resultsBytes), fmt(x.aiperfBytes), fmt(x.storageBytes), fmt(b["rows.calls"]), fmt(b["meta.metrics"]), fmt(b["meta.timeseries"])]);
+      rows.push([
+        fmt(x.requests),
+        fmt(x.batch),
+        fmt(x.resultsBytes),
+        fmt(x.aiperfBytes),
+        fmt(x.storageBytes),
+        fmt(b["rows.calls"]),
+        fmt(b["meta.metrics"]),
+        fmt(b["meta.timeseries"]),
+      ]);
     }
     parts.push(`Scale (16 simulated agents):\n${table(rows)}`);
   }
@@ -160,7 +270,12 @@ async function main(): Promise<number> {
   r.meta = {
     generatedAt: new Date().toISOString(),
     mode: args.quick ? "quick" : "full",
-    command: ["npm run bench --", args.quick ? "--quick" : "", args.sections.length === ALL.length || args.sections.length === 0 ? "" : `--only=${args.sections.join(",")}`, args.profile ? (args.sections.length === 0 ? "--only=profile" : "--profile") : ""]
+    command: [
+      "npm run bench --",
+      args.quick ? "--quick" : "",
+      args.sections.length === ALL.length || args.sections.length === 0 ? "" : `--only=${args.sections.join(",")}`,
+      args.profile ? (args.sections.length === 0 ? "--only=profile" : "--profile") : "",
+    ]
       .filter((x) => x !== "")
       .join(" "),
     sections: args.sections,
@@ -183,7 +298,12 @@ async function main(): Promise<number> {
       const w = await workerdSections(inWorkerd, args.quick, target.url);
       if (w.coordinator) {
         const c = w.coordinator;
-        r.coordinator = { ...c, settledPerSecond: round(c.settledPerSecond, 0), baselinePerSecond: round(c.baselinePerSecond, 1), ratio: round(c.ratio, 2) };
+        r.coordinator = {
+          ...c,
+          settledPerSecond: round(c.settledPerSecond, 0),
+          baselinePerSecond: round(c.baselinePerSecond, 1),
+          ratio: round(c.ratio, 2),
+        };
         delete r.coordinator.section;
       }
       if (w.scale) {

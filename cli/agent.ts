@@ -23,7 +23,9 @@ export function resolveTarget(server: string, spec: RunSpec): string {
 function coordinatorFailure(e: unknown, server: string): CliError {
   if (e instanceof CoordinatorError) return new CliError(oneLine(`HTTP ${e.status} ${e.code}: ${e.message}`), { status: e.status });
   if (e instanceof CoordinatorUnavailable) {
-    return new CliError(e.status === null ? `cannot reach ${server}: ${oneLine(e.message)}` : oneLine(`HTTP ${e.status}: ${e.message}`), { transient: true });
+    return new CliError(e.status === null ? `cannot reach ${server}: ${oneLine(e.message)}` : oneLine(`HTTP ${e.status}: ${e.message}`), {
+      transient: true,
+    });
   }
   return new CliError(oneLine(e instanceof Error ? e.message : String(e)));
 }
@@ -48,7 +50,8 @@ export async function agent(argv: string[], help: (cmd: string) => number): Prom
     else if (e.type === "report") {
       tally.reported += e.results;
       tally.returned += e.returned;
-      if (line && !line.isTTY) line.log(`report: ${e.results} results, ${e.returned} returned (${e.accepted} accepted, ${e.duplicates} duplicates)`);
+      if (line && !line.isTTY)
+        line.log(`report: ${e.results} results, ${e.returned} returned (${e.accepted} accepted, ${e.duplicates} duplicates)`);
     } else if (e.type === "stop") line?.log(`run says stop: ${e.mode}`);
     else if (e.type === "offline") line?.log(`coordinator unreachable, retrying: ${oneLine(e.message)}`);
     if (line?.isTTY) line.update(`agent ${name}: sent ${tally.sent}, reported ${tally.reported}, share ${share} in flight at most`);
@@ -67,7 +70,9 @@ export async function agent(argv: string[], help: (cmd: string) => number): Prom
   await client.raw("GET", "/healthz", { timeoutMs: 10_000 });
   try {
     await engine.join();
-    note(`Joined run ${runId} as agent ${engine.state.agentId} (${name}, region ${region}); sending to ${resolveTarget(server, engine.state.spec)}`);
+    note(
+      `Joined run ${runId} as agent ${engine.state.agentId} (${name}, region ${region}); sending to ${resolveTarget(server, engine.state.spec)}`,
+    );
     // Without limits a slice only ends when the run says the agent is done.
     while ((await engine.runSlice({})) !== "done") {
       /* continue */
@@ -79,6 +84,7 @@ export async function agent(argv: string[], help: (cmd: string) => number): Prom
   const summary = { runId, agentId: engine.state.agentId, sent: tally.sent, reported: tally.reported, returned: tally.returned };
   line?.finish(`agent ${name}: done`);
   if (values.json) printJson(summary);
-  else print(`Agent done: sent ${summary.sent} requests, reported ${summary.reported} results, returned ${summary.returned} unused credits.`);
+  else
+    print(`Agent done: sent ${summary.sent} requests, reported ${summary.reported} results, returned ${summary.returned} unused credits.`);
   return 0;
 }

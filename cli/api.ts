@@ -57,7 +57,8 @@ export function normalizeServer(server: string): string {
   } catch {
     throw new CliError(`--server must be a URL such as http://127.0.0.1:8787 (got "${oneLine(server, 100)}")`, { exitCode: 2 });
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new CliError("--server must be an http:// or https:// URL", { exitCode: 2 });
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new CliError("--server must be an http:// or https:// URL", { exitCode: 2 });
   return url.href.replace(/\/+$/, "");
 }
 
@@ -83,7 +84,9 @@ export class ApiClient {
       });
     } catch (e) {
       if (e instanceof DOMException && e.name === "TimeoutError") {
-        throw new CliError(`${this.server} did not answer ${method} ${path.split("?")[0]} within ${Math.round(timeoutMs / 1000)} s`, { transient: true });
+        throw new CliError(`${this.server} did not answer ${method} ${path.split("?")[0]} within ${Math.round(timeoutMs / 1000)} s`, {
+          transient: true,
+        });
       }
       throw new CliError(`cannot reach ${this.server}: ${networkCause(e)}`, { transient: true });
     }

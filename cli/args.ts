@@ -62,7 +62,7 @@ export function parseFlags(argv: string[], options: Options, positionals: { min:
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
     // Node's messages go on to explain `--` at length; the first sentence says it all.
-    const msg = e instanceof Error ? e.message.split(/(?<=\.) /)[0] ?? e.message : String(e);
+    const msg = e instanceof Error ? (e.message.split(/(?<=\.) /)[0] ?? e.message) : String(e);
     throw new UsageError(oneLine(msg));
   }
   const values = parsed.values as Values;
@@ -145,7 +145,9 @@ export function readSpecFile(path: string): Obj {
     text = readFileSync(path, "utf8");
   } catch (e) {
     const code = (e as { code?: string }).code;
-    throw new UsageError(`cannot read --spec ${path}: ${code === "ENOENT" ? "no such file" : oneLine(e instanceof Error ? e.message : String(e), 120)}`);
+    throw new UsageError(
+      `cannot read --spec ${path}: ${code === "ENOENT" ? "no such file" : oneLine(e instanceof Error ? e.message : String(e), 120)}`,
+    );
   }
   let spec: unknown;
   try {
@@ -161,7 +163,8 @@ export function readSpecFile(path: string): Obj {
 export function buildSpec(values: Values, base: Obj = {}): Obj {
   const endpoint = str(values, "endpoint-type");
   const api = endpoint === undefined ? undefined : ENDPOINT_TYPES[endpoint];
-  if (endpoint !== undefined && api === undefined) throw new UsageError(`--endpoint-type must be chat, completions or http (got "${oneLine(endpoint, 40)}")`);
+  if (endpoint !== undefined && api === undefined)
+    throw new UsageError(`--endpoint-type must be chat, completions or http (got "${oneLine(endpoint, 40)}")`);
 
   const headers = (values.header as string[] | undefined)?.map(parseHeader);
   const thresholds = (values.threshold as string[] | undefined)?.map(parseThresholdFlag);

@@ -55,7 +55,9 @@ export async function writeOut(dir: string, client: ApiClient, results: Results,
     exports = await Promise.all([client.export(results.id, token, "aiperf"), client.export(results.id, token, "csv")]);
   } catch (e) {
     if (e instanceof CliError && e.status === 404 && results.final) {
-      throw new CliError(`wrote ${written[0]}, but the AIPerf exports are gone: the run was wiped when its grace window ended (graceSeconds ${results.spec?.graceSeconds ?? "?"})`);
+      throw new CliError(
+        `wrote ${written[0]}, but the AIPerf exports are gone: the run was wiped when its grace window ended (graceSeconds ${results.spec?.graceSeconds ?? "?"})`,
+      );
     }
     throw e;
   }

@@ -32,7 +32,12 @@ function describe(spec: Record<string, unknown>): string {
   const parts = [
     `${s.target?.url}${s.target?.stream ? " (streaming" : " (not streaming"}${s.target?.mock ? `, mock TTFT ${s.target.mock.ttftMs} ms, ITL ${s.target.mock.itlMs} ms)` : ")"}`,
     s.load?.rate !== undefined ? `${s.load.rate} req/s` : `concurrency ${s.load?.concurrency}`,
-    [s.stop?.requests !== undefined ? `${s.stop.requests} requests` : "", s.stop?.durationSeconds !== undefined ? `${s.stop.durationSeconds} s` : ""].filter(Boolean).join(" or "),
+    [
+      s.stop?.requests !== undefined ? `${s.stop.requests} requests` : "",
+      s.stop?.durationSeconds !== undefined ? `${s.stop.durationSeconds} s` : "",
+    ]
+      .filter(Boolean)
+      .join(" or "),
     `${s.agents?.edge ?? "default"} edge agents`,
   ];
   return parts.join(", ");
@@ -79,7 +84,8 @@ export async function demo(argv: string[], help: (cmd: string) => number): Promi
       apiToken: token,
       spec,
       values,
-      dashboardNote: "(The demo's server stops when the demo exits, so this URL works only while it runs. For a server that stays up, use `npm run dev`.)",
+      dashboardNote:
+        "(The demo's server stops when the demo exits, so this URL works only while it runs. For a server that stays up, use `npm run dev`.)",
     });
   } finally {
     process.off("SIGINT", onStartupInterrupt);

@@ -86,7 +86,13 @@ function newestBundle(tmp: string, before: Set<string>): string | null {
 }
 
 /** One JSON call with a bearer token; the body is parsed when it is JSON, else kept as text. */
-export async function api<T = any>(base: string, method: string, path: string, token: string, body?: unknown): Promise<{ status: number; body: T }> {
+export async function api<T = any>(
+  base: string,
+  method: string,
+  path: string,
+  token: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
   const res = await fetch(base + path, {
     method,
     headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },

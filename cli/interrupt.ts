@@ -23,7 +23,11 @@ export function handleInterrupts({ line, stop }: InterruptOptions): () => void {
 
   const request = (mode: StopMode) => {
     stage = mode;
-    line.log(mode === "graceful" ? "Stopping gracefully: in-flight requests finish (Ctrl-C again to force-stop)." : "Force-stopping: outstanding requests are abandoned.");
+    line.log(
+      mode === "graceful"
+        ? "Stopping gracefully: in-flight requests finish (Ctrl-C again to force-stop)."
+        : "Force-stopping: outstanding requests are abandoned.",
+    );
     stop(mode).catch((e: unknown) => line.log(`edgeperf: could not stop the run: ${oneLine(e instanceof Error ? e.message : String(e))}`));
   };
 

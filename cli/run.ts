@@ -24,7 +24,9 @@ export async function runSpec({ client, apiToken, spec, values, dashboardNote }:
   note(`Run ${created.id} created. Dashboard: ${created.urls.dashboard}`);
   const agents = spec.agents as { edge?: number } | undefined;
   if (agents?.edge === 0) {
-    note(`No edge agents: the run waits for external agents. Join from any machine with\n  edgeperf agent ${created.id} --server ${client.server} --token ${created.agentToken}`);
+    note(
+      `No edge agents: the run waits for external agents. Join from any machine with\n  edgeperf agent ${created.id} --server ${client.server} --token ${created.agentToken}`,
+    );
   }
   const uninstall = handleInterrupts({
     line,

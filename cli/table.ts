@@ -72,7 +72,8 @@ export function verdict(results: Results): Verdict {
   const failed = results.thresholds.filter((t) => !t.ok).length;
   if (failed > 0) reasons.push(`${failed} threshold${failed === 1 ? "" : "s"} failed`);
   if (results.status === "cancelled") reasons.push(`the run was cancelled${STOPPED_BY[results.stopReason ?? ""] ?? ""}`);
-  if (results.partial) reasons.push(`the run is partial: ${results.counts.abandoned} request${results.counts.abandoned === 1 ? " was" : "s were"} abandoned`);
+  if (results.partial)
+    reasons.push(`the run is partial: ${results.counts.abandoned} request${results.counts.abandoned === 1 ? " was" : "s were"} abandoned`);
   return { exitCode: reasons.length > 0 ? 1 : 0, reasons };
 }
 

@@ -44,7 +44,12 @@ export class Wrangler {
     if (!existsSync(bin)) throw new CliError(`wrangler is not installed in ${PROJECT_ROOT}: run \`npm ci\` there first`);
     this.url = `http://127.0.0.1:${opts.port}`;
     const args = [
-      bin, "dev", "--ip", "127.0.0.1", "--port", String(opts.port),
+      bin,
+      "dev",
+      "--ip",
+      "127.0.0.1",
+      "--port",
+      String(opts.port),
       ...(opts.inspectorPort !== undefined ? ["--inspector-port", String(opts.inspectorPort)] : []),
       ...(opts.persistTo !== undefined ? ["--persist-to", opts.persistTo] : []),
       ...(opts.stdio === "pipe" ? ["--show-interactive-dev-session=false", "--log-level", "warn"] : []),
@@ -53,7 +58,12 @@ export class Wrangler {
     ];
     this.group = opts.stdio === "pipe";
     const env = { ...process.env, WRANGLER_SEND_METRICS: "false", ...(this.group ? { CI: "true" } : {}) };
-    this.proc = spawn(process.execPath, args, { cwd: PROJECT_ROOT, env, detached: this.group, stdio: opts.stdio === "pipe" ? ["ignore", "pipe", "pipe"] : "inherit" });
+    this.proc = spawn(process.execPath, args, {
+      cwd: PROJECT_ROOT,
+      env,
+      detached: this.group,
+      stdio: opts.stdio === "pipe" ? ["ignore", "pipe", "pipe"] : "inherit",
+    });
     const keep = (d: Buffer) => {
       this.output = (this.output + d.toString()).slice(-20_000);
     };

@@ -90,9 +90,7 @@ export function toAiperfCsv(results: Results): string {
  * scalar that could be computed. Request and error counts of 0 are values.
  */
 function presentMetrics(doc: MetricsDocument): [MetricTag, Metric][] {
-  return (Object.entries(doc) as [MetricTag, Metric][]).filter(([, m]) =>
-    "count" in m ? m.count > 0 : stat(m, "avg") !== null,
-  );
+  return (Object.entries(doc) as [MetricTag, Metric][]).filter(([, m]) => ("count" in m ? m.count > 0 : stat(m, "avg") !== null));
 }
 
 function stat(m: Metric, key: string): number | null {

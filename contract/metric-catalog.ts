@@ -203,6 +203,9 @@ export function metricDef(tag: string): MetricDef | undefined {
 
 /** The README's metric table, as Markdown (a test keeps the README equal to it). */
 export function metricsMarkdownTable(): string {
-  const rows = METRICS.map((m) => `| \`${m.tag}\` | ${m.unit} | ${m.kind} | ${m.lowerIsBetter === null ? "—" : m.lowerIsBetter ? "lower" : "higher"} | ${m.definition} |`);
+  const rows = METRICS.map(
+    (m) =>
+      `| \`${m.tag}\` | ${m.unit} | ${m.kind} | ${m.lowerIsBetter === null ? "—" : m.lowerIsBetter ? "lower" : "higher"} | ${m.definition} |`,
+  );
   return ["| Tag | Unit | Kind | Better | Definition |", "|---|---|---|---|---|", ...rows].join("\n");
 }

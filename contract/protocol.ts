@@ -4,7 +4,11 @@
 import { z } from "zod";
 import type { RunSpec } from "./spec";
 
-const id = z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
+const id = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
 const nonNegInt = (max: number) => z.number().int().min(0).max(max);
 const ms = z.number().min(0).max(1e9);
 

@@ -93,7 +93,13 @@ export interface Snapshot {
   completedAt: string | null;
   wipeAt: string | null;
   serverTime: string;
-  live: { requestThroughput: number | null; latencyP50: number | null; latencyP99: number | null; ttftP50: number | null; errorRate: number | null };
+  live: {
+    requestThroughput: number | null;
+    latencyP50: number | null;
+    latencyP99: number | null;
+    ttftP50: number | null;
+    errorRate: number | null;
+  };
 }
 
 export interface ThresholdResult {

@@ -23,7 +23,15 @@ const MAX_URL_LENGTH = 8192;
 // Never exposed: hop-by-hop headers and Host are the runtime's to set; letting a spec set
 // them would allow request smuggling or a Host that differs from the allowed URL.
 const FORBIDDEN_HEADERS = new Set([
-  "host", "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "trailer", "content-length",
+  "host",
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+  "te",
+  "trailer",
+  "content-length",
 ]);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const CR_LF_NUL = /[\r\n\0]/;
@@ -171,13 +179,11 @@ const LoadSchema = z
     };
   });
 
-const StopSchema = z
-  .strictObject({ requests: int(1).optional(), durationSeconds: positive().optional() })
-  .superRefine((s, ctx) => {
-    if (s.requests === undefined && s.durationSeconds === undefined) {
-      fail(ctx, [], "needs requests or durationSeconds (or both): a run must end", "no_stop_condition");
-    }
-  });
+const StopSchema = z.strictObject({ requests: int(1).optional(), durationSeconds: positive().optional() }).superRefine((s, ctx) => {
+  if (s.requests === undefined && s.durationSeconds === undefined) {
+    fail(ctx, [], "needs requests or durationSeconds (or both): a run must end", "no_stop_condition");
+  }
+});
 
 const AgentsSchema = z.strictObject({
   edge: int(0).optional(),

@@ -7,8 +7,22 @@ import { METRIC_TAGS, SCALAR_TAGS } from "./metric-catalog";
 import type { MetricTag } from "./metric-catalog";
 
 export const THRESHOLD_STATS = [
-  "avg", "min", "max", "sum", "std", "count",
-  "p1", "p5", "p10", "p25", "p50", "p75", "p90", "p95", "p99", "p999",
+  "avg",
+  "min",
+  "max",
+  "sum",
+  "std",
+  "count",
+  "p1",
+  "p5",
+  "p10",
+  "p25",
+  "p50",
+  "p75",
+  "p90",
+  "p95",
+  "p99",
+  "p999",
 ] as const;
 
 export const THRESHOLD_OPS = ["<", "<=", ">", ">=", "=="] as const;

@@ -21,6 +21,9 @@ export function hashesEqual(a: string, b: string): boolean {
 
 export function newToken(prefix: "epr" | "epa" | "whsec"): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
-  const b64 = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  const b64 = btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
   return `${prefix}_${b64}`;
 }

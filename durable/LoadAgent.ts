@@ -28,7 +28,6 @@ import { Ticker, handleMock } from "../mock/mock";
 import type { LoadAgentInit } from "./edge-agents";
 import { rpcTransport } from "./edge-agents";
 
-
 interface Stored {
   init: LoadAgentInit;
   state: AgentState | null;
@@ -98,7 +97,9 @@ export class LoadAgent extends DurableObject<Env> {
         await this.ctx.storage.deleteAll();
         return;
       }
-      console.error(`LoadAgent:${stored.init.runId}/${stored.init.index}: slice failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+      console.error(
+        `LoadAgent:${stored.init.runId}/${stored.init.index}: slice failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
+      );
       throw e; // the alarm is retried with backoff, from the last stored state
     }
   }
@@ -112,7 +113,14 @@ export class LoadAgent extends DurableObject<Env> {
   private async recover(stored: Stored, transport: CoordinatorTransport): Promise<AgentState> {
     const state = stored.state!;
     if (!stored.sliceOpen) return state;
-    await transport.report({ agentId: state.agentId, reportId: `restart-${crypto.randomUUID()}`, inflight: 0, results: [], returned: [], restarted: true });
+    await transport.report({
+      agentId: state.agentId,
+      reportId: `restart-${crypto.randomUUID()}`,
+      inflight: 0,
+      results: [],
+      returned: [],
+      restarted: true,
+    });
     const clean: AgentState = { ...state, held: [], results: [], returning: [], unacked: null, openLease: null };
     this.put({ ...stored, state: clean, sliceOpen: false });
     return clean;

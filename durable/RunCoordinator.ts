@@ -40,7 +40,6 @@ import { Waiters } from "./waiters";
 import { WebhookRecord } from "./webhook";
 import type { WebhookState } from "./webhook";
 
-
 export interface CreateInit {
   /** From planRun (contract/run-plan.ts): the handler derived it, the coordinator runs it. */
   plan: RunPlan;
@@ -110,7 +109,11 @@ export class RunCoordinator extends DurableObject<Env> {
         this.store.putMeta("run", config);
         this.store.putMeta("spec", spec);
         this.store.putMeta("publicSpec", init.publicSpec);
-        const secrets: Secrets = { read: init.readTokenHash, agent: init.agentTokenHash, ...(init.notifySecret ? { notify: init.notifySecret } : {}) };
+        const secrets: Secrets = {
+          read: init.readTokenHash,
+          agent: init.agentTokenHash,
+          ...(init.notifySecret ? { notify: init.notifySecret } : {}),
+        };
         this.store.putMeta("auth", secrets);
         this.measured.start();
         this.store.putMeta("schedule", startSchedule(config.seed));
@@ -181,7 +184,15 @@ export class RunCoordinator extends DurableObject<Env> {
       await this.schedule();
       const spec = this.specNow();
       if (!spec) throw notFound();
-      return { agentId: agent.id, leaseTtlMs: cfg.leaseTtlMs, reportIntervalMs: cfg.reportIntervalMs, serverTime: now, spec, concurrency: 0, stop: false };
+      return {
+        agentId: agent.id,
+        leaseTtlMs: cfg.leaseTtlMs,
+        reportIntervalMs: cfg.reportIntervalMs,
+        serverTime: now,
+        spec,
+        concurrency: 0,
+        stop: false,
+      };
     });
   }
 

@@ -171,7 +171,9 @@ export class AgentDesk {
     if (m.isAccepting(state)) return { next: state, credits: held.map(wireCredit) };
     if (state.phase !== "draining" || held.length === 0) return { next: state, credits: null };
     const x = m.noSettlement();
-    for (const c of held) if (c.warmup) x.warmupReturned++; else x.returned++;
+    for (const c of held)
+      if (c.warmup) x.warmupReturned++;
+      else x.returned++;
     for (const c of held) this.store.deleteCredit(c.seq);
     this.store.putAgent({ ...agent, outstanding: agent.outstanding - held.length });
     return { next: m.settle(state, x, now), credits: null };
@@ -208,7 +210,8 @@ export class AgentDesk {
     }
 
     if (body.restarted) {
-      for (const credit of this.store.takeCreditsOfAgent(agent.ord)) settled.push({ credit, result: { seq: credit.seq, ok: false, latencyMs: 0, error: RESTARTED } });
+      for (const credit of this.store.takeCreditsOfAgent(agent.ord))
+        settled.push({ credit, result: { seq: credit.seq, ok: false, latencyMs: 0, error: RESTARTED } });
     }
 
     const x = m.noSettlement();
@@ -257,7 +260,10 @@ export class AgentDesk {
   /** The earliest lease expiry among live agents, if the run still needs watching. */
   nextExpiry(state: RunState): number | null {
     if (state.phase === "complete") return null;
-    const times = this.store.agents().filter((a) => a.alive).map((a) => a.expiresAt);
+    const times = this.store
+      .agents()
+      .filter((a) => a.alive)
+      .map((a) => a.expiresAt);
     return times.length > 0 ? Math.min(...times) : null;
   }
 }

@@ -51,7 +51,12 @@ export function rpcTransport(env: Env, runId: string): CoordinatorTransport {
       const both = await reach<Both>(() => stub().reportThenLease(api, rb, lb));
       if (!both.report.ok) throw refusal(both.report);
       const report = both.report.value;
-      const lease = both.lease === null ? new CoordinatorUnavailable(null, "The lease was not tried.") : both.lease.ok ? both.lease.value : refusal(both.lease);
+      const lease =
+        both.lease === null
+          ? new CoordinatorUnavailable(null, "The lease was not tried.")
+          : both.lease.ok
+            ? both.lease.value
+            : refusal(both.lease);
       return { report, lease };
     },
   };
@@ -71,4 +76,3 @@ export async function startEdgeAgents(env: Env, cfg: RunConfig): Promise<void> {
   });
   await Promise.all(starts);
 }
-

@@ -35,7 +35,6 @@ export interface ReportedResult {
   error?: { code: string; type: string; message?: string };
 }
 
-
 /**
  * Serialized RunMetrics: six sketches and at most MAX_ERROR_KINDS + 1 error entries; once
  * frozen, the final document instead of the sketches (`distributions` is then null).
@@ -55,8 +54,16 @@ interface FinalMetrics {
 }
 
 const PERCENTILES: readonly (readonly [Percentile, number])[] = [
-  ["p1", 0.01], ["p5", 0.05], ["p10", 0.1], ["p25", 0.25], ["p50", 0.5],
-  ["p75", 0.75], ["p90", 0.9], ["p95", 0.95], ["p99", 0.99], ["p999", 0.999],
+  ["p1", 0.01],
+  ["p5", 0.05],
+  ["p10", 0.1],
+  ["p25", 0.25],
+  ["p50", 0.5],
+  ["p75", 0.75],
+  ["p90", 0.9],
+  ["p95", 0.95],
+  ["p99", 0.99],
+  ["p999", 0.999],
 ];
 
 // Distinct (code, type) pairs kept; later new pairs are counted under other/other, so a
@@ -123,10 +130,7 @@ export class RunMetrics {
     const osl = r.outputTokens === undefined ? undefined : integer(r.outputTokens, "outputTokens", MAX_MEASURE);
     const isl = r.inputTokens === undefined ? undefined : integer(r.inputTokens, "inputTokens", MAX_MEASURE);
     // AIPerf rejects a first token after the last one; we drop only the derived value.
-    const itl =
-      ttft !== undefined && osl !== undefined && osl >= 2 && latency >= ttft
-        ? (latency - ttft) / (osl - 1)
-        : undefined;
+    const itl = ttft !== undefined && osl !== undefined && osl >= 2 && latency >= ttft ? (latency - ttft) / (osl - 1) : undefined;
 
     this.successes += 1;
     const s = this.sketches;
@@ -143,8 +147,7 @@ export class RunMetrics {
   /** The metrics document; once frozen, the final one whatever the duration given. */
   document(benchmarkDurationMs: number): MetricsDocument {
     if (this.final) return structuredClone(this.final.document);
-    const seconds =
-      Number.isFinite(benchmarkDurationMs) && benchmarkDurationMs > 0 ? benchmarkDurationMs / 1000 : null;
+    const seconds = Number.isFinite(benchmarkDurationMs) && benchmarkDurationMs > 0 ? benchmarkDurationMs / 1000 : null;
     const settled = this.successes + this.failures;
     const osl = this.sketches.output_sequence_length;
     // How each scalar of the catalog is computed; the distributions are the sketches.
@@ -174,7 +177,14 @@ export class RunMetrics {
   }
 
   toJSON(): RunMetricsData {
-    if (this.final) return { completed: this.successes, failed: this.failures, distributions: null, errors: this.errors(), final: structuredClone(this.final) };
+    if (this.final)
+      return {
+        completed: this.successes,
+        failed: this.failures,
+        distributions: null,
+        errors: this.errors(),
+        final: structuredClone(this.final),
+      };
     const distributions = {} as Record<DistributionTag, SketchData>;
     for (const tag of DISTRIBUTION_TAGS) distributions[tag] = this.sketches[tag].toJSON();
     return { completed: this.successes, failed: this.failures, distributions, errors: this.errors() };

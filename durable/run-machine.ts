@@ -12,8 +12,6 @@ import type { RunLimits } from "../contract/run-plan";
 import type { Ledger, Outcome, Phase, StopReason } from "../contract/results";
 export type { Ledger, Outcome, Phase, StopReason };
 
-
-
 export type { RunLimits };
 
 export interface RunState {
@@ -75,9 +73,7 @@ export function drainDeadline(s: RunState): number | null {
 }
 
 export function durationDeadline(s: RunState): number | null {
-  return s.phase === "running" && s.startedAt !== null && s.limits.durationMs !== null
-    ? s.startedAt + s.limits.durationMs
-    : null;
+  return s.phase === "running" && s.startedAt !== null && s.limits.durationMs !== null ? s.startedAt + s.limits.durationMs : null;
 }
 
 /** Refuses the calls that may only happen before shutdown began (join, lease). */

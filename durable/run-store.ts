@@ -147,8 +147,19 @@ export class RunStore {
        ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen, expires_at = excluded.expires_at, alive = excluded.alive,
          outstanding = excluded.outstanding, inflight = excluded.inflight, share_sent = excluded.share_sent,
          share_acked = excluded.share_acked, calls = excluded.calls`,
-      a.id, a.ord, a.name, a.region, a.joinedAt, a.lastSeen, a.expiresAt, a.alive ? 1 : 0,
-      a.outstanding, a.inflight, a.shareSent, a.shareAcked, a.calls,
+      a.id,
+      a.ord,
+      a.name,
+      a.region,
+      a.joinedAt,
+      a.lastSeen,
+      a.expiresAt,
+      a.alive ? 1 : 0,
+      a.outstanding,
+      a.inflight,
+      a.shareSent,
+      a.shareAcked,
+      a.calls,
     );
     const row = { ...a };
     list[a.ord] = row;
@@ -159,7 +170,10 @@ export class RunStore {
 
   /** The outstanding credits among `count` consecutive seqs from `first` held by agent `ord`. */
   creditsInRange(ord: number, first: number, count: number): CreditRow[] {
-    return this.sql.exec("SELECT * FROM credits WHERE seq >= ? AND seq < ? AND agent = ? ORDER BY seq", first, first + count, ord).toArray().map(toCredit);
+    return this.sql
+      .exec("SELECT * FROM credits WHERE seq >= ? AND seq < ? AND agent = ? ORDER BY seq", first, first + count, ord)
+      .toArray()
+      .map(toCredit);
   }
 
   /**
@@ -170,7 +184,10 @@ export class RunStore {
     if (ats.length === 0) return;
     this.sql.exec(
       "INSERT INTO credits (seq, agent, at, warmup) SELECT ?1 + key, ?2, value, key < ?3 FROM json_each(?4)",
-      first, ord, warmup, JSON.stringify(ats),
+      first,
+      ord,
+      warmup,
+      JSON.stringify(ats),
     );
   }
 
@@ -198,7 +215,11 @@ export class RunStore {
 
   /** Deletes every credit of agent `ord` and answers them. */
   takeCreditsOfAgent(ord: number): CreditRow[] {
-    return this.sql.exec("DELETE FROM credits WHERE agent = ? RETURNING *", ord).toArray().map(toCredit).sort((a, b) => a.seq - b.seq);
+    return this.sql
+      .exec("DELETE FROM credits WHERE agent = ? RETURNING *", ord)
+      .toArray()
+      .map(toCredit)
+      .sort((a, b) => a.seq - b.seq);
   }
 
   deleteAllCredits(): void {

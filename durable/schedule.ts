@@ -19,7 +19,6 @@ export interface ScheduleCursor {
 
 export const startSchedule = (seed: number): ScheduleCursor => ({ k: 0, t: 0, rng: seed >>> 0 });
 
-
 /** Issues the next slot: returns its offset and the advanced cursor. */
 export function nextSlot(c: ScheduleCursor, rate: number, arrival: Arrival): [number, ScheduleCursor] {
   const at = c.t;

@@ -17,8 +17,6 @@ export type { Bucket, Quantiles, TimeSeriesView };
 export const MAX_BUCKETS = 240;
 const OPEN_BUCKETS = 3;
 
-
-
 interface StoredBucket extends Omit<Bucket, "latency" | "ttft"> {
   latency: Quantiles | SketchData | null;
   ttft: Quantiles | SketchData | null;
@@ -28,7 +26,6 @@ export interface TimeSeriesData {
   width: number;
   buckets: StoredBucket[];
 }
-
 
 const isSketch = (q: Quantiles | SketchData): q is SketchData => "k" in q;
 

@@ -10,10 +10,6 @@ import type { TimeSeriesView } from "./timeseries";
 import type { AgentView, Results, Snapshot, ThresholdResult } from "../contract/results";
 export type { AgentView, Results, Snapshot, ThresholdResult };
 
-
-
-
-
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
 
 /** benchmark_duration: first measured grant → last measured settle (or now while running), coordinator clock. */

@@ -207,10 +207,18 @@ class Reply {
   // and the usage (every other chunk then carries "usage": null), then [DONE].
   async *frames(): AsyncGenerator<string> {
     const chat = this.job.api === "chat";
-    const head = { ...this.envelope(chat ? "chat.completion.chunk" : "text_completion"), ...(this.job.includeUsage ? { usage: null } : {}) };
+    const head = {
+      ...this.envelope(chat ? "chat.completion.chunk" : "text_completion"),
+      ...(this.job.includeUsage ? { usage: null } : {}),
+    };
     const choice = (text: string, i: number, finish: string | null) =>
       chat
-        ? { index: 0, delta: text === "" ? {} : i === 0 ? { role: "assistant", content: text } : { content: text }, logprobs: null, finish_reason: finish }
+        ? {
+            index: 0,
+            delta: text === "" ? {} : i === 0 ? { role: "assistant", content: text } : { content: text },
+            logprobs: null,
+            finish_reason: finish,
+          }
         : { index: 0, text, logprobs: null, finish_reason: finish };
     for (let i = 0; i < this.job.outputTokens; i++) {
       await this.t.ticker.sleepUntil(this.tokenTime(i));

@@ -90,7 +90,8 @@ export function checkImports(root: string): string[] {
           continue;
         }
         const to = layerOf(target);
-        if (!(LAYERS[layer] ?? []).includes(to)) problems.push(`${file}: imports ${target}, but ${layer}/ may import only ${(LAYERS[layer] ?? []).join(", ")}`);
+        if (!(LAYERS[layer] ?? []).includes(to))
+          problems.push(`${file}: imports ${target}, but ${layer}/ may import only ${(LAYERS[layer] ?? []).join(", ")}`);
         edges.push(target);
       }
       graph.set(file, edges);

@@ -70,7 +70,11 @@ function transportFor(run: TestRun, log: (path: string) => void, vt?: VirtualTim
 
 describe("heartbeats", () => {
   it("calls the coordinator at least every reportIntervalMs while its requests are slow, so its lease never expires", async () => {
-    const run = await createRun({ target: { url: "https://api.example.org/v1/chat/completions", model: "m", stream: true }, load: { concurrency: 1 }, stop: { requests: 3 } });
+    const run = await createRun({
+      target: { url: "https://api.example.org/v1/chat/completions", model: "m", stream: true },
+      load: { concurrency: 1 },
+      stop: { requests: 3 },
+    });
     const vt = new VirtualTime();
     const callTimes: number[] = [];
     const events: AgentEvent[] = [];

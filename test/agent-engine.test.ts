@@ -22,7 +22,10 @@ class FakeTarget {
   calls = 0;
   seen: string[] = [];
   onCall: ((n: number) => Promise<void>) | null = null;
-  constructor(private readonly delayMs = 3, private readonly tokens = 3) {}
+  constructor(
+    private readonly delayMs = 3,
+    private readonly tokens = 3,
+  ) {}
 
   fetch: typeof fetch = async (_input, init) => {
     const n = ++this.calls;
@@ -56,7 +59,12 @@ class FakeTarget {
   };
 }
 
-function engine(run: TestRun, target: FakeTarget, opts: { events?: AgentEvent[]; coordinator?: typeof fetch; name?: string } = {}, state?: AgentState) {
+function engine(
+  run: TestRun,
+  target: FakeTarget,
+  opts: { events?: AgentEvent[]; coordinator?: typeof fetch; name?: string } = {},
+  state?: AgentState,
+) {
   const transport = withRetries(httpTransport({ server: BASE, runId: run.id, token: run.agentToken, fetch: opts.coordinator ?? worker }), {
     sleep: () => pause(1),
   });

@@ -18,12 +18,12 @@ function parseInPieces(text: string, cut: (i: number) => boolean): string[] {
 }
 
 const STREAM =
-  ': keep-alive\n\n' +
+  ": keep-alive\n\n" +
   'data: {"choices":[{"delta":{"content":"Hel"}}]}\n\n' +
   'event: message\r\nid: 7\r\ndata: {"choices":[{"delta":{"content":"lo"}}]}\r\n\r\n' +
   'data: {"a":\rdata: 1}\r\r' +
   'data: {"usage":{"completion_tokens":2}}\n\n' +
-  'data: [DONE]\n\n';
+  "data: [DONE]\n\n";
 
 const EVENTS = [
   '{"choices":[{"delta":{"content":"Hel"}}]}',

@@ -9,7 +9,15 @@ import type { TargetSpec } from "../contract/spec";
 const enc = new TextEncoder();
 
 function target(over: Partial<TargetSpec> = {}): TargetSpec {
-  return { url: "https://llm.example.com/v1/chat/completions", api: "openai-chat", model: "m", stream: true, headers: {}, timeoutSeconds: 600, ...over };
+  return {
+    url: "https://llm.example.com/v1/chat/completions",
+    api: "openai-chat",
+    model: "m",
+    stream: true,
+    headers: {},
+    timeoutSeconds: 600,
+    ...over,
+  };
 }
 
 const job: Job = { inputTokens: 5, outputTokens: 3, prompt: "the of and to in" };
@@ -95,19 +103,34 @@ describe("streaming measurement", () => {
 
   it("fails with stream_parse on a data line that is not JSON", async () => {
     const clock = new Clock();
-    const { result } = run(target(), clock, () => sse(clock, [[1_010, chat("a")], [1_020, "data: {not json\n\n"]]));
+    const { result } = run(target(), clock, () =>
+      sse(clock, [
+        [1_010, chat("a")],
+        [1_020, "data: {not json\n\n"],
+      ]),
+    );
     expect(await result).toMatchObject({ ok: false, latencyMs: 20, error: { code: "stream_parse", type: "stream" } });
   });
 
   it("fails with empty_response when the stream has no content at all", async () => {
     const clock = new Clock();
-    const { result } = run(target(), clock, () => sse(clock, [[1_010, chat("")], [1_020, "data: [DONE]\n\n"]]));
+    const { result } = run(target(), clock, () =>
+      sse(clock, [
+        [1_010, chat("")],
+        [1_020, "data: [DONE]\n\n"],
+      ]),
+    );
     expect(await result).toMatchObject({ ok: false, error: { code: "empty_response", type: "stream" } });
   });
 
   it("fails with stream_error when the stream carries an error object", async () => {
     const clock = new Clock();
-    const { result } = run(target(), clock, () => sse(clock, [[1_010, chat("a")], [1_020, 'data: {"error":{"message":"overloaded"}}\n\n']]));
+    const { result } = run(target(), clock, () =>
+      sse(clock, [
+        [1_010, chat("a")],
+        [1_020, 'data: {"error":{"message":"overloaded"}}\n\n'],
+      ]),
+    );
     expect(await result).toMatchObject({ ok: false, error: { code: "stream_error", type: "stream" } });
   });
 });
@@ -116,22 +139,41 @@ describe("non-streaming measurement", () => {
   it("takes latency when the body is fully read, no TTFT, and tokens from usage", async () => {
     const clock = new Clock();
     const body = JSON.stringify({ choices: [{ message: { content: "a b c d" } }], usage: { prompt_tokens: 9, completion_tokens: 6 } });
-    const { result } = run(target({ stream: false }), clock, () =>
-      new Response(timedBody(clock, [[1_100, body.slice(0, 20)], [1_180, body.slice(20)]]), { headers: { "content-type": "application/json" } }),
+    const { result } = run(
+      target({ stream: false }),
+      clock,
+      () =>
+        new Response(
+          timedBody(clock, [
+            [1_100, body.slice(0, 20)],
+            [1_180, body.slice(20)],
+          ]),
+          { headers: { "content-type": "application/json" } },
+        ),
     );
     expect(await result).toEqual({ ok: true, latencyMs: 180, inputTokens: 9, outputTokens: 6 });
   });
 
   it("counts the words of the content when there is no usage", async () => {
     const clock = new Clock();
-    const { result } = run(target({ stream: false, api: "openai-completions" }), clock, () => Response.json({ choices: [{ text: " four  words of text" }] }));
+    const { result } = run(target({ stream: false, api: "openai-completions" }), clock, () =>
+      Response.json({ choices: [{ text: " four  words of text" }] }),
+    );
     expect(await result).toEqual({ ok: true, latencyMs: 0, inputTokens: 5, outputTokens: 4 });
   });
 
   it("measures an http target until its body is read, without tokens", async () => {
     const clock = new Clock();
-    const { result, calls } = run(target({ api: "http", method: "PUT", body: "raw", stream: false, headers: { "content-type": "text/plain" } }), clock, () =>
-      new Response(timedBody(clock, [[1_040, "x".repeat(100)], [1_070, "y"]])),
+    const { result, calls } = run(
+      target({ api: "http", method: "PUT", body: "raw", stream: false, headers: { "content-type": "text/plain" } }),
+      clock,
+      () =>
+        new Response(
+          timedBody(clock, [
+            [1_040, "x".repeat(100)],
+            [1_070, "y"],
+          ]),
+        ),
     );
     expect(await result).toEqual({ ok: true, latencyMs: 70 });
     expect(calls[0]?.method).toBe("PUT");
@@ -169,14 +211,22 @@ describe("the built-in mock", () => {
     expect(headers.get(MOCK_LIMITS.ttftMs.header)).toBe("7");
     expect(headers.get(MOCK_LIMITS.itlMs.header)).toBe("2");
     expect(headers.get(MOCK_LIMITS.errorRate.header)).toBe("0.5");
-    expect(Object.values(MOCK_HEADERS).sort()).toEqual(Object.values(MOCK_LIMITS).map((l) => l.header).sort());
+    expect(Object.values(MOCK_HEADERS).sort()).toEqual(
+      Object.values(MOCK_LIMITS)
+        .map((l) => l.header)
+        .sort(),
+    );
   });
 });
 
 describe("error classification", () => {
   it("never follows a redirect: a 302 is a failed request http_302", async () => {
     const clock = new Clock();
-    const { result, calls } = run(target(), clock, () => new Response(null, { status: 302, headers: { location: "https://elsewhere.example.com/" } }));
+    const { result, calls } = run(
+      target(),
+      clock,
+      () => new Response(null, { status: 302, headers: { location: "https://elsewhere.example.com/" } }),
+    );
     expect(await result).toMatchObject({ ok: false, error: { code: "http_302", type: "http" } });
     expect(calls).toHaveLength(1);
     expect(calls[0]?.redirect).toBe("manual");
@@ -204,7 +254,9 @@ describe("error classification", () => {
 
   it("aborts at timeoutSeconds and classifies it as timeout, before or after the headers", async () => {
     const never = (init: RequestInit | undefined) =>
-      new Promise<Response>((_, reject) => init?.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))));
+      new Promise<Response>((_, reject) =>
+        init?.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))),
+      );
     const clock = new Clock();
     const before = run(target({ timeoutSeconds: 0.05 }), clock, never);
     expect(await before.result).toMatchObject({ ok: false, error: { code: "timeout", type: "timeout" } });

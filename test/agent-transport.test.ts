@@ -43,7 +43,9 @@ describe("httpTransport", () => {
     expect(refused).toBeInstanceOf(CoordinatorError);
     expect(refused).toMatchObject({ status: 409, code: "run_draining" });
     const bad = withRetries(httpTransport({ server: BASE, runId: run.id, token: "epa_wrong", fetch: rec.fetch }), noWait);
-    expect(await bad.report({ agentId, reportId: "r1", inflight: 0, results: [], returned: [] }).catch((e: unknown) => e)).toBeInstanceOf(CoordinatorError);
+    expect(await bad.report({ agentId, reportId: "r1", inflight: 0, results: [], returned: [] }).catch((e: unknown) => e)).toBeInstanceOf(
+      CoordinatorError,
+    );
     expect(rec.calls.map((c) => c.path.split("/").pop())).toEqual(["agents", "leases", "leases", "reports"]);
   });
 

@@ -7,7 +7,11 @@ import type { TestRun } from "./helpers";
 async function completeRun(run: TestRun): Promise<void> {
   const agentId = await join(run);
   const seqs = (await lease(run, agentId, 2)).body.credits.map((c: { seq: number }) => c.seq);
-  const r = await report(run, agentId, seqs.map((s: number) => okResult(s)));
+  const r = await report(
+    run,
+    agentId,
+    seqs.map((s: number) => okResult(s)),
+  );
   expect(r.status).toBe(200);
 }
 
@@ -55,7 +59,11 @@ describe("the grace window", () => {
     const run = await createRun({ stop: { requests: 2 }, graceSeconds: 0 });
     const agentId = await join(run);
     const seqs = (await lease(run, agentId, 2)).body.credits.map((c: { seq: number }) => c.seq);
-    const completing = await report(run, agentId, seqs.map((s: number) => okResult(s)));
+    const completing = await report(
+      run,
+      agentId,
+      seqs.map((s: number) => okResult(s)),
+    );
     expect(completing.status).toBe(200);
     expect(completing.body).toMatchObject({ accepted: 2, stop: true });
     const after = await status(run);
@@ -76,8 +84,9 @@ describe("the grace window", () => {
     const res = await call("POST", "/v1/runs", { body: { target: { url: "builtin:mock" }, stop: { requests: 1 }, agents: { edge: 0 } } });
     expect(res.status).toBe(201);
     const stub = (await import("cloudflare:workers")).env.RUN_COORDINATOR;
-    const spec = await runInDurableObject(stub.get(stub.idFromString(res.body.id)), (_i, state) =>
-      state.storage.sql.exec("SELECT v FROM meta WHERE k = 'spec'").one().v,
+    const spec = await runInDurableObject(
+      stub.get(stub.idFromString(res.body.id)),
+      (_i, state) => state.storage.sql.exec("SELECT v FROM meta WHERE k = 'spec'").one().v,
     );
     expect(JSON.parse(String(spec)).graceSeconds).toBe(5);
   });
@@ -89,7 +98,11 @@ describe("a long-poll waiter on a run with graceSeconds 0", () => {
     const agentId = await join(run);
     const seqs = (await lease(run, agentId, 2)).body.credits.map((c: { seq: number }) => c.seq);
     const waiting = call("GET", `/v1/runs/${run.id}/results?wait=30`, { token: run.readToken });
-    await report(run, agentId, seqs.map((s: number) => okResult(s)));
+    await report(
+      run,
+      agentId,
+      seqs.map((s: number) => okResult(s)),
+    );
     const res = await waiting;
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ final: true, phase: "complete" });

@@ -8,7 +8,12 @@ describe("operator configuration from wrangler vars", () => {
   });
 
   it("reads integers in range and splits the allowlist into lower-case patterns", () => {
-    const cfg = readConfig({ API_TOKEN: "t", ALLOWED_TARGETS: " API.example.org, *.Example.com ,,", MAX_RATE: "250", POST_COMPLETE_GRACE_SECONDS: "0" });
+    const cfg = readConfig({
+      API_TOKEN: "t",
+      ALLOWED_TARGETS: " API.example.org, *.Example.com ,,",
+      MAX_RATE: "250",
+      POST_COMPLETE_GRACE_SECONDS: "0",
+    });
     expect(cfg.apiToken).toBe("t");
     expect(cfg.allowedTargets).toEqual(["api.example.org", "*.example.com"]);
     expect(cfg.maxRate).toBe(250);

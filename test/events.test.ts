@@ -10,7 +10,10 @@ interface SseEvent {
 }
 
 /** Reads SSE events from a response body until `until` says stop or the stream ends. */
-async function readEvents(res: Response, until: (e: SseEvent) => boolean): Promise<{ events: SseEvent[]; reader: ReadableStreamDefaultReader<Uint8Array> }> {
+async function readEvents(
+  res: Response,
+  until: (e: SseEvent) => boolean,
+): Promise<{ events: SseEvent[]; reader: ReadableStreamDefaultReader<Uint8Array> }> {
   const reader = res.body!.getReader();
   const decoder = new TextDecoder();
   const events: SseEvent[] = [];
@@ -35,12 +38,18 @@ async function readEvents(res: Response, until: (e: SseEvent) => boolean): Promi
 }
 
 const openEvents = (run: TestRun) =>
-  exports.default.fetch(new Request(`https://edgeperf.test/v1/runs/${run.id}/events`, { headers: { authorization: `Bearer ${run.readToken}` } }));
+  exports.default.fetch(
+    new Request(`https://edgeperf.test/v1/runs/${run.id}/events`, { headers: { authorization: `Bearer ${run.readToken}` } }),
+  );
 
 async function finish(run: TestRun, n: number): Promise<void> {
   const agentId = await join(run);
   const seqs = (await lease(run, agentId, n)).body.credits.map((c: { seq: number }) => c.seq);
-  await report(run, agentId, seqs.map((s: number) => okResult(s)));
+  await report(
+    run,
+    agentId,
+    seqs.map((s: number) => okResult(s)),
+  );
 }
 
 describe("status long-poll", () => {

@@ -16,17 +16,29 @@ describe("eviction", () => {
     const run = await createRun({ load: { concurrency: 4 }, stop: { requests: 12 } });
     const agentId = await join(run);
     const first = seqsOf(await lease(run, agentId, 8));
-    await report(run, agentId, first.slice(0, 4).map((s) => okResult(s)));
+    await report(
+      run,
+      agentId,
+      first.slice(0, 4).map((s) => okResult(s)),
+    );
     const before = (await status(run)).body;
     await restart(run);
     const after = (await status(run)).body;
     expect(after.counts).toEqual(before.counts);
     expect(after.agents).toEqual(before.agents);
-    await report(run, agentId, first.slice(4).map((s) => okResult(s)));
+    await report(
+      run,
+      agentId,
+      first.slice(4).map((s) => okResult(s)),
+    );
     const rest = seqsOf(await lease(run, agentId, 8));
     expect(rest).toHaveLength(4);
     expect(Math.min(...rest)).toBe(8); // numbering continues where it stopped
-    await report(run, agentId, rest.map((s) => okResult(s)));
+    await report(
+      run,
+      agentId,
+      rest.map((s) => okResult(s)),
+    );
     const res = (await call("GET", `/v1/runs/${run.id}/results`, { token: run.readToken })).body;
     expect(res.phase).toBe("complete");
     expect(res.counts).toEqual({ granted: 12, returned: 0, completed: 12, failed: 0, abandoned: 0, outstanding: 0 });
@@ -44,7 +56,11 @@ describe("eviction", () => {
     expect(mid).toMatchObject({ phase: "draining", stopReason: "user" });
     expect(mid.counts).toMatchObject({ completed: 1, outstanding: 3 });
     expect((await lease(run, agentId, 1)).body.error.code).toBe("run_draining");
-    await report(run, agentId, seqs.slice(1).map((s) => okResult(s)));
+    await report(
+      run,
+      agentId,
+      seqs.slice(1).map((s) => okResult(s)),
+    );
     expect((await status(run)).body).toMatchObject({ phase: "complete", outcome: "stopped" });
   });
 
@@ -64,7 +80,11 @@ describe("eviction", () => {
     const run = await createRun({ stop: { requests: 2 }, graceSeconds: 10 });
     const agentId = await join(run);
     const seqs = seqsOf(await lease(run, agentId, 2));
-    await report(run, agentId, seqs.map((s) => okResult(s)));
+    await report(
+      run,
+      agentId,
+      seqs.map((s) => okResult(s)),
+    );
     const final = (await call("GET", `/v1/runs/${run.id}/results`, { token: run.readToken })).body;
     await advance(run, 3_000);
     await restart(run);
@@ -75,7 +95,12 @@ describe("eviction", () => {
     expect(again.wipeAt).toBe(final.wipeAt);
     // What it serves from is final: the metrics document instead of sketches, no open buckets.
     const stored = await runInDurableObject(run.stub, (_i, state) =>
-      Object.fromEntries(state.storage.sql.exec("SELECT k, v FROM meta WHERE k IN ('metrics', 'timeseries')").toArray().map((r) => [r.k, JSON.parse(String(r.v))])),
+      Object.fromEntries(
+        state.storage.sql
+          .exec("SELECT k, v FROM meta WHERE k IN ('metrics', 'timeseries')")
+          .toArray()
+          .map((r) => [r.k, JSON.parse(String(r.v))]),
+      ),
     );
     expect(stored.metrics.distributions).toBeNull();
     expect(stored.metrics.final.document).toEqual(final.metrics);

@@ -320,6 +320,12 @@ describe("the AIPerf CSV export", () => {
   it("still produces a valid CSV for a run with no requests", () => {
     const text = toAiperfCsv(results({ errors: [] }, RunMetrics.empty(), 0));
     expect(text).toBe("Metric,Value\nError Request Count,0.00\nRequest Count,0.00\n");
-    expect(sections(text)).toEqual([[["Metric", "Value"], ["Error Request Count", "0.00"], ["Request Count", "0.00"]]]);
+    expect(sections(text)).toEqual([
+      [
+        ["Metric", "Value"],
+        ["Error Request Count", "0.00"],
+        ["Request Count", "0.00"],
+      ],
+    ]);
   });
 });

@@ -65,7 +65,11 @@ describe("agents that die", () => {
     const agentId = await join(run);
     const seqs = seqsOf(await lease(run, agentId, 3));
     await advanceAndAlarm(run, 15_000);
-    const late = await report(run, agentId, seqs.map((s) => okResult(s)));
+    const late = await report(
+      run,
+      agentId,
+      seqs.map((s) => okResult(s)),
+    );
     expect(late.body).toMatchObject({ accepted: 0, duplicates: 3 });
     const s = (await status(run)).body;
     expect(s.counts).toMatchObject({ completed: 0, abandoned: 3, outstanding: 0 });
@@ -126,12 +130,20 @@ describe("restarts in every phase", () => {
       const seqs = seqsOf(await lease(run, agentId, 4));
       await restart(run, how);
       expect((await status(run)).body).toMatchObject({ phase: "running", counts: { granted: 4, outstanding: 4 } });
-      await report(run, agentId, seqs.map((s) => okResult(s)));
+      await report(
+        run,
+        agentId,
+        seqs.map((s) => okResult(s)),
+      );
       const rest = seqsOf(await lease(run, agentId, 4));
       expect(rest).toHaveLength(2);
       await restart(run, how);
       expect((await status(run)).body.phase).toBe("draining");
-      await report(run, agentId, rest.map((s) => okResult(s)));
+      await report(
+        run,
+        agentId,
+        rest.map((s) => okResult(s)),
+      );
       await restart(run, how);
       const s = (await status(run)).body;
       expect(s).toMatchObject({ phase: "complete", counts: { granted: 6, completed: 6, outstanding: 0 } });
@@ -180,11 +192,25 @@ describe("the ledger after every fault above", () => {
     await report(run, b, [], { inflight: 0 });
     const lb = seqsOf(await lease(run, b, 4));
     await advance(run, 14_000);
-    await report(run, b, lb.map((s) => okResult(s)), { reportId: "b1", inflight: 0 });
+    await report(
+      run,
+      b,
+      lb.map((s) => okResult(s)),
+      { reportId: "b1", inflight: 0 },
+    );
     await advanceAndAlarm(run, 1_000); // a expires
     await restart(run, "evict");
-    await report(run, b, lb.map((s) => okResult(s)), { reportId: "b1", inflight: 0 }); // retry
-    await report(run, a, la.map((s) => okResult(s))); // stale
+    await report(
+      run,
+      b,
+      lb.map((s) => okResult(s)),
+      { reportId: "b1", inflight: 0 },
+    ); // retry
+    await report(
+      run,
+      a,
+      la.map((s) => okResult(s)),
+    ); // stale
     await call("POST", `/v1/runs/${run.id}/stop`, {});
     const s = (await status(run)).body;
     expectLedger(s.counts);

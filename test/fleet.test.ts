@@ -22,7 +22,11 @@ describe("the service drain", () => {
     expect((await call("GET", "/v1/admin/drain")).body).toEqual({ phase: "draining", activeRuns: 1 });
     const agentId = await join(run);
     const seqs = (await lease(run, agentId, 3)).body.credits.map((c: { seq: number }) => c.seq);
-    await report(run, agentId, seqs.map((s: number) => okResult(s)));
+    await report(
+      run,
+      agentId,
+      seqs.map((s: number) => okResult(s)),
+    );
     expect((await call("GET", "/v1/admin/drain")).body).toEqual({ phase: "drained", activeRuns: 0 });
     expect((await call("GET", "/v1/runs")).body.runs).toEqual([]);
 
@@ -33,7 +37,12 @@ describe("the service drain", () => {
 
   it("needs the API token for every operator route", async () => {
     const run = await createRun();
-    for (const [method, path] of [["GET", "/v1/runs"], ["GET", "/v1/admin/drain"], ["POST", "/v1/admin/drain"], ["DELETE", "/v1/admin/drain"]] as const) {
+    for (const [method, path] of [
+      ["GET", "/v1/runs"],
+      ["GET", "/v1/admin/drain"],
+      ["POST", "/v1/admin/drain"],
+      ["DELETE", "/v1/admin/drain"],
+    ] as const) {
       expect((await call(method, path, { token: null })).status).toBe(401);
       expect((await call(method, path, { token: run.readToken })).status).toBe(401);
     }

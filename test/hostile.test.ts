@@ -103,7 +103,15 @@ async function newRun(spec: Record<string, unknown>, on: Env = QUIET): Promise<F
   const res = await send("POST", "/v1/runs", { json: spec, env: on });
   expect(res.status, res.text).toBe(201);
   const stub = env.RUN_COORDINATOR.get(env.RUN_COORDINATOR.idFromString(res.body.id));
-  const run: Fixture = { id: res.body.id, readToken: res.body.readToken, agentToken: res.body.agentToken, stub, clock: Date.now(), agents: [], seqs: [] };
+  const run: Fixture = {
+    id: res.body.id,
+    readToken: res.body.readToken,
+    agentToken: res.body.agentToken,
+    stub,
+    clock: Date.now(),
+    agents: [],
+    seqs: [],
+  };
   await setClock(run, run.clock);
   return run;
 }
@@ -116,7 +124,10 @@ async function joinAs(run: Fixture, name: string): Promise<string> {
 }
 
 async function leaseFor(run: Fixture, agentId: string, want: number): Promise<number[]> {
-  const res = await send("POST", `/v1/runs/${run.id}/leases`, { token: run.agentToken, json: { agentId, requestId: `req-${run.seqs.length}-${agentId}`, want } });
+  const res = await send("POST", `/v1/runs/${run.id}/leases`, {
+    token: run.agentToken,
+    json: { agentId, requestId: `req-${run.seqs.length}-${agentId}`, want },
+  });
   expect(res.status, res.text).toBe(200);
   const seqs = res.body.credits.map((c: { seq: number }) => c.seq);
   run.seqs.push(...seqs);
@@ -149,7 +160,9 @@ beforeAll(async () => {
   fx.full = await newRun(mockSpec(FIXTURE_SPEC), envWith({ MAX_RUNS_PER_MINUTE: "0", MAX_AGENTS: "1" }));
   await joinAs(fx.full, "only");
 
-  const phases = await Promise.all(Object.values(fx).map(async (r) => (await send("GET", `/v1/runs/${r.id}`, { token: r.readToken })).body.phase));
+  const phases = await Promise.all(
+    Object.values(fx).map(async (r) => (await send("GET", `/v1/runs/${r.id}`, { token: r.readToken })).body.phase),
+  );
   expect(phases).toEqual(["running", "draining", "complete", "created"]);
 });
 
@@ -169,9 +182,13 @@ async function world() {
 
 // ── Request builders ───────────────────────────────────────────────────────────
 
-const create = (json: unknown, opts: SendOptions = {}) => () => send("POST", "/v1/runs", { json, ...opts });
+const create =
+  (json: unknown, opts: SendOptions = {}) =>
+  () =>
+    send("POST", "/v1/runs", { json, ...opts });
 const createRaw = (raw: BodyInit, type?: string) => () => send("POST", "/v1/runs", { raw, ...(type ? { type } : {}) });
-const remote = (target: Record<string, unknown>) => mockSpec({ target: { url: "https://api.example.org/v1/chat/completions", model: "m", ...target } });
+const remote = (target: Record<string, unknown>) =>
+  mockSpec({ target: { url: "https://api.example.org/v1/chat/completions", model: "m", ...target } });
 
 const path = (name: FixtureName, tail = "") => `/v1/runs/${fx[name].id}${tail}`;
 const read = (name: FixtureName, tail: string, token?: (r: Fixture) => string | null) => () =>
@@ -197,135 +214,695 @@ interface Case {
 
 const CASES: Case[] = [
   // POST /v1/runs: bodies
-  { name: "creating a run from truncated JSON is refused with 400 invalid_json", send: createRaw('{"target":{"url":"builtin:mock"},"stop":{"requ'), status: 400, code: "invalid_json" },
-  { name: "creating a run from bytes that are not UTF-8 is refused with 400 invalid_json", send: createRaw(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d])), status: 400, code: "invalid_json" },
-  { name: "creating a run from a text/plain body is refused with 415", send: createRaw(JSON.stringify(mockSpec()), "text/plain"), status: 415, code: "unsupported_media_type" },
-  { name: "creating a run from a body over MAX_BODY_BYTES with a Content-Length is refused with 413", send: createRaw(JSON.stringify({ ...mockSpec(), pad: "x".repeat(MAX_BODY_BYTES) })), status: 413, code: "body_too_large" },
-  { name: "creating a run from a streamed body over MAX_BODY_BYTES without a Content-Length is refused with 413", send: () => send("POST", "/v1/runs", { raw: stream(MAX_BODY_BYTES + 64 * 1024) }), status: 413, code: "body_too_large" },
-  { name: "creating a run from a JSON array is refused with 400 invalid_spec", send: create([mockSpec()]), status: 400, code: "invalid_spec" },
+  {
+    name: "creating a run from truncated JSON is refused with 400 invalid_json",
+    send: createRaw('{"target":{"url":"builtin:mock"},"stop":{"requ'),
+    status: 400,
+    code: "invalid_json",
+  },
+  {
+    name: "creating a run from bytes that are not UTF-8 is refused with 400 invalid_json",
+    send: createRaw(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d])),
+    status: 400,
+    code: "invalid_json",
+  },
+  {
+    name: "creating a run from a text/plain body is refused with 415",
+    send: createRaw(JSON.stringify(mockSpec()), "text/plain"),
+    status: 415,
+    code: "unsupported_media_type",
+  },
+  {
+    name: "creating a run from a body over MAX_BODY_BYTES with a Content-Length is refused with 413",
+    send: createRaw(JSON.stringify({ ...mockSpec(), pad: "x".repeat(MAX_BODY_BYTES) })),
+    status: 413,
+    code: "body_too_large",
+  },
+  {
+    name: "creating a run from a streamed body over MAX_BODY_BYTES without a Content-Length is refused with 413",
+    send: () => send("POST", "/v1/runs", { raw: stream(MAX_BODY_BYTES + 64 * 1024) }),
+    status: 413,
+    code: "body_too_large",
+  },
+  {
+    name: "creating a run from a JSON array is refused with 400 invalid_spec",
+    send: create([mockSpec()]),
+    status: 400,
+    code: "invalid_spec",
+  },
   { name: "creating a run from JSON null is refused with 400 invalid_spec", send: create(null), status: 400, code: "invalid_spec" },
-  { name: "creating a run with an unknown top-level field is refused with 400 unknown_field", send: create({ ...mockSpec(), priority: "high" }), status: 400, code: "unknown_field" },
-  { name: "creating a run whose request count is 1e400 in the raw JSON (Infinity once parsed) is refused with 400", send: createRaw('{"target":{"url":"builtin:mock"},"agents":{"edge":0},"stop":{"requests":1e400}}'), status: 400, code: "invalid_spec" },
+  {
+    name: "creating a run with an unknown top-level field is refused with 400 unknown_field",
+    send: create({ ...mockSpec(), priority: "high" }),
+    status: 400,
+    code: "unknown_field",
+  },
+  {
+    name: "creating a run whose request count is 1e400 in the raw JSON (Infinity once parsed) is refused with 400",
+    send: createRaw('{"target":{"url":"builtin:mock"},"agents":{"edge":0},"stop":{"requests":1e400}}'),
+    status: 400,
+    code: "invalid_spec",
+  },
   // POST /v1/runs: caps and ranges
-  { name: "creating a run with a concurrency of 1e20 is refused with 422 exceeds_cap", send: create(mockSpec({ load: { concurrency: 1e20 } })), status: 422, code: "exceeds_cap" },
-  { name: "creating a run with a concurrency one above MAX_CONCURRENCY is refused with 422 exceeds_cap", send: create(mockSpec({ load: { concurrency: 1025 } })), status: 422, code: "exceeds_cap" },
-  { name: "creating a run with a rate above MAX_RATE is refused with 422 exceeds_cap", send: create(mockSpec({ load: { rate: 10_001 } })), status: 422, code: "exceeds_cap" },
-  { name: "creating a run with more requests than MAX_REQUESTS is refused with 422 exceeds_cap", send: create(mockSpec({ stop: { requests: 10_000_001 } })), status: 422, code: "exceeds_cap" },
-  { name: "creating a run longer than MAX_DURATION_SECONDS is refused with 422 exceeds_cap", send: create(mockSpec({ stop: { durationSeconds: 86_401 } })), status: 422, code: "exceeds_cap" },
-  { name: "creating a run with more edge agents than MAX_AGENTS is refused with 422 exceeds_cap", send: create(mockSpec({ agents: { edge: 65 } })), status: 422, code: "exceeds_cap" },
-  { name: "creating a run with a negative concurrency is refused with 422 out_of_range", send: create(mockSpec({ load: { concurrency: -4 } })), status: 422, code: "out_of_range" },
-  { name: "creating a run with a fractional concurrency is refused with 400 invalid_spec", send: create(mockSpec({ load: { concurrency: 2.5 } })), status: 400, code: "invalid_spec" },
-  { name: "creating a run with the concurrency as a string is refused with 400 invalid_spec", send: create(mockSpec({ load: { concurrency: "8" } })), status: 400, code: "invalid_spec" },
+  {
+    name: "creating a run with a concurrency of 1e20 is refused with 422 exceeds_cap",
+    send: create(mockSpec({ load: { concurrency: 1e20 } })),
+    status: 422,
+    code: "exceeds_cap",
+  },
+  {
+    name: "creating a run with a concurrency one above MAX_CONCURRENCY is refused with 422 exceeds_cap",
+    send: create(mockSpec({ load: { concurrency: 1025 } })),
+    status: 422,
+    code: "exceeds_cap",
+  },
+  {
+    name: "creating a run with a rate above MAX_RATE is refused with 422 exceeds_cap",
+    send: create(mockSpec({ load: { rate: 10_001 } })),
+    status: 422,
+    code: "exceeds_cap",
+  },
+  {
+    name: "creating a run with more requests than MAX_REQUESTS is refused with 422 exceeds_cap",
+    send: create(mockSpec({ stop: { requests: 10_000_001 } })),
+    status: 422,
+    code: "exceeds_cap",
+  },
+  {
+    name: "creating a run longer than MAX_DURATION_SECONDS is refused with 422 exceeds_cap",
+    send: create(mockSpec({ stop: { durationSeconds: 86_401 } })),
+    status: 422,
+    code: "exceeds_cap",
+  },
+  {
+    name: "creating a run with more edge agents than MAX_AGENTS is refused with 422 exceeds_cap",
+    send: create(mockSpec({ agents: { edge: 65 } })),
+    status: 422,
+    code: "exceeds_cap",
+  },
+  {
+    name: "creating a run with a negative concurrency is refused with 422 out_of_range",
+    send: create(mockSpec({ load: { concurrency: -4 } })),
+    status: 422,
+    code: "out_of_range",
+  },
+  {
+    name: "creating a run with a fractional concurrency is refused with 400 invalid_spec",
+    send: create(mockSpec({ load: { concurrency: 2.5 } })),
+    status: 400,
+    code: "invalid_spec",
+  },
+  {
+    name: "creating a run with the concurrency as a string is refused with 400 invalid_spec",
+    send: create(mockSpec({ load: { concurrency: "8" } })),
+    status: 400,
+    code: "invalid_spec",
+  },
   // POST /v1/runs: targets (ALLOWED_TARGETS is "127.0.0.1:*,*.example.com,api.example.org")
-  { name: "creating a run against 127.0.0.1 written as the integer 2130706433 is refused with 400 invalid_target", send: create(remote({ url: "http://2130706433:8787/v1" })), status: 400, code: "invalid_target" },
-  { name: "creating a run against 127.0.0.1 written as 0x7f.1 is refused with 400 invalid_target", send: create(remote({ url: "http://0x7f.1:8787/v1" })), status: 400, code: "invalid_target" },
-  { name: "creating a run against the cloud metadata address is refused with 403", send: create(remote({ url: "http://169.254.169.254/latest/meta-data/" })), status: 403, code: "target_not_allowed" },
-  { name: "creating a run against loopback written as IPv4-mapped IPv6 is refused with 403", send: create(remote({ url: "http://[::ffff:127.0.0.1]:8787/v1" })), status: 403, code: "target_not_allowed" },
-  { name: "creating a run against an allowed host with userinfo is refused with 400 invalid_target", send: create(remote({ url: "https://user:pw@api.example.org/v1" })), status: 400, code: "invalid_target" },
-  { name: "creating a run against an allowed name used as a prefix of an attacker's domain is refused with 403", send: create(remote({ url: "https://api.example.org.attacker.net/v1" })), status: 403, code: "target_not_allowed" },
-  { name: "creating a run that sets the target's Host header is refused with 400 invalid_header", send: create(remote({ headers: { Host: "internal.corp" } })), status: 400, code: "invalid_header" },
-  { name: "creating a run that sets Transfer-Encoding is refused with 400 invalid_header", send: create(remote({ headers: { "transfer-encoding": "chunked" } })), status: 400, code: "invalid_header" },
-  { name: "creating a run whose notify URL is IPv6 loopback is refused with 403", send: create(mockSpec({ notify: { url: "http://[::1]/hook" } })), status: 403, code: "target_not_allowed" },
+  {
+    name: "creating a run against 127.0.0.1 written as the integer 2130706433 is refused with 400 invalid_target",
+    send: create(remote({ url: "http://2130706433:8787/v1" })),
+    status: 400,
+    code: "invalid_target",
+  },
+  {
+    name: "creating a run against 127.0.0.1 written as 0x7f.1 is refused with 400 invalid_target",
+    send: create(remote({ url: "http://0x7f.1:8787/v1" })),
+    status: 400,
+    code: "invalid_target",
+  },
+  {
+    name: "creating a run against the cloud metadata address is refused with 403",
+    send: create(remote({ url: "http://169.254.169.254/latest/meta-data/" })),
+    status: 403,
+    code: "target_not_allowed",
+  },
+  {
+    name: "creating a run against loopback written as IPv4-mapped IPv6 is refused with 403",
+    send: create(remote({ url: "http://[::ffff:127.0.0.1]:8787/v1" })),
+    status: 403,
+    code: "target_not_allowed",
+  },
+  {
+    name: "creating a run against an allowed host with userinfo is refused with 400 invalid_target",
+    send: create(remote({ url: "https://user:pw@api.example.org/v1" })),
+    status: 400,
+    code: "invalid_target",
+  },
+  {
+    name: "creating a run against an allowed name used as a prefix of an attacker's domain is refused with 403",
+    send: create(remote({ url: "https://api.example.org.attacker.net/v1" })),
+    status: 403,
+    code: "target_not_allowed",
+  },
+  {
+    name: "creating a run that sets the target's Host header is refused with 400 invalid_header",
+    send: create(remote({ headers: { Host: "internal.corp" } })),
+    status: 400,
+    code: "invalid_header",
+  },
+  {
+    name: "creating a run that sets Transfer-Encoding is refused with 400 invalid_header",
+    send: create(remote({ headers: { "transfer-encoding": "chunked" } })),
+    status: 400,
+    code: "invalid_header",
+  },
+  {
+    name: "creating a run whose notify URL is IPv6 loopback is refused with 403",
+    send: create(mockSpec({ notify: { url: "http://[::1]/hook" } })),
+    status: 403,
+    code: "target_not_allowed",
+  },
   // POST /v1/runs: tokens
-  { name: "creating a run without a token is refused with 401 unauthorized", send: create(mockSpec(), { token: null }), status: 401, code: "unauthorized" },
-  { name: "creating a run with a wrong token is refused with 401 invalid_token", send: create(mockSpec(), { token: "not-the-api-token" }), status: 401, code: "invalid_token" },
-  { name: "creating a run with a run's read token is refused with 401 invalid_token", send: () => send("POST", "/v1/runs", { json: mockSpec(), token: fx.live.readToken }), status: 401, code: "invalid_token" },
-  { name: "creating a run with Basic authentication is refused with 401 unauthorized", send: create(mockSpec(), { token: null, headers: { authorization: `Basic ${btoa(`x:${API_TOKEN}`)}` } }), status: 401, code: "unauthorized" },
-  { name: "creating a run with a 600-character bearer token is refused with 401 unauthorized", send: create(mockSpec(), { token: "t".repeat(600) }), status: 401, code: "unauthorized" },
+  {
+    name: "creating a run without a token is refused with 401 unauthorized",
+    send: create(mockSpec(), { token: null }),
+    status: 401,
+    code: "unauthorized",
+  },
+  {
+    name: "creating a run with a wrong token is refused with 401 invalid_token",
+    send: create(mockSpec(), { token: "not-the-api-token" }),
+    status: 401,
+    code: "invalid_token",
+  },
+  {
+    name: "creating a run with a run's read token is refused with 401 invalid_token",
+    send: () => send("POST", "/v1/runs", { json: mockSpec(), token: fx.live.readToken }),
+    status: 401,
+    code: "invalid_token",
+  },
+  {
+    name: "creating a run with Basic authentication is refused with 401 unauthorized",
+    send: create(mockSpec(), { token: null, headers: { authorization: `Basic ${btoa(`x:${API_TOKEN}`)}` } }),
+    status: 401,
+    code: "unauthorized",
+  },
+  {
+    name: "creating a run with a 600-character bearer token is refused with 401 unauthorized",
+    send: create(mockSpec(), { token: "t".repeat(600) }),
+    status: 401,
+    code: "unauthorized",
+  },
 
   // GET status, results, events
-  { name: "reading a run's status without a token is refused with 401", send: read("live", "", () => null), status: 401, code: "unauthorized" },
-  { name: "reading a run's status with its agent token answers 404, as if it did not exist", send: read("live", "", (r) => r.agentToken), status: 404, code: "run_not_found" },
-  { name: "reading a run's status with another run's read token answers 404", send: read("live", "", () => fx.draining.readToken), status: 404, code: "run_not_found" },
-  { name: "reading a run's status with wait=-1 is refused with 400 invalid_query", send: read("live", "?wait=-1"), status: 400, code: "invalid_query" },
-  { name: "reading a run's status with wait=1e400 is refused with 400 invalid_query", send: read("live", "?wait=1e400"), status: 400, code: "invalid_query" },
-  { name: "reading results with wait=61 is refused with 400 invalid_query", send: read("live", "/results?wait=61"), status: 400, code: "invalid_query" },
-  { name: "reading results in an unknown format is refused with 400 unsupported_format", send: read("live", "/results?format=../../etc/passwd"), status: 400, code: "unsupported_format" },
-  { name: "reading results under a run id in upper case answers 404", send: () => send("GET", `/v1/runs/${fx.live.id.toUpperCase()}/results`, { token: fx.live.readToken }), status: 404, code: "run_not_found" },
-  { name: "reading results under a 65-character run id answers 404", send: () => send("GET", `/v1/runs/${fx.live.id}0/results`, { token: fx.live.readToken }), status: 404, code: "run_not_found" },
-  { name: "opening a run's events without a token is refused with 401", send: read("live", "/events", () => null), status: 401, code: "unauthorized" },
-  { name: "opening a run's events with its agent token answers 404", send: read("live", "/events", (r) => r.agentToken), status: 404, code: "run_not_found" },
+  {
+    name: "reading a run's status without a token is refused with 401",
+    send: read("live", "", () => null),
+    status: 401,
+    code: "unauthorized",
+  },
+  {
+    name: "reading a run's status with its agent token answers 404, as if it did not exist",
+    send: read("live", "", (r) => r.agentToken),
+    status: 404,
+    code: "run_not_found",
+  },
+  {
+    name: "reading a run's status with another run's read token answers 404",
+    send: read("live", "", () => fx.draining.readToken),
+    status: 404,
+    code: "run_not_found",
+  },
+  {
+    name: "reading a run's status with wait=-1 is refused with 400 invalid_query",
+    send: read("live", "?wait=-1"),
+    status: 400,
+    code: "invalid_query",
+  },
+  {
+    name: "reading a run's status with wait=1e400 is refused with 400 invalid_query",
+    send: read("live", "?wait=1e400"),
+    status: 400,
+    code: "invalid_query",
+  },
+  {
+    name: "reading results with wait=61 is refused with 400 invalid_query",
+    send: read("live", "/results?wait=61"),
+    status: 400,
+    code: "invalid_query",
+  },
+  {
+    name: "reading results in an unknown format is refused with 400 unsupported_format",
+    send: read("live", "/results?format=../../etc/passwd"),
+    status: 400,
+    code: "unsupported_format",
+  },
+  {
+    name: "reading results under a run id in upper case answers 404",
+    send: () => send("GET", `/v1/runs/${fx.live.id.toUpperCase()}/results`, { token: fx.live.readToken }),
+    status: 404,
+    code: "run_not_found",
+  },
+  {
+    name: "reading results under a 65-character run id answers 404",
+    send: () => send("GET", `/v1/runs/${fx.live.id}0/results`, { token: fx.live.readToken }),
+    status: 404,
+    code: "run_not_found",
+  },
+  {
+    name: "opening a run's events without a token is refused with 401",
+    send: read("live", "/events", () => null),
+    status: 401,
+    code: "unauthorized",
+  },
+  {
+    name: "opening a run's events with its agent token answers 404",
+    send: read("live", "/events", (r) => r.agentToken),
+    status: 404,
+    code: "run_not_found",
+  },
 
   // POST stop
-  { name: "stopping a run with its read token is refused with 401 invalid_token", send: () => send("POST", path("live", "/stop"), { token: fx.live.readToken, json: {} }), status: 401, code: "invalid_token" },
-  { name: "stopping a run with its agent token is refused with 401 invalid_token", send: () => send("POST", path("live", "/stop"), { token: fx.live.agentToken, json: {} }), status: 401, code: "invalid_token" },
-  { name: "stopping a run with an unknown mode is refused with 400 invalid_spec", send: () => send("POST", path("live", "/stop"), { json: { mode: "kill" } }), status: 400, code: "invalid_spec" },
-  { name: "stopping a run with an unknown field is refused with 400 unknown_field", send: () => send("POST", path("live", "/stop"), { json: { mode: "force", now: true } }), status: 400, code: "unknown_field" },
-  { name: "stopping a run with a form-encoded body is refused with 415", send: () => send("POST", path("live", "/stop"), { raw: "mode=force", type: "application/x-www-form-urlencoded" }), status: 415, code: "unsupported_media_type" },
+  {
+    name: "stopping a run with its read token is refused with 401 invalid_token",
+    send: () => send("POST", path("live", "/stop"), { token: fx.live.readToken, json: {} }),
+    status: 401,
+    code: "invalid_token",
+  },
+  {
+    name: "stopping a run with its agent token is refused with 401 invalid_token",
+    send: () => send("POST", path("live", "/stop"), { token: fx.live.agentToken, json: {} }),
+    status: 401,
+    code: "invalid_token",
+  },
+  {
+    name: "stopping a run with an unknown mode is refused with 400 invalid_spec",
+    send: () => send("POST", path("live", "/stop"), { json: { mode: "kill" } }),
+    status: 400,
+    code: "invalid_spec",
+  },
+  {
+    name: "stopping a run with an unknown field is refused with 400 unknown_field",
+    send: () => send("POST", path("live", "/stop"), { json: { mode: "force", now: true } }),
+    status: 400,
+    code: "unknown_field",
+  },
+  {
+    name: "stopping a run with a form-encoded body is refused with 415",
+    send: () => send("POST", path("live", "/stop"), { raw: "mode=force", type: "application/x-www-form-urlencoded" }),
+    status: 415,
+    code: "unsupported_media_type",
+  },
   // A malformed id never reaches a Durable Object. (A well-formed unknown id does, and
   // leaves an empty object behind: RunStore creates its tables on construction.)
-  { name: "stopping a run under a malformed id answers 404", send: () => send("POST", `/v1/runs/${"g".repeat(64)}/stop`, { json: {} }), status: 404, code: "run_not_found" },
+  {
+    name: "stopping a run under a malformed id answers 404",
+    send: () => send("POST", `/v1/runs/${"g".repeat(64)}/stop`, { json: {} }),
+    status: 404,
+    code: "run_not_found",
+  },
 
   // POST agents (join)
-  { name: "joining with a 129-character name is refused with 422 out_of_range", send: agent("live", "agents", () => ({ name: "n".repeat(129) })), status: 422, code: "out_of_range" },
-  { name: "joining with a 65-character region is refused with 422 out_of_range", send: agent("live", "agents", () => ({ region: "r".repeat(65) })), status: 422, code: "out_of_range" },
-  { name: "joining with a 129-character requestId is refused with 422 out_of_range", send: agent("live", "agents", () => ({ requestId: "j".repeat(129) })), status: 422, code: "out_of_range" },
-  { name: "joining with a requestId containing a space is refused with 400 invalid_spec", send: agent("live", "agents", () => ({ requestId: "j 1" })), status: 400, code: "invalid_spec" },
-  { name: "joining with a numeric region is refused with 400 invalid_spec", send: agent("live", "agents", () => ({ region: 7 })), status: 400, code: "invalid_spec" },
-  { name: "joining with an unknown field is refused with 400 unknown_field", send: agent("live", "agents", () => ({ name: "x", admin: true })), status: 400, code: "unknown_field" },
-  { name: "joining with truncated JSON is refused with 400 invalid_json", send: agentRaw("live", "agents", () => '{"name":'), status: 400, code: "invalid_json" },
-  { name: "joining a draining run is refused with 409 run_draining", send: agent("draining", "agents", () => ({})), status: 409, code: "run_draining" },
-  { name: "joining a complete run is refused with 409 run_complete", send: agent("complete", "agents", () => ({})), status: 409, code: "run_complete" },
-  { name: "joining a run that already has MAX_AGENTS agents is refused with 429 too_many_agents", send: agent("full", "agents", () => ({ name: "one-too-many" })), status: 429, code: "too_many_agents" },
-  { name: "joining with the run's read token answers 404", send: agent("live", "agents", () => ({}), (r) => r.readToken), status: 404, code: "run_not_found" },
+  {
+    name: "joining with a 129-character name is refused with 422 out_of_range",
+    send: agent("live", "agents", () => ({ name: "n".repeat(129) })),
+    status: 422,
+    code: "out_of_range",
+  },
+  {
+    name: "joining with a 65-character region is refused with 422 out_of_range",
+    send: agent("live", "agents", () => ({ region: "r".repeat(65) })),
+    status: 422,
+    code: "out_of_range",
+  },
+  {
+    name: "joining with a 129-character requestId is refused with 422 out_of_range",
+    send: agent("live", "agents", () => ({ requestId: "j".repeat(129) })),
+    status: 422,
+    code: "out_of_range",
+  },
+  {
+    name: "joining with a requestId containing a space is refused with 400 invalid_spec",
+    send: agent("live", "agents", () => ({ requestId: "j 1" })),
+    status: 400,
+    code: "invalid_spec",
+  },
+  {
+    name: "joining with a numeric region is refused with 400 invalid_spec",
+    send: agent("live", "agents", () => ({ region: 7 })),
+    status: 400,
+    code: "invalid_spec",
+  },
+  {
+    name: "joining with an unknown field is refused with 400 unknown_field",
+    send: agent("live", "agents", () => ({ name: "x", admin: true })),
+    status: 400,
+    code: "unknown_field",
+  },
+  {
+    name: "joining with truncated JSON is refused with 400 invalid_json",
+    send: agentRaw("live", "agents", () => '{"name":'),
+    status: 400,
+    code: "invalid_json",
+  },
+  {
+    name: "joining a draining run is refused with 409 run_draining",
+    send: agent("draining", "agents", () => ({})),
+    status: 409,
+    code: "run_draining",
+  },
+  {
+    name: "joining a complete run is refused with 409 run_complete",
+    send: agent("complete", "agents", () => ({})),
+    status: 409,
+    code: "run_complete",
+  },
+  {
+    name: "joining a run that already has MAX_AGENTS agents is refused with 429 too_many_agents",
+    send: agent("full", "agents", () => ({ name: "one-too-many" })),
+    status: 429,
+    code: "too_many_agents",
+  },
+  {
+    name: "joining with the run's read token answers 404",
+    send: agent(
+      "live",
+      "agents",
+      () => ({}),
+      (r) => r.readToken,
+    ),
+    status: 404,
+    code: "run_not_found",
+  },
 
   // POST leases
-  { name: "asking for 1001 credits at once is refused with 422 out_of_range", send: agent("live", "leases", leaseBody({ want: 1001 })), status: 422, code: "out_of_range" },
-  { name: "asking for a negative number of credits is refused with 422 out_of_range", send: agent("live", "leases", leaseBody({ want: -5 })), status: 422, code: "out_of_range" },
-  { name: "asking for a fractional number of credits is refused with 400 invalid_spec", send: agent("live", "leases", leaseBody({ want: 1.5 })), status: 400, code: "invalid_spec" },
-  { name: "asking for credits with want as a string is refused with 400 invalid_spec", send: agent("live", "leases", leaseBody({ want: "5" })), status: 400, code: "invalid_spec" },
-  { name: "asking for 1e400 credits in the raw JSON is refused with 400 invalid_spec", send: agentRaw("live", "leases", (r) => `{"agentId":"${A(r)}","requestId":"hostile","want":1e400}`), status: 400, code: "invalid_spec" },
-  { name: "asking for credits without an agentId is refused with 400 invalid_spec", send: agent("live", "leases", () => ({ requestId: "hostile", want: 1 })), status: 400, code: "invalid_spec" },
-  { name: "asking for credits with a space in the agentId is refused with 400 invalid_spec", send: agent("live", "leases", leaseBody({ agentId: "ag x" })), status: 400, code: "invalid_spec" },
-  { name: "asking for credits with a 129-character requestId is refused with 422 out_of_range", send: agent("live", "leases", leaseBody({ requestId: "r".repeat(129) })), status: 422, code: "out_of_range" },
-  { name: "asking for credits as an agent that never joined is refused with 404 unknown_agent", send: agent("live", "leases", leaseBody({ agentId: "ag_nobody" })), status: 404, code: "unknown_agent" },
-  { name: "asking for credits as an agent of another run is refused with 404 unknown_agent", send: agent("live", "leases", (r) => ({ ...leaseBody({})(r), agentId: fx.draining.agents[0] })), status: 404, code: "unknown_agent" },
-  { name: "asking a draining run for credits is refused with 409 run_draining", send: agent("draining", "leases", leaseBody({})), status: 409, code: "run_draining" },
-  { name: "asking a complete run for credits is refused with 409 run_complete", send: agent("complete", "leases", leaseBody({})), status: 409, code: "run_complete" },
-  { name: "asking for credits with an empty body is refused with 400 invalid_json", send: agentRaw("live", "leases", () => ""), status: 400, code: "invalid_json" },
+  {
+    name: "asking for 1001 credits at once is refused with 422 out_of_range",
+    send: agent("live", "leases", leaseBody({ want: 1001 })),
+    status: 422,
+    code: "out_of_range",
+  },
+  {
+    name: "asking for a negative number of credits is refused with 422 out_of_range",
+    send: agent("live", "leases", leaseBody({ want: -5 })),
+    status: 422,
+    code: "out_of_range",
+  },
+  {
+    name: "asking for a fractional number of credits is refused with 400 invalid_spec",
+    send: agent("live", "leases", leaseBody({ want: 1.5 })),
+    status: 400,
+    code: "invalid_spec",
+  },
+  {
+    name: "asking for credits with want as a string is refused with 400 invalid_spec",
+    send: agent("live", "leases", leaseBody({ want: "5" })),
+    status: 400,
+    code: "invalid_spec",
+  },
+  {
+    name: "asking for 1e400 credits in the raw JSON is refused with 400 invalid_spec",
+    send: agentRaw("live", "leases", (r) => `{"agentId":"${A(r)}","requestId":"hostile","want":1e400}`),
+    status: 400,
+    code: "invalid_spec",
+  },
+  {
+    name: "asking for credits without an agentId is refused with 400 invalid_spec",
+    send: agent("live", "leases", () => ({ requestId: "hostile", want: 1 })),
+    status: 400,
+    code: "invalid_spec",
+  },
+  {
+    name: "asking for credits with a space in the agentId is refused with 400 invalid_spec",
+    send: agent("live", "leases", leaseBody({ agentId: "ag x" })),
+    status: 400,
+    code: "invalid_spec",
+  },
+  {
+    name: "asking for credits with a 129-character requestId is refused with 422 out_of_range",
+    send: agent("live", "leases", leaseBody({ requestId: "r".repeat(129) })),
+    status: 422,
+    code: "out_of_range",
+  },
+  {
+    name: "asking for credits as an agent that never joined is refused with 404 unknown_agent",
+    send: agent("live", "leases", leaseBody({ agentId: "ag_nobody" })),
+    status: 404,
+    code: "unknown_agent",
+  },
+  {
+    name: "asking for credits as an agent of another run is refused with 404 unknown_agent",
+    send: agent("live", "leases", (r) => ({ ...leaseBody({})(r), agentId: fx.draining.agents[0] })),
+    status: 404,
+    code: "unknown_agent",
+  },
+  {
+    name: "asking a draining run for credits is refused with 409 run_draining",
+    send: agent("draining", "leases", leaseBody({})),
+    status: 409,
+    code: "run_draining",
+  },
+  {
+    name: "asking a complete run for credits is refused with 409 run_complete",
+    send: agent("complete", "leases", leaseBody({})),
+    status: 409,
+    code: "run_complete",
+  },
+  {
+    name: "asking for credits with an empty body is refused with 400 invalid_json",
+    send: agentRaw("live", "leases", () => ""),
+    status: 400,
+    code: "invalid_json",
+  },
 
   // POST reports
-  { name: "settling a seq that was never granted is refused with 422 unknown_seq", send: agent("live", "reports", reportBody({ results: [result({ seq: 1000 })] })), status: 422, code: "unknown_seq" },
-  { name: "settling a seq granted to another agent is refused with 422 foreign_seq", send: agent("live", "reports", (r) => ({ ...reportBody({ results: [result({ seq: 0 })] })(r), agentId: B(r) })), status: 422, code: "foreign_seq" },
-  { name: "a report with one good seq and one never granted is refused whole: the good seq stays outstanding", send: agent("live", "reports", reportBody({ results: [result({ seq: 0 }), result({ seq: 999 })] })), status: 422, code: "unknown_seq" },
-  { name: "returning a seq that was never granted is refused with 422 unknown_seq", send: agent("live", "reports", reportBody({ returned: [1, 5000] })), status: 422, code: "unknown_seq" },
-  { name: "settling a negative seq is refused with 422 out_of_range", send: agent("live", "reports", reportBody({ results: [result({ seq: -1 })] })), status: 422, code: "out_of_range" },
-  { name: "settling a fractional seq is refused with 400 invalid_spec", send: agent("live", "reports", reportBody({ results: [result({ seq: 0.5 })] })), status: 400, code: "invalid_spec" },
-  { name: "settling a seq above 2^53 - 1 is refused with 422 out_of_range", send: agent("live", "reports", reportBody({ results: [result({ seq: 2 ** 53 })] })), status: 422, code: "out_of_range" },
-  { name: "a latency of 1e400 in the raw JSON is refused with 400 invalid_spec", send: agentRaw("live", "reports", (r) => `{"agentId":"${A(r)}","reportId":"hostile","inflight":0,"results":[{"seq":0,"ok":true,"latencyMs":1e400}]}`), status: 400, code: "invalid_spec" },
-  { name: "a negative latency is refused with 422 out_of_range", send: agent("live", "reports", reportBody({ results: [result({ latencyMs: -1 })] })), status: 422, code: "out_of_range" },
-  { name: "a result whose ok is a string is refused with 400 invalid_spec", send: agent("live", "reports", reportBody({ results: [result({ ok: "true" })] })), status: 400, code: "invalid_spec" },
-  { name: "a result with an unknown field is refused with 400 unknown_field", send: agent("live", "reports", reportBody({ results: [result({ weight: 100 })] })), status: 400, code: "unknown_field" },
-  { name: "an error message longer than 1024 characters is refused with 422 out_of_range", send: agent("live", "reports", reportBody({ results: [result({ ok: false, error: { code: "x", type: "y", message: "m".repeat(1025) } })] })), status: 422, code: "out_of_range" },
-  { name: "an error code longer than 64 characters is refused with 422 out_of_range", send: agent("live", "reports", reportBody({ results: [result({ ok: false, error: { code: "c".repeat(65), type: "y" } })] })), status: 422, code: "out_of_range" },
-  { name: "a report with 10,001 results is refused with 422 out_of_range", send: agent("live", "reports", reportBody({ results: many(10_001, (i) => result({ seq: i })) })), status: 422, code: "out_of_range" },
-  { name: "a report returning 10,001 seqs is refused with 422 out_of_range", send: agent("live", "reports", reportBody({ returned: many(10_001, (i) => i) })), status: 422, code: "out_of_range" },
-  { name: "a report without inflight is refused with 400 invalid_spec", send: agent("live", "reports", (r) => ({ agentId: A(r), reportId: "hostile", results: [] })), status: 400, code: "invalid_spec" },
-  { name: "a report over MAX_BODY_BYTES with a Content-Length is refused with 413", send: agent("live", "reports", reportBody({ results: many(3, (i) => result({ seq: i, ok: false, error: { code: "e", type: "t", message: "m".repeat(1024) } })), pad: "x".repeat(MAX_BODY_BYTES) })), status: 413, code: "body_too_large" },
-  { name: "a streamed report over MAX_BODY_BYTES without a Content-Length is refused with 413", send: agentRaw("live", "reports", () => stream(MAX_BODY_BYTES + 64 * 1024)), status: 413, code: "body_too_large" },
-  { name: "a report to a complete run is refused with 409 run_complete", send: agent("complete", "reports", reportBody({ reportId: "late", results: [] })), status: 409, code: "run_complete" },
-  { name: "a report from an agent that never joined is refused with 404 unknown_agent", send: agent("live", "reports", reportBody({ agentId: "ag_nobody" })), status: 404, code: "unknown_agent" },
-  { name: "a report sent with the run's read token answers 404", send: agent("live", "reports", reportBody({}), (r) => r.readToken), status: 404, code: "run_not_found" },
+  {
+    name: "settling a seq that was never granted is refused with 422 unknown_seq",
+    send: agent("live", "reports", reportBody({ results: [result({ seq: 1000 })] })),
+    status: 422,
+    code: "unknown_seq",
+  },
+  {
+    name: "settling a seq granted to another agent is refused with 422 foreign_seq",
+    send: agent("live", "reports", (r) => ({ ...reportBody({ results: [result({ seq: 0 })] })(r), agentId: B(r) })),
+    status: 422,
+    code: "foreign_seq",
+  },
+  {
+    name: "a report with one good seq and one never granted is refused whole: the good seq stays outstanding",
+    send: agent("live", "reports", reportBody({ results: [result({ seq: 0 }), result({ seq: 999 })] })),
+    status: 422,
+    code: "unknown_seq",
+  },
+  {
+    name: "returning a seq that was never granted is refused with 422 unknown_seq",
+    send: agent("live", "reports", reportBody({ returned: [1, 5000] })),
+    status: 422,
+    code: "unknown_seq",
+  },
+  {
+    name: "settling a negative seq is refused with 422 out_of_range",
+    send: agent("live", "reports", reportBody({ results: [result({ seq: -1 })] })),
+    status: 422,
+    code: "out_of_range",
+  },
+  {
+    name: "settling a fractional seq is refused with 400 invalid_spec",
+    send: agent("live", "reports", reportBody({ results: [result({ seq: 0.5 })] })),
+    status: 400,
+    code: "invalid_spec",
+  },
+  {
+    name: "settling a seq above 2^53 - 1 is refused with 422 out_of_range",
+    send: agent("live", "reports", reportBody({ results: [result({ seq: 2 ** 53 })] })),
+    status: 422,
+    code: "out_of_range",
+  },
+  {
+    name: "a latency of 1e400 in the raw JSON is refused with 400 invalid_spec",
+    send: agentRaw(
+      "live",
+      "reports",
+      (r) => `{"agentId":"${A(r)}","reportId":"hostile","inflight":0,"results":[{"seq":0,"ok":true,"latencyMs":1e400}]}`,
+    ),
+    status: 400,
+    code: "invalid_spec",
+  },
+  {
+    name: "a negative latency is refused with 422 out_of_range",
+    send: agent("live", "reports", reportBody({ results: [result({ latencyMs: -1 })] })),
+    status: 422,
+    code: "out_of_range",
+  },
+  {
+    name: "a result whose ok is a string is refused with 400 invalid_spec",
+    send: agent("live", "reports", reportBody({ results: [result({ ok: "true" })] })),
+    status: 400,
+    code: "invalid_spec",
+  },
+  {
+    name: "a result with an unknown field is refused with 400 unknown_field",
+    send: agent("live", "reports", reportBody({ results: [result({ weight: 100 })] })),
+    status: 400,
+    code: "unknown_field",
+  },
+  {
+    name: "an error message longer than 1024 characters is refused with 422 out_of_range",
+    send: agent(
+      "live",
+      "reports",
+      reportBody({ results: [result({ ok: false, error: { code: "x", type: "y", message: "m".repeat(1025) } })] }),
+    ),
+    status: 422,
+    code: "out_of_range",
+  },
+  {
+    name: "an error code longer than 64 characters is refused with 422 out_of_range",
+    send: agent("live", "reports", reportBody({ results: [result({ ok: false, error: { code: "c".repeat(65), type: "y" } })] })),
+    status: 422,
+    code: "out_of_range",
+  },
+  {
+    name: "a report with 10,001 results is refused with 422 out_of_range",
+    send: agent("live", "reports", reportBody({ results: many(10_001, (i) => result({ seq: i })) })),
+    status: 422,
+    code: "out_of_range",
+  },
+  {
+    name: "a report returning 10,001 seqs is refused with 422 out_of_range",
+    send: agent("live", "reports", reportBody({ returned: many(10_001, (i) => i) })),
+    status: 422,
+    code: "out_of_range",
+  },
+  {
+    name: "a report without inflight is refused with 400 invalid_spec",
+    send: agent("live", "reports", (r) => ({ agentId: A(r), reportId: "hostile", results: [] })),
+    status: 400,
+    code: "invalid_spec",
+  },
+  {
+    name: "a report over MAX_BODY_BYTES with a Content-Length is refused with 413",
+    send: agent(
+      "live",
+      "reports",
+      reportBody({
+        results: many(3, (i) => result({ seq: i, ok: false, error: { code: "e", type: "t", message: "m".repeat(1024) } })),
+        pad: "x".repeat(MAX_BODY_BYTES),
+      }),
+    ),
+    status: 413,
+    code: "body_too_large",
+  },
+  {
+    name: "a streamed report over MAX_BODY_BYTES without a Content-Length is refused with 413",
+    send: agentRaw("live", "reports", () => stream(MAX_BODY_BYTES + 64 * 1024)),
+    status: 413,
+    code: "body_too_large",
+  },
+  {
+    name: "a report to a complete run is refused with 409 run_complete",
+    send: agent("complete", "reports", reportBody({ reportId: "late", results: [] })),
+    status: 409,
+    code: "run_complete",
+  },
+  {
+    name: "a report from an agent that never joined is refused with 404 unknown_agent",
+    send: agent("live", "reports", reportBody({ agentId: "ag_nobody" })),
+    status: 404,
+    code: "unknown_agent",
+  },
+  {
+    name: "a report sent with the run's read token answers 404",
+    send: agent("live", "reports", reportBody({}), (r) => r.readToken),
+    status: 404,
+    code: "run_not_found",
+  },
 
   // Admin and listing
-  { name: "starting a service drain without a token is refused with 401", send: () => send("POST", "/v1/admin/drain", { token: null }), status: 401, code: "unauthorized" },
-  { name: "starting a service drain with a run's read token is refused with 401 invalid_token", send: () => send("POST", "/v1/admin/drain", { token: fx.live.readToken }), status: 401, code: "invalid_token" },
-  { name: "reading the drain state with a run's agent token is refused with 401 invalid_token", send: () => send("GET", "/v1/admin/drain", { token: fx.live.agentToken }), status: 401, code: "invalid_token" },
-  { name: "resuming from a drain with a wrong token is refused with 401 invalid_token", send: () => send("DELETE", "/v1/admin/drain", { token: "nope" }), status: 401, code: "invalid_token" },
-  { name: "listing active runs without a token is refused with 401", send: () => send("GET", "/v1/runs", { token: null }), status: 401, code: "unauthorized" },
+  {
+    name: "starting a service drain without a token is refused with 401",
+    send: () => send("POST", "/v1/admin/drain", { token: null }),
+    status: 401,
+    code: "unauthorized",
+  },
+  {
+    name: "starting a service drain with a run's read token is refused with 401 invalid_token",
+    send: () => send("POST", "/v1/admin/drain", { token: fx.live.readToken }),
+    status: 401,
+    code: "invalid_token",
+  },
+  {
+    name: "reading the drain state with a run's agent token is refused with 401 invalid_token",
+    send: () => send("GET", "/v1/admin/drain", { token: fx.live.agentToken }),
+    status: 401,
+    code: "invalid_token",
+  },
+  {
+    name: "resuming from a drain with a wrong token is refused with 401 invalid_token",
+    send: () => send("DELETE", "/v1/admin/drain", { token: "nope" }),
+    status: 401,
+    code: "invalid_token",
+  },
+  {
+    name: "listing active runs without a token is refused with 401",
+    send: () => send("GET", "/v1/runs", { token: null }),
+    status: 401,
+    code: "unauthorized",
+  },
 
   // /healthz, unknown routes
-  { name: "POST /healthz answers 404 not_found", send: () => send("POST", "/healthz", { token: null, json: { x: 1 } }), status: 404, code: "not_found" },
+  {
+    name: "POST /healthz answers 404 not_found",
+    send: () => send("POST", "/healthz", { token: null, json: { x: 1 } }),
+    status: 404,
+    code: "not_found",
+  },
   { name: "PUT on a run answers 404 not_found", send: () => send("PUT", path("live"), { json: {} }), status: 404, code: "not_found" },
 
   // /mock/*
-  { name: "the mock refuses truncated JSON with 400 invalid_json", send: () => send("POST", "/mock/v1/chat/completions", { token: null, raw: '{"model":"mock","messages":[' }), status: 400, code: "invalid_json" },
-  { name: "the mock refuses a chat completion without messages with 400 invalid_request", send: () => send("POST", "/mock/v1/chat/completions", { token: null, json: { model: "mock", messages: [] } }), status: 400, code: "invalid_request" },
-  { name: "the mock refuses max_tokens of 1e400 with 400 invalid_request", send: () => send("POST", "/mock/v1/completions", { token: null, raw: '{"model":"mock","prompt":"hi","max_tokens":1e400}' }), status: 400, code: "invalid_request" },
-  { name: "the mock refuses a TTFT header of 1e400 with 400 invalid_mock_header", send: () => send("POST", "/mock/v1/chat/completions", { token: null, headers: { "x-mock-ttft-ms": "1e400" }, json: { model: "mock", messages: [{ content: "hi" }] } }), status: 400, code: "invalid_mock_header" },
-  { name: "the mock refuses a negative error-rate header with 400 invalid_mock_header", send: () => send("POST", "/mock/v1/chat/completions", { token: null, headers: { "x-mock-error-rate": "-0.5" }, json: { model: "mock", messages: [{ content: "hi" }] } }), status: 400, code: "invalid_mock_header" },
-  { name: "the mock refuses a streamed body over its 8 MiB cap with 413", send: () => send("POST", "/mock/v1/chat/completions", { token: null, raw: stream(8 * 1024 * 1024 + 64 * 1024) }), status: 413, code: "body_too_large" },
-  { name: "the mock answers GET on the chat path with 404 not_found", send: () => send("GET", "/mock/v1/chat/completions", { token: null }), status: 404, code: "not_found" },
+  {
+    name: "the mock refuses truncated JSON with 400 invalid_json",
+    send: () => send("POST", "/mock/v1/chat/completions", { token: null, raw: '{"model":"mock","messages":[' }),
+    status: 400,
+    code: "invalid_json",
+  },
+  {
+    name: "the mock refuses a chat completion without messages with 400 invalid_request",
+    send: () => send("POST", "/mock/v1/chat/completions", { token: null, json: { model: "mock", messages: [] } }),
+    status: 400,
+    code: "invalid_request",
+  },
+  {
+    name: "the mock refuses max_tokens of 1e400 with 400 invalid_request",
+    send: () => send("POST", "/mock/v1/completions", { token: null, raw: '{"model":"mock","prompt":"hi","max_tokens":1e400}' }),
+    status: 400,
+    code: "invalid_request",
+  },
+  {
+    name: "the mock refuses a TTFT header of 1e400 with 400 invalid_mock_header",
+    send: () =>
+      send("POST", "/mock/v1/chat/completions", {
+        token: null,
+        headers: { "x-mock-ttft-ms": "1e400" },
+        json: { model: "mock", messages: [{ content: "hi" }] },
+      }),
+    status: 400,
+    code: "invalid_mock_header",
+  },
+  {
+    name: "the mock refuses a negative error-rate header with 400 invalid_mock_header",
+    send: () =>
+      send("POST", "/mock/v1/chat/completions", {
+        token: null,
+        headers: { "x-mock-error-rate": "-0.5" },
+        json: { model: "mock", messages: [{ content: "hi" }] },
+      }),
+    status: 400,
+    code: "invalid_mock_header",
+  },
+  {
+    name: "the mock refuses a streamed body over its 8 MiB cap with 413",
+    send: () => send("POST", "/mock/v1/chat/completions", { token: null, raw: stream(8 * 1024 * 1024 + 64 * 1024) }),
+    status: 413,
+    code: "body_too_large",
+  },
+  {
+    name: "the mock answers GET on the chat path with 404 not_found",
+    send: () => send("GET", "/mock/v1/chat/completions", { token: null }),
+    status: 404,
+    code: "not_found",
+  },
 ];
 
 describe("hostile and malformed requests", () => {
@@ -379,7 +956,9 @@ describe("secrets in a run", () => {
       };
     });
     // The creator's own 201 carries its tokens once, by contract, and nothing else secret.
-    const outputs: Array<[string, string]> = [["201 create", created.text.replaceAll(readToken, "").replaceAll(agentToken, "").replaceAll(notifySecret, "")]];
+    const outputs: Array<[string, string]> = [
+      ["201 create", created.text.replaceAll(readToken, "").replaceAll(agentToken, "").replaceAll(notifySecret, "")],
+    ];
     const run = `/v1/runs/${id}`;
     const record = async (label: string, res: Promise<Sent>) => {
       const r = await res;
@@ -390,7 +969,8 @@ describe("secrets in a run", () => {
       for (const token of [readToken, API_TOKEN]) {
         const who = token === API_TOKEN ? "api" : "read";
         await record(`${phase} status (${who})`, send("GET", run, { token }));
-        for (const format of ["json", "aiperf", "csv"]) await record(`${phase} results ${format} (${who})`, send("GET", `${run}/results?format=${format}`, { token }));
+        for (const format of ["json", "aiperf", "csv"])
+          await record(`${phase} results ${format} (${who})`, send("GET", `${run}/results?format=${format}`, { token }));
       }
       await record(`${phase} active runs`, send("GET", "/v1/runs"));
       await record(`${phase} drain state`, send("GET", "/v1/admin/drain"));
@@ -403,16 +983,34 @@ describe("secrets in a run", () => {
     const agentId = joined.body.agentId;
     const leased = await record("lease", send("POST", `${run}/leases`, { token: agentToken, json: { agentId, requestId: "r1", want: 1 } }));
     const seq = leased.body.credits[0].seq;
-    await record("report", send("POST", `${run}/reports`, { token: agentToken, json: { agentId, reportId: "p1", inflight: 0, results: [{ seq, ok: true, latencyMs: 9 }] } }));
+    await record(
+      "report",
+      send("POST", `${run}/reports`, {
+        token: agentToken,
+        json: { agentId, reportId: "p1", inflight: 0, results: [{ seq, ok: true, latencyMs: 9 }] },
+      }),
+    );
     await readAll("complete");
     const events = await record("events", send("GET", `${run}/events`, { token: readToken }));
     expect(events.text).toContain("event: complete");
     await record("stop", send("POST", `${run}/stop`, { json: { mode: "force" } }));
-    await record("late report (409)", send("POST", `${run}/reports`, { token: agentToken, json: { agentId, reportId: "p2", inflight: 0 } }));
+    await record(
+      "late report (409)",
+      send("POST", `${run}/reports`, { token: agentToken, json: { agentId, reportId: "p2", inflight: 0 } }),
+    );
     // Refusals of specs that carry secrets.
-    await record("403 refusal", send("POST", "/v1/runs", { json: { ...spec, target: { ...spec.target, url: "https://evil.test/x?api_key=s3cr3t-query" } } }));
-    await record("400 header refusal", send("POST", "/v1/runs", { json: { ...spec, target: { ...spec.target, headers: { "x-a": "s3cr3t-header\r\nx: y" } } } }));
-    await record("400 userinfo refusal", send("POST", "/v1/runs", { json: { ...spec, target: { ...spec.target, url: "https://s3cr3t-path:s3cr3t-sig@api.example.org/" } } }));
+    await record(
+      "403 refusal",
+      send("POST", "/v1/runs", { json: { ...spec, target: { ...spec.target, url: "https://evil.test/x?api_key=s3cr3t-query" } } }),
+    );
+    await record(
+      "400 header refusal",
+      send("POST", "/v1/runs", { json: { ...spec, target: { ...spec.target, headers: { "x-a": "s3cr3t-header\r\nx: y" } } } }),
+    );
+    await record(
+      "400 userinfo refusal",
+      send("POST", "/v1/runs", { json: { ...spec, target: { ...spec.target, url: "https://s3cr3t-path:s3cr3t-sig@api.example.org/" } } }),
+    );
     expect(webhooks.length).toBeGreaterThan(0);
     for (const w of webhooks) outputs.push(["webhook payload", w]);
 

@@ -23,11 +23,25 @@ type Action =
 
 const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.constant({ kind: "join" as const }) },
-  { weight: 6, arbitrary: fc.record({ kind: fc.constant("lease" as const), agent: fc.nat(3), want: fc.integer({ min: 1, max: 12 }), retry: fc.boolean() }) },
   {
     weight: 6,
     arbitrary: fc.record({
-      kind: fc.constant("report" as const), agent: fc.nat(3), settle: fc.nat(6), fail: fc.nat(2), give: fc.nat(2), dup: fc.boolean(), retry: fc.boolean(),
+      kind: fc.constant("lease" as const),
+      agent: fc.nat(3),
+      want: fc.integer({ min: 1, max: 12 }),
+      retry: fc.boolean(),
+    }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant("report" as const),
+      agent: fc.nat(3),
+      settle: fc.nat(6),
+      fail: fc.nat(2),
+      give: fc.nat(2),
+      dup: fc.boolean(),
+      retry: fc.boolean(),
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("stop" as const), force: fc.boolean() }) },
@@ -52,10 +66,22 @@ function checkInvariants(s: Snapshot, budget: number, pool: number, grantedAtDra
 }
 
 async function play(actions: Action[], budget: number, pool: number, warmup: number): Promise<void> {
-  const run: TestRun = await createRun({ load: { concurrency: pool }, stop: { requests: budget }, warmup: { requests: warmup }, drainTimeoutSeconds: 30 });
+  const run: TestRun = await createRun({
+    load: { concurrency: pool },
+    stop: { requests: budget },
+    warmup: { requests: warmup },
+    drainTimeoutSeconds: 30,
+  });
   // An obedient agent: `cap` is the most it may have in flight. It grows as soon as a
   // larger share arrives; after a smaller one, no new sends until in flight ≤ the share.
-  const agents: Array<{ id: string; held: number[]; cap: number; lastLease?: string; lastReport?: { id: string; body: unknown }; done: number[] }> = [];
+  const agents: Array<{
+    id: string;
+    held: number[];
+    cap: number;
+    lastLease?: string;
+    lastReport?: { id: string; body: unknown };
+    done: number[];
+  }> = [];
   const inflight = (ag: { held: number[]; cap: number }) => Math.min(ag.held.length, ag.cap);
   const told = (ag: { held: number[]; cap: number }, share: number) => {
     ag.cap = share >= ag.cap ? share : Math.max(share, inflight(ag));
@@ -136,12 +162,19 @@ describe("the credit ledger", () => {
         examples: [
           [
             [
-              { kind: "join" }, { kind: "lease", agent: 0, want: 1, retry: false }, { kind: "join" },
-              { kind: "lease", agent: 0, want: 1, retry: false }, { kind: "lease", agent: 3, want: 1, retry: false },
-              { kind: "time", ms: 100 }, { kind: "report", agent: 0, settle: 0, fail: 0, give: 0, dup: false, retry: false },
-              { kind: "join" }, { kind: "stop", force: false },
+              { kind: "join" },
+              { kind: "lease", agent: 0, want: 1, retry: false },
+              { kind: "join" },
+              { kind: "lease", agent: 0, want: 1, retry: false },
+              { kind: "lease", agent: 3, want: 1, retry: false },
+              { kind: "time", ms: 100 },
+              { kind: "report", agent: 0, settle: 0, fail: 0, give: 0, dup: false, retry: false },
+              { kind: "join" },
+              { kind: "stop", force: false },
             ],
-            3, 2, 0,
+            3,
+            2,
+            0,
           ],
         ],
       },

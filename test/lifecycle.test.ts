@@ -1,9 +1,7 @@
 // The run lifecycle end to end over HTTP, with an external agent speaking wire protocol v1.
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import {
-  advance, advanceAndAlarm, call, createRun, expectLedger, join, lease, okResult, report, status, uid,
-} from "./helpers";
+import { advance, advanceAndAlarm, call, createRun, expectLedger, join, lease, okResult, report, status, uid } from "./helpers";
 import type { TestRun } from "./helpers";
 
 /** Runs an agent to exhaustion: lease, settle everything, repeat while credits come. */
@@ -14,7 +12,11 @@ async function drive(run: TestRun, agentId: string, want: number): Promise<numbe
     if (l.status !== 200) return settled;
     const credits = l.body.credits as Array<{ seq: number }>;
     if (credits.length === 0) return settled;
-    const r = await report(run, agentId, credits.map((c) => okResult(c.seq)));
+    const r = await report(
+      run,
+      agentId,
+      credits.map((c) => okResult(c.seq)),
+    );
     expect(r.status).toBe(200);
     settled += r.body.accepted;
     if (r.body.stop) return settled;
@@ -103,7 +105,11 @@ describe("stopping a run", () => {
     const joinRefused = await call("POST", `/v1/runs/${run.id}/agents`, { token: run.agentToken, body: {} });
     expect(joinRefused.body.error.code).toBe("run_draining");
 
-    const partial = await report(run, agentId, seqs.slice(0, 5).map((s) => okResult(s)));
+    const partial = await report(
+      run,
+      agentId,
+      seqs.slice(0, 5).map((s) => okResult(s)),
+    );
     expect(partial.body).toMatchObject({ accepted: 5, stop: true, finishLeased: false });
     expect((await status(run)).body.phase).toBe("draining");
     const last = await report(run, agentId, [], { returned: seqs.slice(5) });
@@ -166,7 +172,11 @@ describe("the duration stop condition", () => {
     expect((await status(run)).body.phase).toBe("running");
     await advanceAndAlarm(run, 1);
     expect((await status(run)).body.phase).toBe("draining");
-    const last = await report(run, agentId, seqs.map((s) => okResult(s)));
+    const last = await report(
+      run,
+      agentId,
+      seqs.map((s) => okResult(s)),
+    );
     expect(last.body.stop).toBe(true);
     expect((await status(run)).body).toMatchObject({ phase: "complete", status: "complete", outcome: "completed" });
   });
@@ -196,7 +206,8 @@ describe("agents that die", () => {
 describe("idempotent agent calls", () => {
   it("answers a repeated join requestId with the agent it created instead of a second one", async () => {
     const run = await createRun({ stop: { requests: 100 } });
-    const joinWith = (requestId: string) => call("POST", `/v1/runs/${run.id}/agents`, { token: run.agentToken, body: { name: "a", requestId } });
+    const joinWith = (requestId: string) =>
+      call("POST", `/v1/runs/${run.id}/agents`, { token: run.agentToken, body: { name: "a", requestId } });
     const first = await joinWith("j-1");
     const again = await joinWith("j-1");
     const other = await joinWith("j-2");
@@ -251,7 +262,9 @@ describe("idempotent agent calls", () => {
     const results = seqs.map((s) => okResult(s));
     const first = await report(run, agentId, results, { reportId: "r-last" });
     expect(first.body).toMatchObject({ accepted: 3, stop: true });
-    const calls = await runInDurableObject(run.stub, (_i, state) => Number(state.storage.sql.exec("SELECT COUNT(*) AS n FROM calls").one().n));
+    const calls = await runInDurableObject(run.stub, (_i, state) =>
+      Number(state.storage.sql.exec("SELECT COUNT(*) AS n FROM calls").one().n),
+    );
     expect(calls).toBe(0);
     const again = await report(run, agentId, results, { reportId: "r-last" });
     expect(again.status).toBe(409);
@@ -288,8 +301,22 @@ describe("idempotent agent calls", () => {
     const run = await createRun({ stop: { requests: 6 } });
     const agentId = await join(run);
     const seqs = ((await lease(run, agentId, 6)).body.credits as Array<{ seq: number }>).map((c) => c.seq);
-    await report(run, agentId, [...seqs].reverse().slice(0, 3).map((s) => okResult(s)));
-    await report(run, agentId, [...seqs].reverse().slice(3).map((s) => okResult(s, { ok: false, error: { code: "http_500", type: "http" } })));
+    await report(
+      run,
+      agentId,
+      [...seqs]
+        .reverse()
+        .slice(0, 3)
+        .map((s) => okResult(s)),
+    );
+    await report(
+      run,
+      agentId,
+      [...seqs]
+        .reverse()
+        .slice(3)
+        .map((s) => okResult(s, { ok: false, error: { code: "http_500", type: "http" } })),
+    );
     const res = (await call("GET", `/v1/runs/${run.id}/results`, { token: run.readToken })).body;
     expect(res.counts).toMatchObject({ completed: 3, failed: 3, outstanding: 0 });
     expect(res.phase).toBe("complete");

@@ -44,7 +44,13 @@ describe("edge agents", () => {
 
   it("share one budget exactly with an external agent, and end themselves when the run stops", async () => {
     const created = await call("POST", "/v1/runs", {
-      body: { target: { url: "builtin:mock", mock: { ttftMs: 5, itlMs: 1 } }, load: { concurrency: 6 }, stop: { requests: 120 }, agents: { edge: 1 }, graceSeconds: 30 },
+      body: {
+        target: { url: "builtin:mock", mock: { ttftMs: 5, itlMs: 1 } },
+        load: { concurrency: 6 },
+        stop: { requests: 120 },
+        agents: { edge: 1 },
+        graceSeconds: 30,
+      },
     });
     const { id, readToken, agentToken } = created.body;
     const joined = await call("POST", `/v1/runs/${id}/agents`, { token: agentToken, body: { name: "external" } });
@@ -56,7 +62,12 @@ describe("edge agents", () => {
       const credits = l.body.credits as Array<{ seq: number }>;
       const r = await call("POST", `/v1/runs/${id}/reports`, {
         token: agentToken,
-        body: { agentId, reportId: `r${i}`, inflight: 0, results: credits.map((c) => ({ seq: c.seq, ok: true, latencyMs: 7, ttftMs: 5, outputTokens: 4 })) },
+        body: {
+          agentId,
+          reportId: `r${i}`,
+          inflight: 0,
+          results: credits.map((c) => ({ seq: c.seq, ok: true, latencyMs: 7, ttftMs: 5, outputTokens: 4 })),
+        },
       });
       mine += credits.length;
       if (r.body.stop) break;
@@ -71,15 +82,22 @@ describe("edge agents", () => {
     const ids = await listDurableObjectIds(env.LOAD_AGENT);
     const stub = env.LOAD_AGENT.get(env.LOAD_AGENT.idFromName(`${id}/0`));
     expect(ids.some((x) => x.equals(stub.id))).toBe(true);
-    const left = await runInDurableObject(stub, (_i, state) =>
-      state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'agent'").toArray().length,
+    const left = await runInDurableObject(
+      stub,
+      (_i, state) => state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'agent'").toArray().length,
     );
     expect(left).toBe(0);
   }, 90_000);
 
   it("resume after eviction between slices and the run still completes exactly", async () => {
     const created = await call("POST", "/v1/runs", {
-      body: { target: { url: "builtin:mock", mock: { ttftMs: 20, itlMs: 2 } }, load: { concurrency: 4 }, stop: { requests: 60 }, agents: { edge: 1 }, graceSeconds: 30 },
+      body: {
+        target: { url: "builtin:mock", mock: { ttftMs: 20, itlMs: 2 } },
+        load: { concurrency: 4 },
+        stop: { requests: 60 },
+        agents: { edge: 1 },
+        graceSeconds: 30,
+      },
     });
     const { id, readToken } = created.body;
     const stub = env.LOAD_AGENT.get(env.LOAD_AGENT.idFromName(`${id}/0`));
@@ -97,7 +115,13 @@ describe("edge agents", () => {
 describe("the edge agents' RPC transport", () => {
   it("report and lease in one call whenever both are due, and the run completes exactly", async () => {
     const created = await call("POST", "/v1/runs", {
-      body: { target: { url: "builtin:mock", stream: true, mock: { ttftMs: 2, itlMs: 1 } }, load: { concurrency: 4 }, stop: { requests: 60 }, agents: { edge: 0 }, graceSeconds: 30 },
+      body: {
+        target: { url: "builtin:mock", stream: true, mock: { ttftMs: 2, itlMs: 1 } },
+        load: { concurrency: 4 },
+        stop: { requests: 60 },
+        agents: { edge: 0 },
+        graceSeconds: 30,
+      },
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const { id, readToken } = created.body as { id: string; readToken: string };
@@ -132,7 +156,9 @@ describe("the edge agents' RPC transport", () => {
   }, 60_000);
 
   it("answers the report of a combined call even when its lease is refused because the drain began", async () => {
-    const created = await call("POST", "/v1/runs", { body: { target: { url: "builtin:mock" }, load: { concurrency: 4 }, stop: { requests: 60 }, agents: { edge: 0 } } });
+    const created = await call("POST", "/v1/runs", {
+      body: { target: { url: "builtin:mock" }, load: { concurrency: 4 }, stop: { requests: 60 }, agents: { edge: 0 } },
+    });
     const { id, readToken } = created.body as { id: string; readToken: string };
     const rpc = rpcTransport(env, id);
     const { agentId } = await rpc.join({ name: "x" });

@@ -104,7 +104,14 @@ describe("RunMetrics definitions", () => {
     withFailures.add({ ...fail(5), latencyMs: 99_999, ttftMs: 1, outputTokens: 1000, inputTokens: 1000 });
     const a = withFailures.document(10_000);
     const b = handRun().document(10_000);
-    for (const tag of ["request_latency", "time_to_first_token", "inter_token_latency", "output_sequence_length", "input_sequence_length", "output_token_throughput_per_user"] as const) {
+    for (const tag of [
+      "request_latency",
+      "time_to_first_token",
+      "inter_token_latency",
+      "output_sequence_length",
+      "input_sequence_length",
+      "output_token_throughput_per_user",
+    ] as const) {
       expect(dist(a, tag), tag).toEqual(dist(b, tag));
     }
     expect(withFailures.outputTokens()).toBe(23);
@@ -218,7 +225,10 @@ describe("RunMetrics serialization and merge", () => {
     ["a malformed sketch", { ...valid, distributions: { ...valid.distributions, request_latency: { n: -1 } } }],
     ["an error entry with a zero count", { ...valid, errors: [...valid.errors, { code: "x", type: "y", count: 0 }] }],
     ["an error code longer than 64 characters", { ...valid, errors: [{ code: "x".repeat(65), type: "y", count: 1 }] }],
-    ["more than 65 error entries", { ...valid, failed: 66, errors: Array.from({ length: 66 }, (_, i) => ({ code: `c${i}`, type: "t", count: 1 })) }],
+    [
+      "more than 65 error entries",
+      { ...valid, failed: 66, errors: Array.from({ length: 66 }, (_, i) => ({ code: `c${i}`, type: "t", count: 1 })) },
+    ],
   ];
   it.each(malformed)("fromJSON rejects %s", (_, data) => {
     expect(() => RunMetrics.fromJSON(data)).toThrow();
@@ -268,9 +278,15 @@ describe("final metrics", () => {
   })();
   const malformedFinal: [string, unknown][] = [
     ["final metrics that still carry sketches", { ...frozen, distributions: handRun().toJSON().distributions }],
-    ["a final document without a tag", { ...frozen, final: { ...frozen.final, document: { ...frozen.final!.document, request_latency: undefined } } }],
+    [
+      "a final document without a tag",
+      { ...frozen, final: { ...frozen.final, document: { ...frozen.final!.document, request_latency: undefined } } },
+    ],
     ["a final document whose request count differs from completed", { ...frozen, completed: 2 }],
-    ["a final document with an unknown tag", { ...frozen, final: { ...frozen.final, document: { ...frozen.final!.document, extra: { unit: "x" } } } }],
+    [
+      "a final document with an unknown tag",
+      { ...frozen, final: { ...frozen.final, document: { ...frozen.final!.document, extra: { unit: "x" } } } },
+    ],
     ["a negative duration", { ...frozen, final: { ...frozen.final, durationMs: -1 } }],
   ];
   it.each(malformedFinal)("fromJSON rejects %s", (_, data) => {

@@ -77,7 +77,13 @@ describe("chat completions", () => {
   });
 
   it("sends the role on the first content chunk, an empty-choices usage chunk last, and [DONE]", async () => {
-    const res = await post("/chat/completions", { model: "m", messages, max_tokens: 3, stream: true, stream_options: { include_usage: true } });
+    const res = await post("/chat/completions", {
+      model: "m",
+      messages,
+      max_tokens: 3,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
     const events = await sseEvents(res);
@@ -198,7 +204,11 @@ describe("timing", () => {
   it("keeps to the schedule when a reader stalls: tokens already due go out at once instead of slipping", async () => {
     // Relative sleeps would end at 20 + 100 + 14·10 = 260 ms here; the schedule ends at 170 ms.
     const t0 = performance.now();
-    const res = await post("/chat/completions", { model: "m", messages, max_tokens: 16, stream: true }, { "x-mock-ttft-ms": "20", "x-mock-itl-ms": "10" });
+    const res = await post(
+      "/chat/completions",
+      { model: "m", messages, max_tokens: 16, stream: true },
+      { "x-mock-ttft-ms": "20", "x-mock-itl-ms": "10" },
+    );
     const reader = res.body!.getReader();
     await reader.read();
     await scheduler.wait(100);
@@ -247,7 +257,9 @@ describe("injected errors", () => {
 
   it("never fails a request when the error rate is 0", async () => {
     const c = client({ ...FAST, "x-mock-error-rate": "0" });
-    const results = await Promise.allSettled(Array.from({ length: 50 }, () => c.completions.create({ model: "m", prompt: "p", max_tokens: 1 })));
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, () => c.completions.create({ model: "m", prompt: "p", max_tokens: 1 })),
+    );
     expect(results.filter((r) => r.status === "rejected")).toEqual([]);
   });
 });
@@ -299,7 +311,12 @@ describe("refusals", () => {
       const res = await post(path, body);
       expect(res.status, JSON.stringify(body)).toBe(400);
       const json = (await res.json()) as { error: Record<string, unknown> };
-      expect(json.error).toMatchObject({ type: "invalid_request_error", param: null, code: expect.any(String), message: expect.any(String) });
+      expect(json.error).toMatchObject({
+        type: "invalid_request_error",
+        param: null,
+        code: expect.any(String),
+        message: expect.any(String),
+      });
     }
   });
 

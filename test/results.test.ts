@@ -12,7 +12,11 @@ async function settleAll(run: TestRun, agentId: string, want: number, result: (s
   for (;;) {
     const l = await lease(run, agentId, want);
     if (l.status !== 200 || l.body.credits.length === 0) return;
-    const r = await report(run, agentId, l.body.credits.map((c: { seq: number }) => result(c.seq)));
+    const r = await report(
+      run,
+      agentId,
+      l.body.credits.map((c: { seq: number }) => result(c.seq)),
+    );
     if (r.body.stop) return;
   }
 }
@@ -20,7 +24,8 @@ async function settleAll(run: TestRun, agentId: string, want: number, result: (s
 describe("thresholds", () => {
   it("report each expression with its value and whether it passed, on the merged distribution", async () => {
     const run = await createRun({
-      load: { concurrency: 4 }, stop: { requests: 8 },
+      load: { concurrency: 4 },
+      stop: { requests: 8 },
       thresholds: { "request_latency.p99": "<105", "time_to_first_token.avg": "<= 20", request_error_rate: "<1" },
     });
     const a = await join(run, "a");
@@ -38,7 +43,11 @@ describe("thresholds", () => {
     const run = await createRun({ stop: { requests: 100 }, thresholds: { request_error_rate: "<10" }, abortOnThresholdFail: true });
     const agentId = await join(run);
     const seqs = (await lease(run, agentId, 8)).body.credits.map((c: { seq: number }) => c.seq);
-    const r = await report(run, agentId, seqs.slice(0, 4).map((s: number) => okResult(s, { ok: false, error: { code: "http_500", type: "http" } })));
+    const r = await report(
+      run,
+      agentId,
+      seqs.slice(0, 4).map((s: number) => okResult(s, { ok: false, error: { code: "http_500", type: "http" } })),
+    );
     expect(r.body.stop).toBe(true);
     expect((await lease(run, agentId, 1)).body.error.code).toBe("run_draining");
     await report(run, agentId, [], { returned: seqs.slice(4) });
@@ -52,8 +61,16 @@ describe("the time series", () => {
     const run = await createRun({ load: { concurrency: 8 }, stop: { requests: 6 } });
     const agentId = await join(run);
     const seqs = (await lease(run, agentId, 6)).body.credits.map((c: { seq: number }) => c.seq);
-    await report(run, agentId, seqs.slice(0, 3).map((s: number) => okResult(s, { endMs: 500, outputTokens: 10 })));
-    await report(run, agentId, seqs.slice(3).map((s: number) => okResult(s, { endMs: 2_500, ok: s % 2 === 0, outputTokens: 10 })));
+    await report(
+      run,
+      agentId,
+      seqs.slice(0, 3).map((s: number) => okResult(s, { endMs: 500, outputTokens: 10 })),
+    );
+    await report(
+      run,
+      agentId,
+      seqs.slice(3).map((s: number) => okResult(s, { endMs: 2_500, ok: s % 2 === 0, outputTokens: 10 })),
+    );
     const ts = (await call("GET", `/v1/runs/${run.id}/results`, { token: run.readToken })).body.timeseries;
     expect(ts.bucketSeconds).toBe(1);
     expect(ts.buckets.map((b: { t: number }) => b.t)).toEqual([0, 2]);
@@ -81,7 +98,17 @@ describe("the results document's size", () => {
       }
       const res = await call("GET", `/v1/runs/${run.id}/results`, { token: run.readToken });
       expect(res.body.counts.completed).toBe(n);
-      const { serverTime: _a, id: _b, createdAt: _c, startedAt: _d, completedAt: _e, wipeAt: _f, drainStartedAt: _g, agents: _h, ...rest } = res.body;
+      const {
+        serverTime: _a,
+        id: _b,
+        createdAt: _c,
+        startedAt: _d,
+        completedAt: _e,
+        wipeAt: _f,
+        drainStartedAt: _g,
+        agents: _h,
+        ...rest
+      } = res.body;
       return JSON.stringify(rest).length;
     }
     const small = await sizeFor(1_000);
@@ -108,14 +135,26 @@ describe("export formats", () => {
 describe("the completion webhook", () => {
   it("posts the final results once, signed, retrying with backoff after a receiver fails twice", async () => {
     const created = await call("POST", "/v1/runs", {
-      body: { target: { url: "builtin:mock" }, stop: { requests: 2 }, agents: { edge: 0 }, graceSeconds: 60, notify: { url: "https://hooks.example.com/edgeperf" } },
+      body: {
+        target: { url: "builtin:mock" },
+        stop: { requests: 2 },
+        agents: { edge: 0 },
+        graceSeconds: 60,
+        notify: { url: "https://hooks.example.com/edgeperf" },
+      },
     });
     expect(created.status).toBe(201);
     const secret = created.body.notifySecret as string;
     expect(secret).toMatch(/^whsec_/);
     const { env } = await import("cloudflare:workers");
     const stub = env.RUN_COORDINATOR.get(env.RUN_COORDINATOR.idFromString(created.body.id));
-    const run: TestRun = { id: created.body.id, readToken: created.body.readToken, agentToken: created.body.agentToken, stub, clock: Date.now() };
+    const run: TestRun = {
+      id: created.body.id,
+      readToken: created.body.readToken,
+      agentToken: created.body.agentToken,
+      stub,
+      clock: Date.now(),
+    };
     const received: Array<{ url: string; headers: Headers; body: string }> = [];
     let answers = [500, 503, 200];
     await runInDurableObject(stub, (instance: RunCoordinator) => {
@@ -129,7 +168,11 @@ describe("the completion webhook", () => {
     });
     const agentId = await join(run);
     const seqs = (await lease(run, agentId, 2)).body.credits.map((c: { seq: number }) => c.seq);
-    await report(run, agentId, seqs.map((s: number) => okResult(s)));
+    await report(
+      run,
+      agentId,
+      seqs.map((s: number) => okResult(s)),
+    );
     await advanceAndAlarm(run, 0); // first attempt: 500
     await advanceAndAlarm(run, 999); // not yet due
     expect(received).toHaveLength(1);

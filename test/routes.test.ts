@@ -49,7 +49,11 @@ describe("creating a run", () => {
   });
 
   it("refuses a body that is not JSON with 415, malformed JSON with 400, and an oversized one with 413", async () => {
-    expectError(await call("POST", "/v1/runs", { rawBody: "x=1", contentType: "application/x-www-form-urlencoded" }), 415, "unsupported_media_type");
+    expectError(
+      await call("POST", "/v1/runs", { rawBody: "x=1", contentType: "application/x-www-form-urlencoded" }),
+      415,
+      "unsupported_media_type",
+    );
     expectError(await call("POST", "/v1/runs", { rawBody: '{"target":' }), 400, "invalid_json");
     expectError(await call("POST", "/v1/runs", { rawBody: "" }), 400, "invalid_json");
     const big = JSON.stringify({ ...mockSpec(), pad: "x".repeat(1_100_000) });
@@ -73,7 +77,11 @@ describe("creating a run", () => {
     expectError(await call("POST", "/v1/runs", { body: { ...mockSpec(), bogus: 1 } }), 400, "unknown_field");
     expectError(await call("POST", "/v1/runs", { body: { ...mockSpec(), stop: {} } }), 400, "no_stop_condition");
     expectError(await call("POST", "/v1/runs", { body: { ...mockSpec(), graceSeconds: 301 } }), 422, "out_of_range");
-    expectError(await call("POST", "/v1/runs", { body: mockSpec({ target: { url: "https://evil.test/v1", model: "m" } }) }), 403, "target_not_allowed");
+    expectError(
+      await call("POST", "/v1/runs", { body: mockSpec({ target: { url: "https://evil.test/v1", model: "m" } }) }),
+      403,
+      "target_not_allowed",
+    );
     expect((await listDurableObjectIds(env.RUN_COORDINATOR)).length).toBe(before);
   });
 });
@@ -115,7 +123,12 @@ describe("reading a run", () => {
 
   it("never shows the target's API key or header values to a reader", async () => {
     const run = await createRun({
-      target: { url: "https://api.example.org/v1/chat/completions?key=s3cr3t-q", model: "m", apiKey: "sk-s3cr3t-key", headers: { "x-secret": "s3cr3t-h" } },
+      target: {
+        url: "https://api.example.org/v1/chat/completions?key=s3cr3t-q",
+        model: "m",
+        apiKey: "sk-s3cr3t-key",
+        headers: { "x-secret": "s3cr3t-h" },
+      },
     });
     for (const path of ["", "/results"]) {
       const text = JSON.stringify((await call("GET", `/v1/runs/${run.id}${path}`, { token: run.readToken })).body);
@@ -142,13 +155,36 @@ describe("the agent protocol's door", () => {
     const run = await createRun();
     const agentId = await join(run);
     const at = (p: string) => `/v1/runs/${run.id}/${p}`;
-    expectError(await call("POST", at("leases"), { token: run.agentToken, body: { agentId, requestId: "r", want: 0 } }), 422, "out_of_range");
-    expectError(await call("POST", at("leases"), { token: run.agentToken, body: { agentId, requestId: "r", want: 1.5 } }), 400, "invalid_spec");
-    expectError(await call("POST", at("leases"), { token: run.agentToken, body: { agentId, requestId: "r", want: 1, extra: 1 } }), 400, "unknown_field");
-    expectError(await call("POST", at("leases"), { token: run.agentToken, body: { agentId: "ag_nobody", requestId: "r", want: 1 } }), 404, "unknown_agent");
-    expectError(await call("POST", at("reports"), { token: run.agentToken, body: { agentId, reportId: "x", inflight: -1 } }), 422, "out_of_range");
     expectError(
-      await call("POST", at("reports"), { token: run.agentToken, body: { agentId, reportId: "x", inflight: 0, results: [{ seq: 0, ok: "yes", latencyMs: 1 }] } }),
+      await call("POST", at("leases"), { token: run.agentToken, body: { agentId, requestId: "r", want: 0 } }),
+      422,
+      "out_of_range",
+    );
+    expectError(
+      await call("POST", at("leases"), { token: run.agentToken, body: { agentId, requestId: "r", want: 1.5 } }),
+      400,
+      "invalid_spec",
+    );
+    expectError(
+      await call("POST", at("leases"), { token: run.agentToken, body: { agentId, requestId: "r", want: 1, extra: 1 } }),
+      400,
+      "unknown_field",
+    );
+    expectError(
+      await call("POST", at("leases"), { token: run.agentToken, body: { agentId: "ag_nobody", requestId: "r", want: 1 } }),
+      404,
+      "unknown_agent",
+    );
+    expectError(
+      await call("POST", at("reports"), { token: run.agentToken, body: { agentId, reportId: "x", inflight: -1 } }),
+      422,
+      "out_of_range",
+    );
+    expectError(
+      await call("POST", at("reports"), {
+        token: run.agentToken,
+        body: { agentId, reportId: "x", inflight: 0, results: [{ seq: 0, ok: "yes", latencyMs: 1 }] },
+      }),
       400,
       "invalid_spec",
     );

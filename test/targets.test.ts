@@ -131,7 +131,6 @@ describe("checkTargetUrl: the allowlist", () => {
     expectRefused("http://[::2]:8080/", 403, "target_not_allowed");
   });
 
-
   it("matches an internationalized host whether written in Unicode or punycode", () => {
     expect(() => checkTargetUrl("https://xn--bcher-kva.example/", ALLOWED, "target")).not.toThrow();
     expect(() => checkTargetUrl("https://BÜCHER.example/", ALLOWED, "target")).not.toThrow();
@@ -216,8 +215,19 @@ describe("checkTargetUrl: IP literals", () => {
   });
 
   it.each([
-    "8.8.8.8", "1.1.1.1", "172.15.255.255", "172.32.0.0", "100.63.255.255", "100.128.0.0", "169.253.255.255", "192.169.0.0",
-    "223.255.255.255", "[2606:4700:4700::1111]", "[fbff::1]", "[fe7f::1]", "[2001:4860:4860::8888]",
+    "8.8.8.8",
+    "1.1.1.1",
+    "172.15.255.255",
+    "172.32.0.0",
+    "100.63.255.255",
+    "100.128.0.0",
+    "169.253.255.255",
+    "192.169.0.0",
+    "223.255.255.255",
+    "[2606:4700:4700::1111]",
+    "[fbff::1]",
+    "[fe7f::1]",
+    "[2001:4860:4860::8888]",
   ])("does not put %s, just outside every special range, in one", (host) => {
     expect(specialRange(host)).toBeNull();
   });

@@ -48,9 +48,7 @@ router
   .get("/assets/:file", serveAsset)
   // The built-in OpenAI-compatible mock target (no token: it serves benchmarks, holds nothing).
   .all("/mock/*", (request) => handleMock(request))
-  .all("*", (request) =>
-    errorResponse(404, "not_found", `No route for ${request.method} ${new URL(request.url).pathname}.`),
-  );
+  .all("*", (request) => errorResponse(404, "not_found", `No route for ${request.method} ${new URL(request.url).pathname}.`));
 
 export default {
   fetch: (request, env, ctx) => router.fetch(request, env, ctx),

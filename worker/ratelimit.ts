@@ -72,9 +72,14 @@ export class FixedWindow {
 const local = new FixedWindow();
 
 function rateLimited(retryAfterS: number, limit: number): StatusError {
-  return new StatusError(429, "rate_limited", `Too many runs created with this token (limit ${limit} a minute); retry in ${retryAfterS} s.`, {
-    "retry-after": String(retryAfterS),
-  });
+  return new StatusError(
+    429,
+    "rate_limited",
+    `Too many runs created with this token (limit ${limit} a minute); retry in ${retryAfterS} s.`,
+    {
+      "retry-after": String(retryAfterS),
+    },
+  );
 }
 
 /** Throws 429 rate_limited when this API token has created too many runs. Call after the token check. */

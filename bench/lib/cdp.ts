@@ -124,7 +124,11 @@ export function moduleMap(bundle: string | null): (line: number) => string {
 }
 
 /** Self time by function and by source module (native functions by their own name). */
-export function summarize(p: CpuProfile, bundle: string | null, top = 25): { totalMs: number; idlePct: number; functions: Hot[]; files: Hot[] } {
+export function summarize(
+  p: CpuProfile,
+  bundle: string | null,
+  top = 25,
+): { totalMs: number; idlePct: number; functions: Hot[]; files: Hot[] } {
   const where = moduleMap(bundle);
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const self = new Map<number, number>();

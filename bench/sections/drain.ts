@@ -55,7 +55,12 @@ async function lastSettleTrial(server: DevServer, graceSeconds: number) {
   const seqs = (lease.body.credits as Array<{ seq: number }>).map((c) => c.seq);
   if (seqs.length !== 16) throw new Error(`expected 16 credits, got ${JSON.stringify(lease.body)}`);
   const ok = (seq: number) => ({ seq, ok: true, latencyMs: 40, ttftMs: 10, inputTokens: 100, outputTokens: 8 });
-  await api(server.url, "POST", `${path}/reports`, run.agentToken, { agentId, reportId: "r1", inflight: 1, results: seqs.slice(0, 15).map(ok) });
+  await api(server.url, "POST", `${path}/reports`, run.agentToken, {
+    agentId,
+    reportId: "r1",
+    inflight: 1,
+    results: seqs.slice(0, 15).map(ok),
+  });
   let seenAt = 0;
   const waiter = api(server.url, "GET", `${path}/results?wait=30`, run.readToken).then((r) => {
     seenAt = epoch();
@@ -63,7 +68,12 @@ async function lastSettleTrial(server: DevServer, graceSeconds: number) {
   });
   await sleep(300); // the waiter is parked in the coordinator by now
   const sentAt = epoch();
-  const last = await api(server.url, "POST", `${path}/reports`, run.agentToken, { agentId, reportId: "r2", inflight: 0, results: seqs.slice(15).map(ok) });
+  const last = await api(server.url, "POST", `${path}/reports`, run.agentToken, {
+    agentId,
+    reportId: "r2",
+    inflight: 0,
+    results: seqs.slice(15).map(ok),
+  });
   const answeredAt = epoch();
   const seen = await waiter;
   if (seen.body.phase !== "complete") throw new Error(`waiter saw ${seen.body.phase}`);
@@ -140,13 +150,19 @@ export async function drainAndGrace(server: DevServer, target: Target, quick: bo
     // The grace window is watched on the first trials (it takes graceSeconds each).
     if (i < (quick ? 1 : 3)) graceTrials.push(await graceTrial(server, t.run, t.completedAt, graceSeconds));
   }
-  log(`drain: last settle → complete seen ${trials.map((t) => t.lastSettleToCompleteMs).join(", ")} ms (report sent → seen ${trials.map((t) => t.reportSentToSeenMs).join(", ")} ms)`);
+  log(
+    `drain: last settle → complete seen ${trials.map((t) => t.lastSettleToCompleteMs).join(", ")} ms (report sent → seen ${trials.map((t) => t.reportSentToSeenMs).join(", ")} ms)`,
+  );
   log(`grace: ${JSON.stringify(graceTrials)}`);
   const stopTrials: DrainOut["stopTrials"] = [];
   for (let i = 0; i < (quick ? 2 : 5); i++) {
     await target.reset();
     const s = await stopTrial(server, target);
-    stopTrials.push({ stopToNoNewSendsMs: round(s.stopToNoNewSendsMs, 2)!, stopToCompleteMs: round(s.stopToCompleteMs, 1)!, inFlightAtStop: s.inFlightAtStop });
+    stopTrials.push({
+      stopToNoNewSendsMs: round(s.stopToNoNewSendsMs, 2)!,
+      stopToCompleteMs: round(s.stopToCompleteMs, 1)!,
+      inFlightAtStop: s.inFlightAtStop,
+    });
     log(`drain: stop → last new send ${stopTrials.at(-1)!.stopToNoNewSendsMs} ms, → complete ${stopTrials.at(-1)!.stopToCompleteMs} ms`);
   }
   const settle = trials.map((t) => t.lastSettleToCompleteMs);
@@ -160,7 +176,11 @@ export async function drainAndGrace(server: DevServer, target: Target, quick: bo
     },
     grace: {
       graceSeconds,
-      trials: graceTrials.map((g) => ({ visibleSeconds: round(g.visibleSeconds, 3)!, lastVisibleSeconds: round(g.lastVisibleSeconds, 3)!, goneSeconds: round(g.goneSeconds, 3)! })),
+      trials: graceTrials.map((g) => ({
+        visibleSeconds: round(g.visibleSeconds, 3)!,
+        lastVisibleSeconds: round(g.lastVisibleSeconds, 3)!,
+        goneSeconds: round(g.goneSeconds, 3)!,
+      })),
       visibleSeconds: round(Math.min(...graceTrials.map((g) => g.visibleSeconds)), 3),
       goneSeconds: round(Math.max(...graceTrials.map((g) => g.goneSeconds)), 3),
       neverGoneEarly: graceTrials.every((g) => g.goneSeconds >= graceSeconds),

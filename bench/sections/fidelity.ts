@@ -80,13 +80,22 @@ async function measure(server: DevServer, target: Record<string, unknown>, reque
   });
   const res = await waitComplete(server, run);
   if (res.counts.failed > 0) throw new Error(`fidelity run had ${res.counts.failed} failed requests: ${JSON.stringify(res.errors)}`);
-  return { ttftP50: res.metrics.time_to_first_token.p50 as number, itlMean: res.metrics.inter_token_latency.avg as number, n: res.counts.completed as number };
+  return {
+    ttftP50: res.metrics.time_to_first_token.p50 as number,
+    itlMean: res.metrics.inter_token_latency.avg as number,
+    n: res.counts.completed as number,
+  };
 }
 
 /** The reference client: plain Node fetch, the same request shape, concurrency and count. */
 async function reference(target: Target, ttft: number, itl: number, requests: number) {
   await target.reset();
-  const body = JSON.stringify({ model: "bench", messages: [{ role: "user", content: "word ".repeat(128) }], stream: true, max_tokens: OUTPUT_TOKENS });
+  const body = JSON.stringify({
+    model: "bench",
+    messages: [{ role: "user", content: "word ".repeat(128) }],
+    stream: true,
+    max_tokens: OUTPUT_TOKENS,
+  });
   const headers = { "content-type": "application/json", "x-bench-ttft-ms": String(ttft), "x-bench-itl-ms": String(itl) };
   const ttfts: number[] = [];
   let left = requests;
@@ -111,7 +120,13 @@ async function reference(target: Target, ttft: number, itl: number, requests: nu
     }),
   );
   const served = (await target.stats()).streamed;
-  return { ttftP50: percentile(ttfts, 50), servedTtftP50: percentile(served.map((x) => x.ttftMs), 50) };
+  return {
+    ttftP50: percentile(ttfts, 50),
+    servedTtftP50: percentile(
+      served.map((x) => x.ttftMs),
+      50,
+    ),
+  };
 }
 
 const maxAbs = (xs: Array<number | null>) => {
@@ -121,8 +136,18 @@ const maxAbs = (xs: Array<number | null>) => {
 
 export async function fidelity(server: DevServer, target: Target, quick: boolean): Promise<FidelityOut> {
   const settings: Array<[number, number]> = quick
-    ? [[20, 5], [100, 10], [250, 2]]
-    : [[20, 5], [50, 20], [100, 10], [250, 2], [500, 1]];
+    ? [
+        [20, 5],
+        [100, 10],
+        [250, 2],
+      ]
+    : [
+        [20, 5],
+        [50, 20],
+        [100, 10],
+        [250, 2],
+        [500, 1],
+      ];
   const requests = quick ? 96 : 400;
   const rows: FidelityRow[] = [];
   for (const [ttft, itl] of settings) {
@@ -140,7 +165,10 @@ export async function fidelity(server: DevServer, target: Target, quick: boolean
       requests,
     );
     const served = (await target.stats()).streamed;
-    const sTtft = percentile(served.map((s) => s.ttftMs), 50);
+    const sTtft = percentile(
+      served.map((s) => s.ttftMs),
+      50,
+    );
     const sItl = mean(served.map((s) => s.itlMs).filter((x): x is number => x !== null));
     const ref = await reference(target, ttft, itl, requests);
     rows.push({
@@ -163,7 +191,9 @@ export async function fidelity(server: DevServer, target: Target, quick: boolean
       referenceTtftErrorMs: ref.ttftP50 === null || ref.servedTtftP50 === null ? null : round(ref.ttftP50 - ref.servedTtftP50, 3),
     });
     const row = rows.at(-1)!;
-    log(`  measured TTFT p50 ${row.measuredTtftP50} (served ${row.servedTtftP50}), ITL mean ${row.measuredItlMean} (served ${row.servedItlMean}); plain Node client TTFT p50 ${row.referenceTtftP50} (served ${row.referenceServedTtftP50})`);
+    log(
+      `  measured TTFT p50 ${row.measuredTtftP50} (served ${row.servedTtftP50}), ITL mean ${row.measuredItlMean} (served ${row.servedItlMean}); plain Node client TTFT p50 ${row.referenceTtftP50} (served ${row.referenceServedTtftP50})`,
+    );
   }
   for (const [ttft, itl] of settings) {
     log(`fidelity: builtin:mock ttft ${ttft} ms, itl ${itl} ms, ${requests} requests`);

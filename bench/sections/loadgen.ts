@@ -41,7 +41,8 @@ async function workerdCeiling(url: string, c: number, seconds: number): Promise<
   const dev = new DevServer({ apiToken: API_TOKEN, extraArgs: ["--config", "bench/ceiling/wrangler.toml"] });
   try {
     await dev.start();
-    const loop = (ms: number) => fetch(`${dev.url}/loop?c=${c}&ms=${ms}&target=${encodeURIComponent(url)}`).then((r) => r.json() as Promise<{ rps: number }>);
+    const loop = (ms: number) =>
+      fetch(`${dev.url}/loop?c=${c}&ms=${ms}&target=${encodeURIComponent(url)}`).then((r) => r.json() as Promise<{ rps: number }>);
     await loop(1_000); // warm-up, unmeasured
     return (await loop(seconds * 1000)).rps;
   } finally {
@@ -78,7 +79,9 @@ async function edgeperf(server: DevServer, url: string, c: number, seconds: numb
 
 async function autocannon(url: string, c: number, seconds: number): Promise<ToolRow> {
   const bin = join(ROOT, "node_modules", "autocannon", "autocannon.js");
-  const r = await run(process.execPath, [bin, "-c", String(c), "-d", String(seconds), "--json", "--no-progress", url], { timeoutMs: (seconds + 60) * 1000 });
+  const r = await run(process.execPath, [bin, "-c", String(c), "-d", String(seconds), "--json", "--no-progress", url], {
+    timeoutMs: (seconds + 60) * 1000,
+  });
   if (r.code !== 0) throw new Error(`autocannon exited ${r.code}: ${r.stderr.slice(-500)}`);
   const j = JSON.parse(r.stdout) as {
     requests: { total: number; average: number };
@@ -127,11 +130,23 @@ export async function loadgen(server: DevServer, target: Target, quick: boolean)
   const seconds = quick ? 5 : 15;
   const agents = Math.ceil(c / 16);
   const heyPresent = which("hey") !== null;
-  const out: LoadgenOut = { concurrency: c, durationSeconds: seconds, edgeAgents: agents, fixed: [], delay20: [], sweep: [], workerdCeilingRps: null, workerdCeilingTargetRps: null };
+  const out: LoadgenOut = {
+    concurrency: c,
+    durationSeconds: seconds,
+    edgeAgents: agents,
+    fixed: [],
+    delay20: [],
+    sweep: [],
+    workerdCeilingRps: null,
+    workerdCeilingTargetRps: null,
+  };
   // Warm the target's JIT and the agents' code paths once, unmeasured.
   await autocannon(`${target.url}/fixed`, c, 1);
   await edgeperf(server, `${target.url}/fixed`, c, 1, agents);
-  for (const [key, path] of [["fixed", "/fixed"], ["delay20", "/delay/20"]] as const) {
+  for (const [key, path] of [
+    ["fixed", "/fixed"],
+    ["delay20", "/delay/20"],
+  ] as const) {
     const url = target.url + path;
     const tools: Array<[string, () => Promise<ToolRow>]> = [
       ["edgeperf", () => edgeperf(server, url, c, seconds, agents)],
@@ -140,7 +155,16 @@ export async function loadgen(server: DevServer, target: Target, quick: boolean)
     ];
     for (const [name, go] of tools) {
       if (name === "hey" && !heyPresent) {
-        out[key].push({ tool: "hey", rps: null, p50Ms: null, p99Ms: null, requests: null, errors: null, targetRps: null, note: "not installed" });
+        out[key].push({
+          tool: "hey",
+          rps: null,
+          p50Ms: null,
+          p99Ms: null,
+          requests: null,
+          errors: null,
+          targetRps: null,
+          note: "not installed",
+        });
         continue;
       }
       log(`loadgen ${key}: ${name}, c=${c}, ${seconds} s`);
@@ -152,7 +176,18 @@ export async function loadgen(server: DevServer, target: Target, quick: boolean)
       await sleep(500);
     }
   }
-  for (const [sc, sa] of (quick ? [[8, 1], [128, 8]] : [[1, 1], [8, 1], [32, 1], [128, 8], [256, 16]]) as Array<[number, number]>) {
+  for (const [sc, sa] of (quick
+    ? [
+        [8, 1],
+        [128, 8],
+      ]
+    : [
+        [1, 1],
+        [8, 1],
+        [32, 1],
+        [128, 8],
+        [256, 16],
+      ]) as Array<[number, number]>) {
     log(`loadgen sweep: edgeperf c=${sc}, ${sa} agents`);
     const row = await edgeperf(server, `${target.url}/fixed`, sc, seconds, sa);
     out.sweep.push({ concurrency: sc, agents: sa, rps: row.rps, p50Ms: row.p50Ms, p99Ms: row.p99Ms });

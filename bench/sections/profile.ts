@@ -26,7 +26,12 @@ async function profiled(server: DevServer, name: string, seconds: number, during
     writeFileSync(join(DIR, `${name}.cpuprofile`), JSON.stringify(prof));
     if (server.bundle) writeFileSync(join(DIR, "bundle.js"), server.bundle);
     const s = summarize(prof, server.bundle, 20);
-    log(`profile ${name}: ${round(100 - s.idlePct, 1)}% busy; top: ${s.functions.slice(0, 6).map((f) => `${f.name} ${f.selfPct}%`).join("; ")}`);
+    log(
+      `profile ${name}: ${round(100 - s.idlePct, 1)}% busy; top: ${s.functions
+        .slice(0, 6)
+        .map((f) => `${f.name} ${f.selfPct}%`)
+        .join("; ")}`,
+    );
     return s;
   } finally {
     ins.close();
@@ -35,10 +40,17 @@ async function profiled(server: DevServer, name: string, seconds: number, during
 
 /** 16 agents speaking wire protocol v1 over HTTP, leasing and reporting 256 at a time, for `seconds`. */
 async function httpAgents(server: DevServer, seconds: number): Promise<{ settled: number; perSecond: number }> {
-  const run = await createRun(server, { target: { url: "builtin:mock" }, load: { concurrency: 16 * 256 }, stop: { requests: 10_000_000 }, agents: { edge: 0 }, graceSeconds: 5 });
+  const run = await createRun(server, {
+    target: { url: "builtin:mock" },
+    load: { concurrency: 16 * 256 },
+    stop: { requests: 10_000_000 },
+    agents: { edge: 0 },
+    graceSeconds: 5,
+  });
   const path = `/v1/runs/${run.id}`;
   const agents: string[] = [];
-  for (let i = 0; i < 16; i++) agents.push((await api(server.url, "POST", `${path}/agents`, run.agentToken, { name: `http-${i}` })).body.agentId);
+  for (let i = 0; i < 16; i++)
+    agents.push((await api(server.url, "POST", `${path}/agents`, run.agentToken, { name: `http-${i}` })).body.agentId);
   let settled = 0;
   const start = performance.now();
   const deadline = start + seconds * 1000;
@@ -47,9 +59,19 @@ async function httpAgents(server: DevServer, seconds: number): Promise<{ settled
       for (let n = 0; performance.now() < deadline; n++) {
         const l = await api(server.url, "POST", `${path}/leases`, run.agentToken, { agentId, requestId: `q${a}-${n}`, want: 256 });
         const results = (l.body.credits as Array<{ seq: number }>).map((c) => ({
-          seq: c.seq, ok: true, latencyMs: 900 + (c.seq % 97), ttftMs: 100 + (c.seq % 13), inputTokens: 550, outputTokens: 128,
+          seq: c.seq,
+          ok: true,
+          latencyMs: 900 + (c.seq % 97),
+          ttftMs: 100 + (c.seq % 13),
+          inputTokens: 550,
+          outputTokens: 128,
         }));
-        const r = await api(server.url, "POST", `${path}/reports`, run.agentToken, { agentId, reportId: `r${a}-${n}`, inflight: 0, results });
+        const r = await api(server.url, "POST", `${path}/reports`, run.agentToken, {
+          agentId,
+          reportId: `r${a}-${n}`,
+          inflight: 0,
+          results,
+        });
         settled += r.body.accepted as number;
       }
     }),

@@ -9,7 +9,13 @@ export async function workerdSections(sections: string[], quick: boolean, target
     process.execPath,
     [join(ROOT, "node_modules", "vitest", "vitest.mjs"), "run", "--config", "bench/vitest.bench.config.ts"],
     {
-      env: { BENCH_QUICK: quick ? "1" : "0", BENCH_ONLY: sections.join(","), BENCH_TARGET: targetUrl ?? "", NO_COLOR: "1", FORCE_COLOR: "0" },
+      env: {
+        BENCH_QUICK: quick ? "1" : "0",
+        BENCH_ONLY: sections.join(","),
+        BENCH_TARGET: targetUrl ?? "",
+        NO_COLOR: "1",
+        FORCE_COLOR: "0",
+      },
       timeoutMs: 40 * 60_000,
     },
   );
@@ -22,7 +28,9 @@ export async function workerdSections(sections: string[], quick: boolean, target
   }
   const missing = sections.filter((s) => !(s in out));
   if (r.code !== 0 || missing.length > 0) {
-    throw new Error(`workerd benchmarks failed (exit ${r.code}, missing ${missing.join(", ") || "none"}):\n${(r.stdout + r.stderr).slice(-4000)}`);
+    throw new Error(
+      `workerd benchmarks failed (exit ${r.code}, missing ${missing.join(", ") || "none"}):\n${(r.stdout + r.stderr).slice(-4000)}`,
+    );
   }
   return out;
 }

@@ -31,7 +31,10 @@ const AGENTS = 16;
 
 interface Coordinator {
   join(auth: typeof AUTH, body: { name?: string }): Promise<Rpc<{ agentId: string }>>;
-  lease(auth: typeof AUTH, body: { agentId: string; requestId: string; want: number; inflight?: number }): Promise<Rpc<{ credits: Array<{ seq: number }>; stop: boolean }>>;
+  lease(
+    auth: typeof AUTH,
+    body: { agentId: string; requestId: string; want: number; inflight?: number },
+  ): Promise<Rpc<{ credits: Array<{ seq: number }>; stop: boolean }>>;
   report(
     auth: typeof AUTH,
     body: { agentId: string; reportId: string; inflight: number; results: Result[]; returned: number[] },
@@ -316,9 +319,18 @@ describe("bench", () => {
     }
     const sizes = QUICK ? [1, 16, 64, 256, 1000] : [1, 4, 16, 64, 256, 1000, 2000];
     const profile: ProfileRow[] = [];
-    for (const b of sizes) profile.push(await profileBatch(b, QUICK ? Math.max(8, Math.min(60, Math.round(4000 / b))) : Math.max(20, Math.min(200, Math.round(20000 / b)))));
-    const leaseFit = fit(profile.map((p) => p.batch), profile.map((p) => p.leaseMs));
-    const reportFit = fit(profile.map((p) => p.batch), profile.map((p) => p.reportMs));
+    for (const b of sizes)
+      profile.push(
+        await profileBatch(b, QUICK ? Math.max(8, Math.min(60, Math.round(4000 / b))) : Math.max(20, Math.min(200, Math.round(20000 / b)))),
+      );
+    const leaseFit = fit(
+      profile.map((p) => p.batch),
+      profile.map((p) => p.leaseMs),
+    );
+    const reportFit = fit(
+      profile.map((p) => p.batch),
+      profile.map((p) => p.reportMs),
+    );
     const settledPerSecond = median(batched.map((p) => p.perSecond));
     const baselinePerSecond = median(baseline.map((p) => p.perSecond));
     const out = {

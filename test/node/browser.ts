@@ -29,6 +29,15 @@ export async function launchChromium(): Promise<Browser> {
     // A fixed locale: under LANG=C.UTF-8 the npm Chromium's default locale is "en-US@posix",
     // which its own Intl then refuses ("Invalid language tag"), and uPlot's date axes throw.
     env: { ...process.env, LANG: "en_US.UTF-8", LC_ALL: "en_US.UTF-8" },
-    args: ["--lang=en-US", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    args: [
+      "--lang=en-US",
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
   });
 }

@@ -48,7 +48,17 @@ function edgeperf(args: string[], opts: { onStderr?: (text: string, signal: (s: 
 const lines = (text: string) => text.split("\n").filter((l) => l.trim() !== "");
 
 const mockRun = (...extra: string[]) => [
-  "run", "--server", server.url, "--token", DEV_API_TOKEN, "--url", "builtin:mock", "--streaming", "--osl", "16", ...extra,
+  "run",
+  "--server",
+  server.url,
+  "--token",
+  DEV_API_TOKEN,
+  "--url",
+  "builtin:mock",
+  "--streaming",
+  "--osl",
+  "16",
+  ...extra,
 ];
 
 describe("edgeperf run", () => {
@@ -70,7 +80,18 @@ describe("edgeperf run", () => {
   });
 
   it("exits 1 and prints a FAIL line when a threshold fails", async () => {
-    const r = await edgeperf([...mockRun("--concurrency", "4", "--request-count", "12", "--threshold", "request_latency.p50<0.001", "--threshold", "request_count>=12")]);
+    const r = await edgeperf([
+      ...mockRun(
+        "--concurrency",
+        "4",
+        "--request-count",
+        "12",
+        "--threshold",
+        "request_latency.p50<0.001",
+        "--threshold",
+        "request_count>=12",
+      ),
+    ]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/FAIL\s+request_latency\.p50<0\.001/);
     expect(r.stdout).toMatch(/PASS\s+request_count>=12/);
@@ -116,19 +137,70 @@ describe("edgeperf run", () => {
 });
 
 describe("flags map to the RunSpec", () => {
-  const spec = (argv: string[], base?: Record<string, unknown>) => buildSpec(parseFlags(argv, SPEC_FLAGS, { min: 0, max: 0, names: "" }).values, base);
+  const spec = (argv: string[], base?: Record<string, unknown>) =>
+    buildSpec(parseFlags(argv, SPEC_FLAGS, { min: 0, max: 0, names: "" }).values, base);
 
   it("maps every AIPerf-named and own flag to its RunSpec field", () => {
     const argv = [
-      "--url", "https://llm.example.com/v1/completions", "-m", "llama", "--endpoint-type", "completions", "--streaming",
-      "--request-rate", "20", "--concurrency", "64", "--arrival-pattern", "poisson", "--request-count", "1000",
-      "--benchmark-duration", "60", "--warmup-request-count", "10", "--isl", "512", "--isl-stddev", "16", "--osl", "128",
-      "--osl-stddev", "8", "--random-seed", "7", "--api-key", "sk-x", "-H", "x-a: 1", "--request-timeout-seconds", "30",
-      "--edge-agents", "3", "--regions", "wnam, weur", "--grace", "10", "--drain-timeout", "5",
-      "--threshold", "time_to_first_token.p99<500", "--threshold", "request_error_rate < 1", "--abort-on-threshold-fail",
+      "--url",
+      "https://llm.example.com/v1/completions",
+      "-m",
+      "llama",
+      "--endpoint-type",
+      "completions",
+      "--streaming",
+      "--request-rate",
+      "20",
+      "--concurrency",
+      "64",
+      "--arrival-pattern",
+      "poisson",
+      "--request-count",
+      "1000",
+      "--benchmark-duration",
+      "60",
+      "--warmup-request-count",
+      "10",
+      "--isl",
+      "512",
+      "--isl-stddev",
+      "16",
+      "--osl",
+      "128",
+      "--osl-stddev",
+      "8",
+      "--random-seed",
+      "7",
+      "--api-key",
+      "sk-x",
+      "-H",
+      "x-a: 1",
+      "--request-timeout-seconds",
+      "30",
+      "--edge-agents",
+      "3",
+      "--regions",
+      "wnam, weur",
+      "--grace",
+      "10",
+      "--drain-timeout",
+      "5",
+      "--threshold",
+      "time_to_first_token.p99<500",
+      "--threshold",
+      "request_error_rate < 1",
+      "--abort-on-threshold-fail",
     ];
     expect(spec(argv)).toEqual({
-      target: { url: "https://llm.example.com/v1/completions", api: "openai-completions", model: "llama", stream: true, apiKey: "sk-x", headers: { "x-a": "1" }, timeoutSeconds: 30 },
+      target: {
+        url: "https://llm.example.com/v1/completions",
+        api: "openai-completions",
+        model: "llama",
+        stream: true,
+        apiKey: "sk-x",
+        headers: { "x-a": "1" },
+        timeoutSeconds: 30,
+      },
       workload: { inputTokens: { mean: 512, stddev: 16 }, outputTokens: { mean: 128, stddev: 8 }, seed: 7 },
       load: { rate: 20, arrival: "poisson", maxConcurrency: 64 },
       stop: { requests: 1000, durationSeconds: 60 },
@@ -144,7 +216,9 @@ describe("flags map to the RunSpec", () => {
   it("lays flags over a --spec file: fields merge, a load flag replaces the load, --arrival-pattern alone adjusts it", () => {
     const base = { target: { url: "builtin:mock", mock: { ttftMs: 40 } }, load: { rate: 5, arrival: "constant" }, stop: { requests: 10 } };
     expect(spec(["--mock-itl-ms", "8", "--benchmark-duration", "30"], base)).toEqual({
-      target: { url: "builtin:mock", mock: { ttftMs: 40, itlMs: 8 } }, load: { rate: 5, arrival: "constant" }, stop: { requests: 10, durationSeconds: 30 },
+      target: { url: "builtin:mock", mock: { ttftMs: 40, itlMs: 8 } },
+      load: { rate: 5, arrival: "constant" },
+      stop: { requests: 10, durationSeconds: 30 },
     });
     expect(spec(["--concurrency", "4"], base).load).toEqual({ concurrency: 4 });
     expect(spec(["--arrival-pattern", "poisson"], base).load).toEqual({ rate: 5, arrival: "poisson" });
@@ -154,7 +228,9 @@ describe("flags map to the RunSpec", () => {
 describe("commands on an existing run", () => {
   it("status, stop, watch and results work by run id, and a stopped run exits 1", async () => {
     const created = await api(server.url, "POST", "/v1/runs", DEV_API_TOKEN, {
-      target: { url: "builtin:mock" }, stop: { durationSeconds: 60 }, agents: { edge: 0 },
+      target: { url: "builtin:mock" },
+      stop: { durationSeconds: 60 },
+      agents: { edge: 0 },
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const { id, readToken } = created.body as { id: string; readToken: string };
@@ -224,7 +300,17 @@ describe("errors", () => {
     expect(refused.code).toBe(1);
     expect(lines(refused.stderr)).toEqual([`edgeperf: cannot reach http://127.0.0.1:${port}: connection refused`]);
 
-    const blocked = await edgeperf(["run", "--server", "http://127.0.0.1:1", "--token", "t", "--url", "builtin:mock", "--request-count", "1"]);
+    const blocked = await edgeperf([
+      "run",
+      "--server",
+      "http://127.0.0.1:1",
+      "--token",
+      "t",
+      "--url",
+      "builtin:mock",
+      "--request-count",
+      "1",
+    ]);
     expect(blocked.code).toBe(1);
     expect(lines(blocked.stderr)).toHaveLength(1);
     expect(blocked.stderr).toMatch(/^edgeperf: cannot reach http:\/\/127\.0\.0\.1:1: /);

@@ -66,7 +66,12 @@ async function drive(run: Run, { concurrency, pauseMs }: { concurrency: number; 
   let n = 0;
   for (;;) {
     if (held.length < concurrency) {
-      const l = await api(server.url, "POST", `${path}/leases`, run.agentToken, { agentId, requestId: `l${n++}`, want: concurrency - held.length, inflight: held.length });
+      const l = await api(server.url, "POST", `${path}/leases`, run.agentToken, {
+        agentId,
+        requestId: `l${n++}`,
+        want: concurrency - held.length,
+        inflight: held.length,
+      });
       if (l.status === 200) held.push(...(l.body.credits as Array<{ seq: number }>).map((c) => c.seq));
     }
     if (held.length === 0) return;
@@ -79,7 +84,12 @@ async function drive(run: Run, { concurrency, pauseMs }: { concurrency: number; 
       if (seq % 23 === 7) return { seq, ok: false, latencyMs, endMs, error: { code: "http_500", type: "server_error" } };
       return { seq, ok: true, latencyMs, ttftMs, inputTokens: 120, outputTokens, endMs };
     });
-    const r = await api(server.url, "POST", `${path}/reports`, run.agentToken, { agentId, reportId: `r${n++}`, inflight: held.length, results });
+    const r = await api(server.url, "POST", `${path}/reports`, run.agentToken, {
+      agentId,
+      reportId: `r${n++}`,
+      inflight: held.length,
+      results,
+    });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     await sleep(pauseMs);
   }
@@ -95,7 +105,8 @@ function watchProblems(page: Page): string[] {
   return problems;
 }
 
-const dataset = (page: Page, selector: string, key: string) => page.$eval(selector, (el, k) => (el as unknown as BrowserElement).dataset[k] ?? "", key);
+const dataset = (page: Page, selector: string, key: string) =>
+  page.$eval(selector, (el, k) => (el as unknown as BrowserElement).dataset[k] ?? "", key);
 
 /** Pixels of a chart's canvas drawn in a saturated colour: series, not axes or grid (greys). */
 function colouredPixels(page: Page, chartId: string): Promise<number> {
@@ -129,7 +140,14 @@ describe("the dashboard page", () => {
     expect(html).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>/); // no inline script
     expect(html).not.toMatch(/https?:\/\//); // nothing from a CDN
 
-    for (const [file, type] of [["uplot.min.js", "text/javascript"], ["uplot.min.css", "text/css"], ["dashboard.ui.js", "text/javascript"], ["charts.ui.js", "text/javascript"], ["render.ui.js", "text/javascript"], ["dashboard.ui.css", "text/css"]] as const) {
+    for (const [file, type] of [
+      ["uplot.min.js", "text/javascript"],
+      ["uplot.min.css", "text/css"],
+      ["dashboard.ui.js", "text/javascript"],
+      ["charts.ui.js", "text/javascript"],
+      ["render.ui.js", "text/javascript"],
+      ["dashboard.ui.css", "text/css"],
+    ] as const) {
       const res = await fetch(`${server.url}/assets/${file}`);
       expect(res.status, file).toBe(200);
       expect(res.headers.get("content-type"), file).toMatch(new RegExp(`^${type}`));
@@ -157,7 +175,8 @@ describe("the dashboard page", () => {
     const unauthenticated: string[] = [];
     page.on("request", (req) => {
       urls.push(req.url());
-      if (new URL(req.url()).pathname.startsWith("/v1/") && !req.headers().authorization?.startsWith("Bearer ")) unauthenticated.push(req.url());
+      if (new URL(req.url()).pathname.startsWith("/v1/") && !req.headers().authorization?.startsWith("Bearer "))
+        unauthenticated.push(req.url());
     });
 
     await page.goto(`${server.url}/runs/${run.id}#token=${run.readToken}`);
@@ -174,19 +193,20 @@ describe("the dashboard page", () => {
     // Progress moves while the run is still running, not only at the end.
     await page.waitForFunction(() => Number(document.getElementById("progress")!.dataset.completed) > 0);
     const before = Number(await dataset(page, "#progress", "completed"));
-    await page.waitForFunction(
-      (c) => {
-        const p = document.getElementById("progress")!;
-        return Number(p.dataset.completed) > c && p.dataset.phase === "running";
-      },
-      before,
-    );
+    await page.waitForFunction((c) => {
+      const p = document.getElementById("progress")!;
+      return Number(p.dataset.completed) > c && p.dataset.phase === "running";
+    }, before);
     // The agent's credits and its region, as the coordinator sees them.
     await page.waitForSelector('#agents tr[data-agent]:not([data-outstanding="0"])');
     expect(await page.textContent("#agents tbody")).toContain("e2e-agent");
     await page.waitForSelector('#regions .chip[data-region="weur"]');
     // The charts fill in during the run, from the periodic results fetches.
-    await page.waitForFunction(() => Number(document.getElementById("chart-throughput")!.dataset.points) > 0 && document.getElementById("phase")!.dataset.phase === "running");
+    await page.waitForFunction(
+      () =>
+        Number(document.getElementById("chart-throughput")!.dataset.points) > 0 &&
+        document.getElementById("phase")!.dataset.phase === "running",
+    );
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-running.png"), fullPage: true, animations: "disabled" });
 
     await driving;
@@ -214,7 +234,9 @@ describe("the dashboard page", () => {
       expect(await page.textContent(cell)).toMatch(/^\d[\d,.]*$/);
     }
     // Thresholds with their verdicts, and the failures the agent reported.
-    expect(await page.$$eval("#thresholds li[data-ok]", (lis) => lis.map((li) => (li as unknown as BrowserElement).dataset.ok))).toEqual(final.thresholds.map((t: { ok: boolean }) => String(t.ok)));
+    expect(await page.$$eval("#thresholds li[data-ok]", (lis) => lis.map((li) => (li as unknown as BrowserElement).dataset.ok))).toEqual(
+      final.thresholds.map((t: { ok: boolean }) => String(t.ok)),
+    );
     expect(await page.isVisible("#errors-card")).toBe(true);
     expect(await page.textContent("#errors")).toContain("http_500");
 
@@ -223,7 +245,11 @@ describe("the dashboard page", () => {
     expect(await page.textContent("#wipe-in")).toMatch(/^\d+ s$/);
 
     // Downloads: three buttons; CSV and AIPerf JSON come from the server with the token.
-    expect(await page.$$eval("button[data-format]", (bs) => bs.map((b) => (b as unknown as BrowserElement).dataset.format))).toEqual(["json", "aiperf", "csv"]);
+    expect(await page.$$eval("button[data-format]", (bs) => bs.map((b) => (b as unknown as BrowserElement).dataset.format))).toEqual([
+      "json",
+      "aiperf",
+      "csv",
+    ]);
     const [csv] = await Promise.all([page.waitForEvent("download"), page.click('button[data-format="csv"]')]);
     expect(csv.suggestedFilename()).toMatch(/\.csv$/);
     const csvPath = join(ARTIFACTS, "dashboard-download.csv");
@@ -252,13 +278,21 @@ describe("the dashboard page", () => {
     const second = await context.newPage();
     await second.goto(`${server.url}/runs/${id}#token=epr_not-a-real-token`);
     // A token that is not the run's own gets a 404, like a run that does not exist.
-    await second.waitForFunction(() => (document.getElementById("notice") as unknown as { textContent: string }).textContent.includes("No such run"));
+    await second.waitForFunction(() =>
+      (document.getElementById("notice") as unknown as { textContent: string }).textContent.includes("No such run"),
+    );
     expect(await dataset(second, "#conn", "mode")).toBe("offline");
     await context.close();
   });
 
   it("falls back to polling when the event stream is unavailable, and keeps the final results after the wipe", async () => {
-    const run = await createRun({ target: { url: "builtin:mock" }, load: { concurrency: 4 }, stop: { requests: 24 }, graceSeconds: 3, agents: { edge: 0 } });
+    const run = await createRun({
+      target: { url: "builtin:mock" },
+      load: { concurrency: 4 },
+      stop: { requests: 24 },
+      graceSeconds: 3,
+      agents: { edge: 0 },
+    });
     const context = await browser.newContext({ viewport: { width: 1024, height: 800 } });
     const page = await context.newPage();
     const problems = watchProblems(page);

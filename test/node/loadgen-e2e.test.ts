@@ -49,12 +49,15 @@ async function waitComplete(run: Run, srv?: OpenAIServer, deadlineMs = 60_000): 
     if (res.body.phase === "complete") return res.body;
   }
   const status = await api(dev.url, "GET", `/v1/runs/${run.id}`, run.readToken);
-  const target = srv ? `target: ${srv.requests.length} requests, ${srv.inflight} in flight, ${srv.requests.filter((r) => r.endedAt === null).length} not ended` : "";
-  throw new Error(`run ${run.id} did not complete within ${deadlineMs} ms: ${JSON.stringify(status.body)}\n${target}\n${dev.logs().slice(-3000)}`);
+  const target = srv
+    ? `target: ${srv.requests.length} requests, ${srv.inflight} in flight, ${srv.requests.filter((r) => r.endedAt === null).length} not ended`
+    : "";
+  throw new Error(
+    `run ${run.id} did not complete within ${deadlineMs} ms: ${JSON.stringify(status.body)}\n${target}\n${dev.logs().slice(-3000)}`,
+  );
 }
 
-const ledgerHolds = (c: Record<string, number>) =>
-  c.granted === c.returned! + c.completed! + c.failed! + c.abandoned! + c.outstanding!;
+const ledgerHolds = (c: Record<string, number>) => c.granted === c.returned! + c.completed! + c.failed! + c.abandoned! + c.outstanding!;
 
 /** agent_restarted failures mean workerd reset the agents mid-run: say the usual reason. */
 const RESTART_HINT = (errors: Array<{ code: string }>): string =>
@@ -79,7 +82,10 @@ describe("the independent server", () => {
       fetch(srv.url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     const messages = [{ role: "user", content: "one two three" }];
     const sse = await (await post({ model: "m", messages, max_tokens: 5, stream: true, stream_options: { include_usage: true } })).text();
-    const events = sse.split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => e.slice(6));
+    const events = sse
+      .split("\n\n")
+      .filter((e) => e.startsWith("data: "))
+      .map((e) => e.slice(6));
     expect(events.at(-1)).toBe("[DONE]");
     const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
     expect(chunks.filter((c) => c.choices[0]?.delta?.content === "tok ")).toHaveLength(5);
@@ -90,7 +96,11 @@ describe("the independent server", () => {
     expect(whole.headers.get("content-type")).toContain("application/json");
     expect(await whole.json()).toMatchObject({ choices: [{ message: { content: "tok tok tok tok " } }], usage: { completion_tokens: 4 } });
 
-    expect(srv.requests.map((r) => [r.stream, r.includeUsage, r.maxTokens, r.tokens])).toEqual([[true, true, 5, 5], [true, false, 3, 3], [false, false, 4, 4]]);
+    expect(srv.requests.map((r) => [r.stream, r.includeUsage, r.maxTokens, r.tokens])).toEqual([
+      [true, true, 5, 5],
+      [true, false, 3, 3],
+      [false, false, 4, 4],
+    ]);
     const [first] = srv.requests;
     // Token i is due at arrival + ttft + i·itl, never earlier (a late one does not delay the rest).
     expect(first!.firstTokenAt! - first!.arrivedAt).toBeGreaterThanOrEqual(30);
@@ -121,7 +131,15 @@ describe("edge agents against an independent OpenAI-compatible server", () => {
     expect(srv.maxInflight).toBeLessThanOrEqual(8);
     expect(srv.maxInflight).toBeGreaterThanOrEqual(4); // the load really was concurrent
     for (const r of srv.requests) {
-      expect(r).toMatchObject({ model: "m", stream: true, includeUsage: true, maxTokens: TOKENS, tokens: TOKENS, aborted: false, status: 200 });
+      expect(r).toMatchObject({
+        model: "m",
+        stream: true,
+        includeUsage: true,
+        maxTokens: TOKENS,
+        tokens: TOKENS,
+        aborted: false,
+        status: 200,
+      });
     }
     const m = res.metrics;
     expect(m.request_count.avg).toBe(120);
@@ -132,10 +150,12 @@ describe("edge agents against an independent OpenAI-compatible server", () => {
     const itlServed = mean(servedItl(srv.requests));
     const ttftMeasured = m.time_to_first_token.p50 as number;
     const itlMeasured = m.inter_token_latency.avg as number;
-    figure(`independent server (ttft ${TTFT} ms, itl ${ITL} ms, ${TOKENS} tokens), wrangler dev, 2 edge agents, c=8, 120 req: ` +
-      `TTFT p50 served ${ttftServed.toFixed(2)} ms, measured ${ttftMeasured.toFixed(2)} ms (Δ ${(ttftMeasured - ttftServed).toFixed(2)}); ` +
-      `ITL mean served ${itlServed.toFixed(3)} ms, measured ${itlMeasured.toFixed(3)} ms (Δ ${(itlMeasured - itlServed).toFixed(3)}); ` +
-      `max in flight at the server ${srv.maxInflight}`);
+    figure(
+      `independent server (ttft ${TTFT} ms, itl ${ITL} ms, ${TOKENS} tokens), wrangler dev, 2 edge agents, c=8, 120 req: ` +
+        `TTFT p50 served ${ttftServed.toFixed(2)} ms, measured ${ttftMeasured.toFixed(2)} ms (Δ ${(ttftMeasured - ttftServed).toFixed(2)}); ` +
+        `ITL mean served ${itlServed.toFixed(3)} ms, measured ${itlMeasured.toFixed(3)} ms (Δ ${(itlMeasured - itlServed).toFixed(3)}); ` +
+        `max in flight at the server ${srv.maxInflight}`,
+    );
     // The agent's clock starts before the request leaves and stops after the token
     // arrives, so measured ≥ served, less the sketch's 0.5% relative error. Above it: two
     // loopback hops through workerd, ~2 ms from a plain Worker, plus waits behind the
@@ -163,9 +183,11 @@ describe("edge agents against an independent OpenAI-compatible server", () => {
     const spanMs = times[n - 1]! - times[0]!;
     const rate = ((n - 1) * 1000) / spanMs;
     const gap = maxGap(srv.requests);
-    figure(`rate mode, constant 40/s for 5 s, 2 edge agents: ${n} requests at the server, ${rate.toFixed(2)} req/s ` +
-      `(first→last ${spanMs.toFixed(0)} ms), largest gap between arrivals ${gap.toFixed(1)} ms (schedule: 25 ms); ` +
-      `counts ${JSON.stringify(res.counts)}, errors ${JSON.stringify(res.errors)}${RESTART_HINT(res.errors)}`);
+    figure(
+      `rate mode, constant 40/s for 5 s, 2 edge agents: ${n} requests at the server, ${rate.toFixed(2)} req/s ` +
+        `(first→last ${spanMs.toFixed(0)} ms), largest gap between arrivals ${gap.toFixed(1)} ms (schedule: 25 ms); ` +
+        `counts ${JSON.stringify(res.counts)}, errors ${JSON.stringify(res.errors)}${RESTART_HINT(res.errors)}`,
+    );
     expect(n).toBeGreaterThanOrEqual(196);
     // 200 ± 4, and never more than the 200 slots the schedule has before the 5 s are
     // up: a credit due after the run's end is returned, not sent.
@@ -198,11 +220,19 @@ describe("edge agents against an independent OpenAI-compatible server", () => {
       const path = `/v1/runs/${run.id}`;
       const joined = await api(dev.url, "POST", `${path}/agents`, run.agentToken, { name: "by-hand" });
       expect(joined.status).toBe(200);
-      const lease = await api(dev.url, "POST", `${path}/leases`, run.agentToken, { agentId: joined.body.agentId, requestId: "q1", want: 1000 });
+      const lease = await api(dev.url, "POST", `${path}/leases`, run.agentToken, {
+        agentId: joined.body.agentId,
+        requestId: "q1",
+        want: 1000,
+      });
       expect(lease.status, JSON.stringify(lease.body)).toBe(200);
       const credits = lease.body.credits as Array<{ seq: number; at?: number }>;
       // The lease is idempotent by requestId: asked again, it answers the same credits.
-      const again = await api(dev.url, "POST", `${path}/leases`, run.agentToken, { agentId: joined.body.agentId, requestId: "q1", want: 1000 });
+      const again = await api(dev.url, "POST", `${path}/leases`, run.agentToken, {
+        agentId: joined.body.agentId,
+        requestId: "q1",
+        want: 1000,
+      });
       expect(again.body.credits).toEqual(credits);
       expect((await api(dev.url, "POST", `${path}/stop`, DEV_API_TOKEN, { mode: "force" })).status).toBe(202);
       return credits.map((c) => c.at as number);
@@ -220,8 +250,10 @@ describe("edge agents against an independent OpenAI-compatible server", () => {
     const ga = gaps(a);
     const meanGap = mean(ga);
     const cv = Math.sqrt(mean(ga.map((g) => (g - meanGap) ** 2))) / meanGap;
-    figure(`Poisson schedule, rate ${rate}/s, seed 7: ${a.length} slots in the first second, mean gap ${meanGap.toFixed(3)} ms ` +
-      `(1000/rate = ${(1000 / rate).toFixed(3)}), coefficient of variation ${cv.toFixed(2)} (exponential: 1)`);
+    figure(
+      `Poisson schedule, rate ${rate}/s, seed 7: ${a.length} slots in the first second, mean gap ${meanGap.toFixed(3)} ms ` +
+        `(1000/rate = ${(1000 / rate).toFixed(3)}), coefficient of variation ${cv.toFixed(2)} (exponential: 1)`,
+    );
     expect(Math.abs(meanGap - 1000 / rate)).toBeLessThanOrEqual(0.1 * (1000 / rate));
     expect(Math.abs(mean(gaps(c)) - 1000 / rate)).toBeLessThanOrEqual(0.1 * (1000 / rate));
     expect(cv).toBeGreaterThan(0.8); // exponential gaps, not evenly spaced ones
@@ -248,8 +280,10 @@ describe("edge agents against an independent OpenAI-compatible server", () => {
     await sleep(1_500); // anything sent late would arrive by now
     const last = Math.max(...srv.requests.map((r) => r.arrivedAt));
     const afterStop = srv.requests.filter((r) => r.arrivedAt > stoppedAt).length;
-    figure(`graceful stop, c=8 on 2 edge agents: last arrival ${(last - stoppedAt).toFixed(1)} ms after the stop was answered ` +
-      `(${afterStop} requests arrived after it); ${srv.requests.length} requests at the server, counts ${JSON.stringify(res.counts)}`);
+    figure(
+      `graceful stop, c=8 on 2 edge agents: last arrival ${(last - stoppedAt).toFixed(1)} ms after the stop was answered ` +
+        `(${afterStop} requests arrived after it); ${srv.requests.length} requests at the server, counts ${JSON.stringify(res.counts)}`,
+    );
     expect(last - stoppedAt).toBeLessThanOrEqual(1_000 + 250);
     expect(res).toMatchObject({ status: "cancelled", outcome: "stopped", partial: false });
     expect(ledgerHolds(res.counts)).toBe(true);
@@ -290,7 +324,13 @@ describe("agents that die, and agents of both kinds in one run", () => {
       const l = await call("leases", { agentId: b.agentId, requestId: `b${++n}`, want: 4 });
       if (l.status === 409) break;
       expect(l.status, JSON.stringify(l.body)).toBe(200);
-      const results = (l.body.credits as Array<{ seq: number }>).map((c) => ({ seq: c.seq, ok: true, latencyMs: 50, ttftMs: 10, outputTokens: 8 }));
+      const results = (l.body.credits as Array<{ seq: number }>).map((c) => ({
+        seq: c.seq,
+        ok: true,
+        latencyMs: 50,
+        ttftMs: 10,
+        outputTokens: 8,
+      }));
       const r = await call("reports", { agentId: b.agentId, reportId: `r${n}`, inflight: 0, results });
       expect(r.status).toBe(200);
       bSettled += results.length;
@@ -324,13 +364,27 @@ describe("agents that die, and agents of both kinds in one run", () => {
     expect(sawDraining).toBe(true);
     expect(completedAt).toBeGreaterThan(0);
     const expiredAfter = completedAt - aLeaseSent;
-    figure(`agent killed holding ${aSeqs.length} credits: abandoned and run complete ${expiredAfter.toFixed(0)} ms after its last call (lease TTL 15000 ms)`);
+    figure(
+      `agent killed holding ${aSeqs.length} credits: abandoned and run complete ${expiredAfter.toFixed(0)} ms after its last call (lease TTL 15000 ms)`,
+    );
     expect(expiredAfter).toBeGreaterThanOrEqual(15_000);
     expect(expiredAfter).toBeLessThanOrEqual(15_000 + 2_500);
     expect(snapshot).toMatchObject({ status: "complete", outcome: "completed", partial: true });
-    expect(snapshot.counts).toEqual({ granted: 40, returned: 0, completed: 40 - aSeqs.length, failed: 0, abandoned: aSeqs.length, outstanding: 0 });
+    expect(snapshot.counts).toEqual({
+      granted: 40,
+      returned: 0,
+      completed: 40 - aSeqs.length,
+      failed: 0,
+      abandoned: aSeqs.length,
+      outstanding: 0,
+    });
     // A coming back too late cannot settle anything any more.
-    const late = await call("reports", { agentId: a.agentId, reportId: "a-late", inflight: 0, results: aSeqs.map((seq) => ({ seq, ok: true, latencyMs: 1 })) });
+    const late = await call("reports", {
+      agentId: a.agentId,
+      reportId: "a-late",
+      inflight: 0,
+      results: aSeqs.map((seq) => ({ seq, ok: true, latencyMs: 1 })),
+    });
     expect(late.status).toBe(409);
     expect(late.body.error.code).toBe("run_complete");
   }, 60_000);
@@ -356,8 +410,10 @@ describe("agents that die, and agents of both kinds in one run", () => {
     await sleep(300);
     const external = engine.state.sent;
     const edge = srv.requests.length - external;
-    figure(`one budget of 120 over an external engine (Node) and 1 edge agent, c=4: external sent ${external}, edge sent ${edge}; ` +
-      `max in flight at the server ${srv.maxInflight}`);
+    figure(
+      `one budget of 120 over an external engine (Node) and 1 edge agent, c=4: external sent ${external}, edge sent ${edge}; ` +
+        `max in flight at the server ${srv.maxInflight}`,
+    );
     expect(res.counts.granted - res.counts.returned).toBe(120);
     expect(res.counts).toMatchObject({ completed: 120, failed: 0, abandoned: 0, outstanding: 0 });
     expect(srv.requests).toHaveLength(120);

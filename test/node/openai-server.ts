@@ -99,7 +99,8 @@ export class OpenAIServer {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const arrivedAt = performance.now();
     const dbg = req.headers["x-debug-start"];
-    if (typeof dbg === "string") (globalThis as any).__transit = [...((globalThis as any).__transit ?? []), performance.timeOrigin + arrivedAt - Number(dbg)];
+    if (typeof dbg === "string")
+      (globalThis as any).__transit = [...((globalThis as any).__transit ?? []), performance.timeOrigin + arrivedAt - Number(dbg)];
     this.inflight++;
     this.maxInflight = Math.max(this.maxInflight, this.inflight);
     const rec: RequestRecord = {
@@ -204,7 +205,9 @@ export class OpenAIServer {
       const event = (choices: unknown[], extra: Record<string, unknown> = {}) =>
         `data: ${JSON.stringify({ id, object, created, model, choices, ...extra })}\n\n`;
       const content = (text: string, finishReason: string | null) =>
-        chat ? { index: 0, delta: text === "" ? {} : { content: text }, finish_reason: finishReason } : { index: 0, text, finish_reason: finishReason };
+        chat
+          ? { index: 0, delta: text === "" ? {} : { content: text }, finish_reason: finishReason }
+          : { index: 0, text, finish_reason: finishReason };
       const send = (i: number) => {
         if (ended) return;
         const now = performance.now();

@@ -16,7 +16,13 @@ async function createRun(spec: Record<string, unknown>) {
 
 describe("an external agent speaking the wire protocol over HTTP", () => {
   it("runs a 40-request run at concurrency 4: exact counts, metrics as reported, complete for graceSeconds, then 404", async () => {
-    const run = await createRun({ target: { url: "builtin:mock" }, load: { concurrency: 4 }, stop: { requests: 40 }, graceSeconds: 2, agents: { edge: 0 } });
+    const run = await createRun({
+      target: { url: "builtin:mock" },
+      load: { concurrency: 4 },
+      stop: { requests: 40 },
+      graceSeconds: 2,
+      agents: { edge: 0 },
+    });
     const path = `/v1/runs/${run.id}`;
     const joined = await api(server.url, "POST", `${path}/agents`, run.agentToken, { name: "script" });
     expect(joined.status).toBe(200);
@@ -75,13 +81,28 @@ describe("an external agent speaking the wire protocol over HTTP", () => {
 
 describe("a restart of the local server", () => {
   it("in the middle of a drain loses nothing, and the run completes with exact counts", async () => {
-    const run = await createRun({ target: { url: "builtin:mock" }, load: { concurrency: 8 }, stop: { requests: 100 }, drainTimeoutSeconds: 60, agents: { edge: 0 } });
+    const run = await createRun({
+      target: { url: "builtin:mock" },
+      load: { concurrency: 8 },
+      stop: { requests: 100 },
+      drainTimeoutSeconds: 60,
+      agents: { edge: 0 },
+    });
     const path = `/v1/runs/${run.id}`;
     const agentId = (await api(server.url, "POST", `${path}/agents`, run.agentToken, {})).body.agentId as string;
-    const seqs = ((await api(server.url, "POST", `${path}/leases`, run.agentToken, { agentId, requestId: "l1", want: 16 })).body.credits as Array<{ seq: number }>).map((c) => c.seq);
+    const seqs = (
+      (await api(server.url, "POST", `${path}/leases`, run.agentToken, { agentId, requestId: "l1", want: 16 })).body.credits as Array<{
+        seq: number;
+      }>
+    ).map((c) => c.seq);
     expect(seqs).toHaveLength(16);
     const ok = (seq: number) => ({ seq, ok: true, latencyMs: 30, ttftMs: 5, outputTokens: 4 });
-    await api(server.url, "POST", `${path}/reports`, run.agentToken, { agentId, reportId: "r1", inflight: 8, results: seqs.slice(0, 6).map(ok) });
+    await api(server.url, "POST", `${path}/reports`, run.agentToken, {
+      agentId,
+      reportId: "r1",
+      inflight: 8,
+      results: seqs.slice(0, 6).map(ok),
+    });
     const stop = await api(server.url, "POST", `${path}/stop`, DEV_API_TOKEN, { mode: "graceful" });
     expect(stop.body.phase).toBe("draining");
 
@@ -91,12 +112,23 @@ describe("a restart of the local server", () => {
     const mid = await api(server.url, "GET", path, run.readToken);
     expect(mid.body).toMatchObject({ phase: "draining" });
     expect(mid.body.counts).toEqual({ granted: 16, returned: 0, completed: 6, failed: 0, abandoned: 0, outstanding: 10 });
-    expect((await api(server.url, "POST", `${path}/leases`, run.agentToken, { agentId, requestId: "l2", want: 1 })).body.error.code).toBe("run_draining");
+    expect((await api(server.url, "POST", `${path}/leases`, run.agentToken, { agentId, requestId: "l2", want: 1 })).body.error.code).toBe(
+      "run_draining",
+    );
     // A retry of the report sent before the crash is recognised, not counted again.
-    const retry = await api(server.url, "POST", `${path}/reports`, run.agentToken, { agentId, reportId: "r1", inflight: 8, results: seqs.slice(0, 6).map(ok) });
+    const retry = await api(server.url, "POST", `${path}/reports`, run.agentToken, {
+      agentId,
+      reportId: "r1",
+      inflight: 8,
+      results: seqs.slice(0, 6).map(ok),
+    });
     expect(retry.body.accepted).toBe(6);
     const last = await api(server.url, "POST", `${path}/reports`, run.agentToken, {
-      agentId, reportId: "r2", inflight: 0, results: seqs.slice(6, 12).map(ok), returned: seqs.slice(12),
+      agentId,
+      reportId: "r2",
+      inflight: 0,
+      results: seqs.slice(6, 12).map(ok),
+      returned: seqs.slice(12),
     });
     expect(last.body).toMatchObject({ accepted: 10, stop: true });
     const done = await api(server.url, "GET", `${path}/results`, run.readToken);

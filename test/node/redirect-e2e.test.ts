@@ -38,7 +38,8 @@ describe("a redirecting target", () => {
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     let res = await api(server.url, "GET", `/v1/runs/${created.body.id}/results?wait=30`, created.body.readToken);
-    while (res.body.phase !== "complete") res = await api(server.url, "GET", `/v1/runs/${created.body.id}/results?wait=30`, created.body.readToken);
+    while (res.body.phase !== "complete")
+      res = await api(server.url, "GET", `/v1/runs/${created.body.id}/results?wait=30`, created.body.readToken);
     expect(res.body.counts).toMatchObject({ granted: 10, completed: 0, failed: 10, outstanding: 0 });
     expect(res.body.errors).toEqual([{ code: "http_302", type: "http", count: 10 }]);
     expect(hits.redirecting).toBe(10);

@@ -18,9 +18,12 @@ import { OpenAIServer } from "./openai-server.ts";
 const dir = mkdtempSync(join(tmpdir(), "edgeperf-reload-"));
 const configPath = join(dir, "wrangler.toml");
 const original = readFileSync(join(PROJECT_ROOT, "wrangler.toml"), "utf8");
-if (!original.includes('main = "worker/index.ts"') || !original.includes("\n[vars]\n")) throw new Error("wrangler.toml changed shape: update reload-e2e");
+if (!original.includes('main = "worker/index.ts"') || !original.includes("\n[vars]\n"))
+  throw new Error("wrangler.toml changed shape: update reload-e2e");
 const config = (probe: number) =>
-  original.replace('main = "worker/index.ts"', `main = ${JSON.stringify(join(PROJECT_ROOT, "worker/index.ts"))}`).replace("\n[vars]\n", `\n[vars]\nRELOAD_PROBE = "${probe}"\n`);
+  original
+    .replace('main = "worker/index.ts"', `main = ${JSON.stringify(join(PROJECT_ROOT, "worker/index.ts"))}`)
+    .replace("\n[vars]\n", `\n[vars]\nRELOAD_PROBE = "${probe}"\n`);
 writeFileSync(configPath, config(0));
 const dev = e2eServer({ ALLOWED_TARGETS: "127.0.0.1:*" }, ["--config", configPath]);
 const srv = new OpenAIServer({ ttftMs: 50, itlMs: 10 });
@@ -67,7 +70,9 @@ describe("a restart of workerd in the middle of a run (a code update)", () => {
     await sleep(300); // anything sent late would arrive by now
     const c = res!.body.counts;
     const arrived = srv.requests.length;
-    console.log(`FIGURE: restart after ${before} arrivals: counts ${JSON.stringify(c)}, errors ${JSON.stringify(res!.body.errors)}, ${arrived} requests at the server`);
+    console.log(
+      `FIGURE: restart after ${before} arrivals: counts ${JSON.stringify(c)}, errors ${JSON.stringify(res!.body.errors)}, ${arrived} requests at the server`,
+    );
     expect(c.granted).toBe(c.returned + c.completed + c.failed + c.abandoned + c.outstanding);
     expect(c.outstanding).toBe(0);
     expect(c.completed + c.failed + c.abandoned).toBe(200);

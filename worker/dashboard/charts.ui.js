@@ -10,9 +10,26 @@
 // Each chart's container carries data-points: the number of values drawn, so a test
 // (or a person with devtools) can tell an empty chart from a flat one.
 
-const PERCENTILES = [["p1", 1], ["p5", 5], ["p10", 10], ["p25", 25], ["p50", 50], ["p75", 75], ["p90", 90], ["p95", 95], ["p99", 99], ["p999", 99.9]];
+const PERCENTILES = [
+  ["p1", 1],
+  ["p5", 5],
+  ["p10", 10],
+  ["p25", 25],
+  ["p50", 50],
+  ["p75", 75],
+  ["p90", 90],
+  ["p95", 95],
+  ["p99", 99],
+  ["p999", 99.9],
+];
 const nines = (p) => Math.log10(100 / (100 - p));
-const NINES_TICKS = [[0, "min"], [nines(50), "p50"], [nines(90), "p90"], [nines(99), "p99"], [nines(99.9), "p99.9"]];
+const NINES_TICKS = [
+  [0, "min"],
+  [nines(50), "p50"],
+  [nines(90), "p90"],
+  [nines(99), "p99"],
+  [nines(99.9), "p99.9"],
+];
 
 function cssVar(name, fallback) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
@@ -63,7 +80,11 @@ const SPECS = [
         line("failed/s", t.fail),
         line("output tokens/s", t.tokens, { scale: "tok", dash: [6, 4] }),
       ],
-      axes: [axis(t, { label: "seconds", labelSize: 18, incrs: SECOND_STEPS }), axis(t, { size: 58, label: "req/s", labelSize: 16 }), axis(t, { scale: "tok", side: 1, grid: { show: false }, size: 62, label: "tok/s", labelSize: 16 })],
+      axes: [
+        axis(t, { label: "seconds", labelSize: 18, incrs: SECOND_STEPS }),
+        axis(t, { size: 58, label: "req/s", labelSize: 16 }),
+        axis(t, { scale: "tok", side: 1, grid: { show: false }, size: 62, label: "tok/s", labelSize: 16 }),
+      ],
     }),
     data(r) {
       const { bs, xs, at } = timeAxis(r.timeseries);
@@ -77,12 +98,7 @@ const SPECS = [
     id: key === "latency" ? "chart-latency" : "chart-ttft",
     options: (t) => ({
       scales: { x: { time: false } },
-      series: [
-        {},
-        line("p50", t.p50),
-        line("p90", t.p90),
-        line("p99", t.p99),
-      ],
+      series: [{}, line("p50", t.p50), line("p90", t.p90), line("p99", t.p99)],
       axes: [axis(t, { label: "seconds", labelSize: 18, incrs: SECOND_STEPS }), axis(t, { size: 48 })],
     }),
     data(r) {
@@ -98,13 +114,13 @@ const SPECS = [
     id,
     options: (t) => ({
       scales: { x: { time: false, range: [0, 3.05] } },
-      series: [
-        {},
-        line(`${label} ms`, colour(t), { fill: `${colour(t)}1a` }),
-      ],
+      series: [{}, line(`${label} ms`, colour(t), { fill: `${colour(t)}1a` })],
       axes: [
         // "min" and "p50" sit 30 px apart on a phone: there, "min" goes.
-        axis(t, { splits: () => NINES_TICKS.map(([x]) => x), values: (u) => NINES_TICKS.map(([, l], i) => (i === 0 && u.bbox.width / devicePixelRatio < 420 ? "" : l)) }),
+        axis(t, {
+          splits: () => NINES_TICKS.map(([x]) => x),
+          values: (u) => NINES_TICKS.map(([, l], i) => (i === 0 && u.bbox.width / devicePixelRatio < 420 ? "" : l)),
+        }),
         axis(t, { size: 48 }),
       ],
     }),
@@ -129,7 +145,13 @@ export function createCharts() {
     const figure = document.getElementById(spec.id);
     const el = figure.querySelector(".plot");
     const width = Math.max(200, el.clientWidth);
-    const opts = { width, height: plotHeight(width), legend: { live: false }, cursor: { drag: { x: false, y: false } }, ...spec.options(t) };
+    const opts = {
+      width,
+      height: plotHeight(width),
+      legend: { live: false },
+      cursor: { drag: { x: false, y: false } },
+      ...spec.options(t),
+    };
     const empty = [[], ...opts.series.slice(1).map(() => [])];
     const u = new uPlot(opts, empty, el);
     return { spec, figure, el, u };

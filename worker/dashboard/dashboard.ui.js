@@ -215,7 +215,9 @@ function main() {
   document.getElementById("run-id").textContent = runId.slice(0, 12);
   if (!token) {
     renderConnection("offline", "no token");
-    showNotice("This page needs the run's read token in its URL fragment: /runs/<id>#token=<read token>. The fragment is never sent to the server.");
+    showNotice(
+      "This page needs the run's read token in its URL fragment: /runs/<id>#token=<read token>. The fragment is never sent to the server.",
+    );
     return;
   }
   for (const b of document.querySelectorAll("button[data-format]")) b.addEventListener("click", () => download(b.dataset.format));

@@ -46,7 +46,8 @@ export function renderHeader(s, spec) {
   const badge = $("phase");
   badge.dataset.phase = s.phase;
   badge.dataset.outcome = s.outcome ?? "";
-  const outcome = s.phase === "complete" && s.outcome ? ` · ${s.outcome}${s.stopReason && s.outcome !== "completed" ? ` (${s.stopReason})` : ""}` : "";
+  const outcome =
+    s.phase === "complete" && s.outcome ? ` · ${s.outcome}${s.stopReason && s.outcome !== "completed" ? ` (${s.stopReason})` : ""}` : "";
   badge.textContent = `${PHASE_LABEL[s.phase] ?? s.phase}${outcome}`;
   if (spec?.target) {
     const t = spec.target;
@@ -118,8 +119,12 @@ export function renderAgents(s, now) {
   }
   $("regions").replaceChildren(
     ...[...byRegion].map(([region, r]) =>
-      h("span", { class: "chip", "data-region": region, "data-credits": r.credits },
-        h("strong", {}, region), ` ${r.credits} credits · ${r.inflight} in flight · ${r.agents} agent${r.agents === 1 ? "" : "s"}`),
+      h(
+        "span",
+        { class: "chip", "data-region": region, "data-credits": r.credits },
+        h("strong", {}, region),
+        ` ${r.credits} credits · ${r.inflight} in flight · ${r.agents} agent${r.agents === 1 ? "" : "s"}`,
+      ),
     ),
   );
   const alive = agents.filter((a) => a.alive).length;
@@ -127,12 +132,21 @@ export function renderAgents(s, now) {
   const rows = agents.map((a) => {
     const share = Math.max(a.concurrency, a.outstanding, 1);
     const seen = now - Date.parse(a.lastSeenAt);
-    return h("tr", { "data-agent": a.agentId, "data-outstanding": a.outstanding, "data-inflight": a.inflight, class: a.alive ? null : "gone" },
+    return h(
+      "tr",
+      { "data-agent": a.agentId, "data-outstanding": a.outstanding, "data-inflight": a.inflight, class: a.alive ? null : "gone" },
       h("td", { title: a.agentId }, a.name ?? `${a.agentId.slice(0, 8)}…`),
       h("td", {}, a.region ?? "–"),
-      h("td", { class: "num" },
-        h("span", { class: "meter", "aria-hidden": "true" }, h("span", { class: "meter-fill", "data-w": Math.round((100 * a.outstanding) / share) })),
-        String(a.outstanding)),
+      h(
+        "td",
+        { class: "num" },
+        h(
+          "span",
+          { class: "meter", "aria-hidden": "true" },
+          h("span", { class: "meter-fill", "data-w": Math.round((100 * a.outstanding) / share) }),
+        ),
+        String(a.outstanding),
+      ),
       h("td", { class: "num" }, String(a.inflight)),
       h("td", { class: "num" }, String(a.concurrency)),
       h("td", { class: "seen" }, a.alive ? (seen < 1500 ? "now" : `${fmtDuration(seen)} ago`) : "gone"),
@@ -161,7 +175,9 @@ export function renderResults(r) {
   $("metrics").tBodies[0].replaceChildren(
     ...DISTRIBUTIONS.map(({ tag, label }) => {
       const d = m[tag] ?? {};
-      return h("tr", { "data-metric": tag },
+      return h(
+        "tr",
+        { "data-metric": tag },
         h("th", { scope: "row" }, label, h("span", { class: "unit" }, d.unit ?? "")),
         ...STATS.map((k) => h("td", { class: "num", "data-stat": k, "data-value": isNum(d[k]) ? d[k] : null }, fmt(d[k]))),
       );
@@ -172,10 +188,14 @@ export function renderResults(r) {
   $("thresholds").replaceChildren(
     ...(thresholds.length
       ? thresholds.map((t) =>
-          h("li", { "data-ok": String(t.ok) },
+          h(
+            "li",
+            { "data-ok": String(t.ok) },
             h("span", { class: "verdict" }, t.ok ? "pass" : "fail"),
             h("code", {}, t.expr),
-            h("span", { class: "muted" }, `value ${fmt(t.value)}`)))
+            h("span", { class: "muted" }, `value ${fmt(t.value)}`),
+          ),
+        )
       : [h("li", { class: "muted" }, "No thresholds set for this run.")]),
   );
 
@@ -197,9 +217,14 @@ export function renderWipe(wipeAt, serverNow) {
   banner.hidden = false;
   banner.dataset.wiped = String(left <= 0);
   if (left > 0) {
-    $("wipe-text").replaceChildren("Results are wiped from the server in ", h("strong", { id: "wipe-in" }, fmtDuration(left)), ". Download them before then.");
+    $("wipe-text").replaceChildren(
+      "Results are wiped from the server in ",
+      h("strong", { id: "wipe-in" }, fmtDuration(left)),
+      ". Download them before then.",
+    );
   } else {
-    $("wipe-text").textContent = "The run has been wiped from the server. This page keeps what it last showed; the JSON download still works from it.";
+    $("wipe-text").textContent =
+      "The run has been wiped from the server. This page keeps what it last showed; the JSON download still works from it.";
   }
 }
 
