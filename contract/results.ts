@@ -7,7 +7,15 @@ import type { MetricTag } from "./metric-catalog";
 
 export type Phase = "created" | "running" | "draining" | "complete";
 export type Outcome = "completed" | "stopped" | "failed";
-export type StopReason = "budget" | "duration" | "user" | "force" | "threshold";
+/** Why the drain began; the README lists every value. */
+export type StopReason = "budget" | "duration" | "user" | "force" | "threshold" | "start_timeout" | "no_agents" | "service_drain";
+
+/** A warning in the results document: the run ended, but its numbers need a caveat. */
+export interface Warning {
+  /** `all_requests_failed`, `generator_bound`, … */
+  code: string;
+  message: string;
+}
 
 /** granted = returned + completed + failed + abandoned + outstanding, always. */
 export interface Ledger {
@@ -110,6 +118,7 @@ export interface ThresholdResult {
 
 export interface Results extends Snapshot {
   final: boolean;
+  warnings: Warning[];
   spec: unknown;
   metrics: MetricsDocument;
   errors: ErrorSummaryEntry[];

@@ -204,6 +204,8 @@ const RunSpecSchema = z.strictObject({
   stop: StopSchema.prefault({}), // a missing stop reaches the refinement as {}: no_stop_condition
   warmup: z.strictObject({ requests: int(0).default(0) }).prefault({}),
   drainTimeoutSeconds: num(0, 3600).default(30),
+  // A run with no live agent for this long ends (start_timeout before its first credit, no_agents after).
+  agentTimeoutSeconds: int(1, 86_400).default(300),
   graceSeconds: int(0, 300), // defaulted from Config in parseRunSpec
   agents: AgentsSchema.optional(),
   thresholds: ThresholdsSchema.optional(),

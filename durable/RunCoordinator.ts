@@ -88,6 +88,12 @@ export class RunCoordinator extends DurableObject<Env> {
   private alarmAt: number | null | undefined;
   /** Long-poll waiters, woken on every phase change. */
   private readonly waiters = new Waiters();
+  /**
+   * The final documents, kept in memory by the wipe for the waiters that were connected
+   * when the run completed (with graceSeconds 0 the wipe can come first). Not stored: a
+   * call that arrives after the wipe finds no run and answers 404, as it must.
+   */
+  private lastWords: { snapshot: Snapshot; results: Results } | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -135,7 +141,10 @@ export class RunCoordinator extends DurableObject<Env> {
   async status(auth: Auth, waitMs = 0): Promise<RpcResult<Snapshot>> {
     return asResult(async () => {
       const { phase } = await this.open(auth, "read");
-      if (waitMs > 0 && phase !== "complete") await this.waitForChange(waitMs, () => this.state?.phase !== phase);
+      if (waitMs > 0 && phase !== "complete") {
+        await this.waitForChange(waitMs, () => this.state?.phase !== phase);
+        if (!this.state && this.lastWords) return this.lastWords.snapshot;
+      }
       return this.snapshot();
     });
   }
@@ -144,16 +153,37 @@ export class RunCoordinator extends DurableObject<Env> {
   async results(auth: Auth, waitMs = 0): Promise<RpcResult<Results>> {
     return asResult(async () => {
       await this.open(auth, "read");
-      if (waitMs > 0 && this.state?.phase !== "complete") await this.waitForChange(waitMs, () => this.state?.phase === "complete");
+      if (waitMs > 0 && this.state?.phase !== "complete") {
+        await this.waitForChange(waitMs, () => this.state?.phase === "complete");
+        if (!this.state && this.lastWords) return this.lastWords.results;
+      }
       return this.resultsNow();
     });
   }
 
-  async stop(auth: Auth, mode: "graceful" | "force"): Promise<RpcResult<Snapshot>> {
+  /**
+   * For an event stream: the status, and with it the final results once the run is
+   * complete, read in the same call. Two calls would let a run with graceSeconds 0 be
+   * wiped between them, and the stream's reader would get a 404 instead of the results.
+   */
+  async watch(auth: Auth, waitMs = 0): Promise<RpcResult<{ snapshot: Snapshot; results: Results | null }>> {
+    return asResult(async () => {
+      const { phase } = await this.open(auth, "read");
+      if (waitMs > 0 && phase !== "complete") {
+        await this.waitForChange(waitMs, () => this.state?.phase !== phase);
+        if (!this.state && this.lastWords) return this.lastWords;
+      }
+      const snapshot = this.snapshot();
+      return { snapshot, results: snapshot.phase === "complete" ? this.resultsNow() : null };
+    });
+  }
+
+  /** A user's stop; the Fleet's service drain passes `by: "service_drain"` with a force stop at its deadline. */
+  async stop(auth: Auth, mode: "graceful" | "force", by: "user" | "service_drain" = "user"): Promise<RpcResult<Snapshot>> {
     return asResult(async () => {
       if (auth.role !== "api") throw new StatusError(401, "invalid_token", "Stopping a run needs the API token.");
       const state = await this.open(auth, "read");
-      const r = m.stop(state, mode, this.now());
+      const r = m.stop(state, mode, this.now(), by);
       this.transaction(() => {
         if (r.abandonAll) this.store.deleteAllCredits();
         this.commit(r.state);
@@ -365,6 +395,7 @@ export class RunCoordinator extends DurableObject<Env> {
   }
 
   private async wipe(): Promise<void> {
+    this.lastWords = { snapshot: this.snapshot(), results: this.resultsNow() };
     await this.notifyFleet();
     await this.ctx.storage.deleteAll();
     await this.ctx.storage.deleteAlarm();

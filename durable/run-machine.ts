@@ -212,7 +212,7 @@ function completeIfDrained(s: RunState, now: number): RunState {
   const done = clone(s);
   done.phase = "complete";
   done.completedAt = now;
-  done.outcome = s.stopReason === "user" || s.stopReason === "force" ? "stopped" : s.stopReason === "threshold" ? "failed" : "completed";
+  done.outcome = outcomeOf(s.stopReason);
   return done;
 }
 
@@ -234,12 +234,14 @@ export interface StopResult {
 }
 
 /** POST /stop. Idempotent: stopping a draining run gracefully, or a complete run, changes nothing. */
-export function stop(prev: RunState, mode: "graceful" | "force", now: number): StopResult {
+/** A stop by a user, or by the service drain's deadline (`service_drain`, always a force stop). */
+export function stop(prev: RunState, mode: "graceful" | "force", now: number, by: "user" | "service_drain" = "user"): StopResult {
   if (prev.phase === "complete") return { state: prev, abandonAll: false };
-  let s = beginDrain(prev, mode === "force" ? "force" : "user", now);
+  const reason: StopReason = by === "service_drain" ? "service_drain" : mode === "force" ? "force" : "user";
+  let s = beginDrain(prev, reason, now);
   if (mode === "force" && s.phase === "draining") {
     s = clone(s);
-    if (outstanding(s) > 0) s.stopReason = "force";
+    if (outstanding(s) > 0) s.stopReason = reason;
     return { state: abandon(s, s.counts.outstanding, s.warmup.outstanding, now), abandonAll: true };
   }
   return { state: s, abandonAll: false };
@@ -274,4 +276,22 @@ export function nextDeadline(s: RunState): number | null {
 
 export function ledgerHolds(l: Ledger): boolean {
   return l.granted === l.returned + l.completed + l.failed + l.abandoned + l.outstanding && l.outstanding >= 0;
+}
+
+/** Budget and duration complete a run; a threshold fails it; anything else stopped it. */
+function outcomeOf(reason: StopReason | null): Outcome {
+  switch (reason) {
+    case "budget":
+    case "duration":
+    case null:
+      return "completed";
+    case "threshold":
+      return "failed";
+    case "user":
+    case "force":
+    case "start_timeout":
+    case "no_agents":
+    case "service_drain":
+      return "stopped";
+  }
 }

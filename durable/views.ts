@@ -7,7 +7,7 @@ import type { Ledger, Outcome, Phase, RunState, StopReason } from "./run-machine
 import { status, wipeAt } from "./run-machine";
 import type { AgentRow } from "./rows";
 import type { TimeSeriesView } from "./timeseries";
-import type { AgentView, Results, Snapshot, ThresholdResult } from "../contract/results";
+import type { AgentView, Results, Snapshot, ThresholdResult, Warning } from "../contract/results";
 export type { AgentView, Results, Snapshot, ThresholdResult };
 
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
@@ -92,10 +92,24 @@ export function buildResults(
   return {
     ...snapshot,
     final: s.phase === "complete",
+    warnings: warningsOf(s),
     spec,
     metrics: doc,
     errors: metrics.errors(),
     thresholds: evaluateThresholds(doc, thresholds),
     timeseries,
   };
+}
+
+/** Caveats on a finished run's numbers (README, "Warnings"). */
+export function warningsOf(s: RunState): Warning[] {
+  const warnings: Warning[] = [];
+  const c = s.counts;
+  if (s.phase === "complete" && c.completed === 0 && c.failed + c.abandoned > 0) {
+    warnings.push({
+      code: "all_requests_failed",
+      message: `No measured request succeeded: ${c.failed} failed, ${c.abandoned} abandoned. The latency metrics are empty.`,
+    });
+  }
+  return warnings;
 }

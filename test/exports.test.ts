@@ -53,6 +53,7 @@ function results(overrides: Partial<Results> = {}, metrics = fixtureRun(), durat
     status: "complete",
     outcome: "completed",
     stopReason: "budget",
+    warnings: [],
     partial: false,
     counts: ledger,
     warmup: { ...ledger, granted: 0, completed: 0, failed: 0 },

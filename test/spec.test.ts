@@ -56,6 +56,7 @@ describe("parseRunSpec: defaults", () => {
       stop: { requests: 10 },
       warmup: { requests: 0 },
       drainTimeoutSeconds: 30,
+      agentTimeoutSeconds: 300,
       graceSeconds: 7,
       abortOnThresholdFail: false,
     });
