@@ -45,6 +45,8 @@ export interface RunLimits {
   durationMs: number | null;
   drainTimeoutMs: number;
   graceMs: number;
+  /** With no live agent for this long the run ends (start_timeout, or no_agents once it has sent). */
+  agentTimeoutMs: number;
 }
 
 export interface RunPlan {
@@ -87,6 +89,7 @@ export function planRun(id: string, spec: RunSpec, cfg: Config): RunPlan {
     durationMs: stop.durationSeconds === undefined ? null : Math.round(stop.durationSeconds * 1000),
     drainTimeoutMs: Math.round(spec.drainTimeoutSeconds * 1000),
     graceMs: spec.graceSeconds * 1000,
+    agentTimeoutMs: spec.agentTimeoutSeconds * 1000,
   };
   return { config, limits };
 }

@@ -78,6 +78,8 @@ export class RunCoordinator extends DurableObject<Env> {
   /** The webhook's delivery state, cached (webhook.ts). */
   private readonly webhook: WebhookRecord;
   private thresholdsCheckedAt = Number.NEGATIVE_INFINITY;
+  /** A webhook POST is under way (in memory: an attempt dies with the instance, and the stored state retries it). */
+  private delivering = false;
   /** The spec, parsed once (it never changes after creation). */
   private spec: RunSpec | null = null;
   /**
@@ -200,9 +202,11 @@ export class RunCoordinator extends DurableObject<Env> {
       const state = await this.open(auth, "agent");
       const cfg = this.config();
       const now = this.now();
-      m.assertAccepting(state);
       const desk = this.desk();
+      // A join retried after its answer was lost gets the agent it created, even if the
+      // drain began meanwhile (the agent then learns `stop` from its first lease).
       const known = body.requestId === undefined ? null : this.store.joinedBy(body.requestId);
+      if (known === null) m.assertAccepting(state);
       const agent =
         known !== null
           ? desk.agentOrThrow(known)
@@ -296,18 +300,23 @@ export class RunCoordinator extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.alarmAt = null; // a fired alarm is gone
     if (!this.load()) return;
-    await this.advance(this.now());
+    await this.advance(this.now(), { fromAlarm: true });
   }
 
   // ── Internals ──────────────────────────────────────────────────────────────
 
-  /** One atomic write; if it fails, in-memory copies are dropped and reloaded from storage. */
+  /**
+   * One atomic write. If it throws (a refusal such as a 409, or a fault) its writes were
+   * rolled back: parsed copies are dropped and the state is read again from storage. The
+   * config stays: it never changes after creation, and dropping it made calls suspended
+   * meanwhile (on the Fleet RPC, say) answer 404 on a live run.
+   */
   private transaction<T>(fn: () => T): T {
     try {
       return this.ctx.storage.transactionSync(fn);
     } catch (e) {
       this.forgetParsed();
-      this.runConfig = undefined;
+      if (this.runConfig) this.state = this.store.getMeta<RunState>("state");
       throw e;
     }
   }
@@ -361,12 +370,19 @@ export class RunCoordinator extends DurableObject<Env> {
     return failing ? m.beginDrain(state, "threshold", now) : state;
   }
 
-  /** Applies every deadline that has passed at `now`, delivers the webhook, wipes after the grace window. */
-  private async advance(now: number): Promise<void> {
+  /**
+   * Applies every deadline that has passed at `now` (lease expiries, the agent timeout,
+   * duration, drain) and wipes after the grace window. Only the alarm delivers the
+   * webhook: a read, report or lease never waits on the receiver.
+   */
+  private async advance(now: number, opts: { fromAlarm?: boolean } = {}): Promise<void> {
     const state = this.state;
     if (!state) return;
     this.transaction(() => {
-      let next = this.desk().expireAgents(state, now);
+      const desk = this.desk();
+      let next = desk.expireAgents(state, now);
+      const gone = desk.agentTimeoutAt(next);
+      if (gone !== null && now >= gone) next = m.agentsGone(next, gone);
       const t = m.tick(next, now);
       if (t.abandonAll) this.store.deleteAllCredits();
       next = t.state;
@@ -376,22 +392,34 @@ export class RunCoordinator extends DurableObject<Env> {
     if (!current) return;
     const wipe = m.wipeAt(current);
     const due = current.phase === "complete" && wipe !== null && now >= wipe;
-    await this.deliverWebhook(now, due);
-    if (due) {
+    if (opts.fromAlarm) await this.deliverWebhook(now, due);
+    // A webhook never attempted holds the wipe until the alarm has made its first attempt
+    // (with graceSeconds 0 the wipe is due the moment the run completes).
+    if (due && !this.webhook.neverAttempted()) {
       await this.wipe();
       return;
     }
     await this.schedule();
   }
 
-  /** Delivers the final results if an attempt is due; `last` means the grace window is over. */
+  /**
+   * Delivers the final results if an attempt is due; `last` means the grace window is
+   * over. One attempt at a time: calls that arrive while the receiver is slow neither
+   * wait for it nor start another POST.
+   */
   private async deliverWebhook(now: number, last: boolean): Promise<void> {
-    const secret = () => this.store.getMeta<Secrets>("auth")?.notify ?? "";
-    const id = this.config().id;
-    const next = await this.webhook.attempt(this.fetchOut, secret, id, () => JSON.stringify(this.resultsNow()), now, last);
-    if (!next) return;
-    if (next.lastError !== null) console.warn(`RunCoordinator:${id}: webhook attempt ${next.attempts} failed: ${next.lastError}`);
-    if (this.state) this.webhook.put(next); // not if the run was wiped during the attempt
+    if (this.delivering) return;
+    this.delivering = true;
+    try {
+      const secret = () => this.store.getMeta<Secrets>("auth")?.notify ?? "";
+      const id = this.config().id;
+      const next = await this.webhook.attempt(this.fetchOut, secret, id, () => JSON.stringify(this.resultsNow()), now, last);
+      if (!next) return;
+      if (next.lastError !== null) console.warn(`RunCoordinator:${id}: webhook attempt ${next.attempts} failed: ${next.lastError}`);
+      if (this.state) this.webhook.put(next); // not if the run was wiped during the attempt
+    } finally {
+      this.delivering = false;
+    }
   }
 
   private async wipe(): Promise<void> {
@@ -459,7 +487,8 @@ export class RunCoordinator extends DurableObject<Env> {
       await this.setAlarm(this.now() + FLEET_RETRY_MS);
       return;
     }
-    const deadlines = [m.nextDeadline(state), this.desk().nextExpiry(state), this.webhook.nextAt()];
+    const desk = this.desk();
+    const deadlines = [m.nextDeadline(state), desk.nextExpiry(state), desk.agentTimeoutAt(state), this.webhook.nextAt()];
     const defined = deadlines.filter((t): t is number => t !== null);
     const next = defined.length > 0 ? Math.min(...defined) : null;
     if (next === null) {

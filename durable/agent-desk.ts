@@ -115,8 +115,14 @@ export class AgentDesk {
     let schedule: ScheduleCursor | null = null;
     const slots: number[] = [];
     if (this.cfg.rate !== null && !inWarmup) {
-      // Rate mode: the slots due within leaseAheadMs, returned ones first.
-      max = Math.min(body.want, m.budgetRemaining(state));
+      // Rate mode: the slots due within leaseAheadMs, returned ones first. An agent holds at
+      // most its share of the in-flight cap plus its part of one lease-ahead window, so one
+      // that leases and never reports, or cannot keep up, holds a bounded number of credits
+      // (and rows) however high the rate or long the run; slots it could not take stay due
+      // and are handed out late, which the schedule lag shows.
+      const ahead = Math.ceil((((this.cfg.rate * this.cfg.leaseAheadMs) / 1000) * share) / this.cfg.pool);
+      const room = Math.max(0, share + ahead - renewed.outstanding);
+      max = Math.min(body.want, m.budgetRemaining(state), room);
       const origin = state.measuredStartedAt ?? now;
       let horizon = now - origin + this.cfg.leaseAheadMs;
       // Never a slot at or after the end of stop.durationSeconds (counted from the run's start).
@@ -255,6 +261,18 @@ export class AgentDesk {
       this.store.putAgent({ ...a, alive: false, outstanding: 0, inflight: 0 });
     }
     return next;
+  }
+
+  /**
+   * When the run will have had no live agent for its agent timeout: the last moment any
+   * agent was alive (its lease expiry; the run's creation if none ever joined) plus the
+   * timeout. Null once the run no longer accepts work.
+   */
+  agentTimeoutAt(state: RunState): number | null {
+    if (!m.isAccepting(state)) return null;
+    let lastAlive = state.createdAt;
+    for (const a of this.store.agents()) lastAlive = Math.max(lastAlive, a.expiresAt);
+    return lastAlive + m.agentTimeoutMs(state);
   }
 
   /** The earliest lease expiry among live agents, if the run still needs watching. */

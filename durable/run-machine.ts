@@ -295,3 +295,20 @@ function outcomeOf(reason: StopReason | null): Outcome {
       return "stopped";
   }
 }
+
+/** Runs stored by builds before agentTimeoutSeconds existed have no such limit stored. */
+const DEFAULT_AGENT_TIMEOUT_MS = 300_000;
+
+export function agentTimeoutMs(s: RunState): number {
+  return s.limits.agentTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS;
+}
+
+/**
+ * No agent has been alive since `at` minus the agent timeout: a run that never sent a
+ * credit ends at once (start_timeout), one that did drains (no_agents); either way it is
+ * then served for its grace window and wiped, so no run waits forever for agents.
+ */
+export function agentsGone(prev: RunState, at: number): RunState {
+  if (!isAccepting(prev)) return prev;
+  return beginDrain(prev, prev.phase === "created" ? "start_timeout" : "no_agents", at);
+}

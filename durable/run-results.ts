@@ -43,15 +43,21 @@ export class RunResults {
     return this.series;
   }
 
-  /** Adds settled measured results; each goes in the second it ended (its endMs, else `now`). */
+  /**
+   * Adds settled measured results; each goes in the second it ended: its endMs, clamped
+   * to the run's own clock window (from the measured start to `now`), else `now`. An
+   * agent's clock cannot stretch the series: one far-off endMs once turned it into
+   * 65,536-second buckets.
+   */
   add(results: readonly ResultItem[], state: RunState, now: number): void {
     if (results.length === 0) return;
     const metrics = this.metricsNow();
     const series = this.seriesNow();
     const runToMeasured = (state.measuredStartedAt ?? now) - (state.startedAt ?? now);
+    const windowMs = Math.max(0, now - (state.measuredStartedAt ?? now));
     for (const result of results) {
       metrics.add(result);
-      const endMs = result.endMs !== undefined ? result.endMs - runToMeasured : now - (state.measuredStartedAt ?? now);
+      const endMs = result.endMs !== undefined ? Math.min(windowMs, Math.max(0, result.endMs - runToMeasured)) : windowMs;
       series.add(endMs / 1000, result);
     }
     this.store.putMeta("metrics", metrics.toJSON());

@@ -89,6 +89,12 @@ export class WebhookRecord {
     this.cached = hook;
   }
 
+  /** Whether a webhook is set and no attempt has been made yet. */
+  neverAttempted(): boolean {
+    const hook = this.get();
+    return hook !== null && !hook.delivered && hook.attempts === 0;
+  }
+
   /** When the next attempt is due, if one is pending. */
   nextAt(): number | null {
     const hook = this.get();

@@ -12,7 +12,13 @@
 // file sends dozens of run creations, and the rate limiter has its own tests below.
 
 import { env } from "cloudflare:workers";
-import { createExecutionContext, listDurableObjectIds, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  listDurableObjectIds,
+  runDurableObjectAlarm,
+  runInDurableObject,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { RunCoordinator } from "../durable/RunCoordinator";
 import worker from "../worker/index";
@@ -1011,6 +1017,7 @@ describe("secrets in a run", () => {
       "400 userinfo refusal",
       send("POST", "/v1/runs", { json: { ...spec, target: { ...spec.target, url: "https://s3cr3t-path:s3cr3t-sig@api.example.org/" } } }),
     );
+    await runDurableObjectAlarm(stub); // the alarm delivers the webhook
     expect(webhooks.length).toBeGreaterThan(0);
     for (const w of webhooks) outputs.push(["webhook payload", w]);
 

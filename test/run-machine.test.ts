@@ -7,6 +7,7 @@ const T0 = 1_000_000;
 const limits = (over: Partial<RunLimits> = {}): RunLimits => ({
   requests: 10,
   warmupRequests: 0,
+  agentTimeoutMs: 300_000,
   durationMs: null,
   drainTimeoutMs: 30_000,
   graceMs: 5_000,
