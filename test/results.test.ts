@@ -61,6 +61,7 @@ describe("the time series", () => {
     const run = await createRun({ load: { concurrency: 8 }, stop: { requests: 6 } });
     const agentId = await join(run);
     const seqs = (await lease(run, agentId, 6)).body.credits.map((c: { seq: number }) => c.seq);
+    await advance(run, 3_000); // end times are clamped to the run's clock: this is when they are reported
     await report(
       run,
       agentId,
@@ -89,6 +90,8 @@ describe("the results document's size", () => {
       for (;;) {
         const l = await lease(run, agentId, 1000);
         if (l.body.credits.length === 0) break;
+        // End times are clamped to the run's clock: let 10 s pass once the run has started.
+        if (i === 0) await advance(run, 10_000);
         // Same spread of latencies for both sizes; results end within the first 10 s.
         const results = l.body.credits.map((c: { seq: number }) =>
           okResult(c.seq, { latencyMs: 50 + ((i++ * 7919) % 1000) / 10, ttftMs: 10 + (c.seq % 50) / 10, endMs: (c.seq % 10) * 1000 }),
