@@ -205,16 +205,8 @@ export class RunCoordinator extends DurableObject<Env> {
       const desk = this.desk();
       // A join retried after its answer was lost gets the agent it created, even if the
       // drain began meanwhile (the agent then learns `stop` from its first lease).
-      const known = body.requestId === undefined ? null : this.store.joinedBy(body.requestId);
-      if (known === null) m.assertAccepting(state);
-      const agent =
-        known !== null
-          ? desk.agentOrThrow(known)
-          : this.transaction(() => {
-              const a = desk.join(state, body, now);
-              if (body.requestId !== undefined) this.store.recordJoin(body.requestId, a.id);
-              return a;
-            });
+      const known = desk.previousJoin(body.requestId);
+      const agent = known ?? this.transaction(() => desk.join(state, body, now));
       await this.schedule();
       const spec = this.specNow();
       if (!spec) throw notFound();
@@ -264,11 +256,8 @@ export class RunCoordinator extends DurableObject<Env> {
       const desk = this.desk();
       const agent = desk.agentOrThrow(body.agentId);
       const now = this.now();
-      const previous = this.store.call(agent.ord, "report", body.reportId);
-      if (previous !== null) {
-        const answer = JSON.parse(previous) as Pick<ReportAnswer, "accepted" | "duplicates">;
-        return { ...answer, ...this.stopFlags(), concurrency: agent.shareSent, serverTime: now };
-      }
+      const previous = desk.previousReport(agent, body.reportId);
+      if (previous !== null) return { ...previous, ...this.stopFlags(), concurrency: agent.shareSent, serverTime: now };
       let answer: ReportAnswer | null = null;
       this.transaction(() => {
         const r = desk.report(state, agent, body, now);

@@ -64,6 +64,22 @@ export class AgentDesk {
     return a;
   }
 
+  // Idempotency, one way for all three calls: the answer (or what rebuilds it) is kept in
+  // the store's `calls` rows by the call's own key, written in the transaction that made it.
+
+  /** The agent a join with this requestId created, if one did. */
+  previousJoin(requestId: string | undefined): AgentRow | null {
+    const id = requestId === undefined ? null : this.store.joinedBy(requestId);
+    return id === null ? null : this.agentOrThrow(id);
+  }
+
+  /** The first answer to a report with this reportId, if it was settled. */
+  previousReport(agent: AgentRow, reportId: string): { accepted: number; duplicates: number } | null {
+    const answer = this.store.call(agent.ord, "report", reportId);
+    return answer === null ? null : (JSON.parse(answer) as { accepted: number; duplicates: number });
+  }
+
+  /** A new agent; a join retried after the drain began was answered by previousJoin before this refusal. */
   join(state: RunState, body: JoinBody, now: number): AgentRow {
     m.assertAccepting(state);
     const count = this.store.agentCount();
@@ -84,6 +100,7 @@ export class AgentDesk {
       calls: 0,
     };
     this.store.putAgent(agent);
+    if (body.requestId !== undefined) this.store.recordJoin(body.requestId, agent.id);
     return agent;
   }
 

@@ -19,7 +19,7 @@
 // document once and drops the sketches, so what a finished run stores for its grace
 // window is the same few kilobytes whether it settled a thousand requests or a million.
 
-import { DISTRIBUTION_TAGS, METRIC_TAGS, METRICS } from "../contract/metric-catalog";
+import { DISTRIBUTION_TAGS, METRICS } from "../contract/metric-catalog";
 import type { DistributionTag, ScalarTag } from "../contract/metric-catalog";
 import { DDSketch, type SketchData } from "./sketch";
 import type { DistributionMetric, ErrorSummaryEntry, MetricsDocument, Percentile, ScalarMetric } from "../contract/results";
@@ -190,43 +190,14 @@ export class RunMetrics {
     return { completed: this.successes, failed: this.failures, distributions, errors: this.errors() };
   }
 
-  /** Rebuilds from `toJSON` output; the input may come from an untrusted agent. */
-  static fromJSON(data: unknown): RunMetrics {
-    const d = plainObject(data, "metrics", ["completed", "failed", "distributions", "errors", "final"]);
+  /** Rebuilds from `toJSON` output, which only the coordinator writes (agents report single results). */
+  static fromJSON(d: RunMetricsData): RunMetrics {
     const m = new RunMetrics();
-    m.successes = integer(d.completed, "completed");
-    m.failures = integer(d.failed, "failed");
-
-    if (d.final !== undefined) {
-      if (d.distributions !== null) throw new TypeError("final metrics have no distributions");
-      m.final = finalMetrics(d.final, m.successes);
-    }
-    if (!m.final) {
-      const dists = plainObject(d.distributions, "distributions", DISTRIBUTION_TAGS);
-      for (const tag of DISTRIBUTION_TAGS) {
-        const sketch = withContext(tag, () => DDSketch.fromJSON(dists[tag]));
-        // Every success adds one latency and at most one value to each other sketch.
-        const limitOk = tag === "request_latency" ? sketch.count === m.successes : sketch.count <= m.successes;
-        if (!limitOk) throw new RangeError(`${tag} has ${sketch.count} samples for ${m.successes} successes`);
-        m.sketches[tag] = sketch;
-      }
-    }
-
-    if (!Array.isArray(d.errors)) throw new TypeError("errors must be an array");
-    if (d.errors.length > MAX_ERROR_KINDS + 1) {
-      throw new RangeError(`errors has ${d.errors.length} entries, more than ${MAX_ERROR_KINDS + 1}`);
-    }
-    let errorTotal = 0;
-    d.errors.forEach((raw: unknown, i) => {
-      const e = plainObject(raw, `errors[${i}]`, ["code", "type", "count"]);
-      const n = integer(e.count, `errors[${i}].count`);
-      if (n === 0) throw new RangeError(`errors[${i}].count must be positive`);
-      m.countError(label(e.code, `errors[${i}].code`), label(e.type, `errors[${i}].type`), n);
-      errorTotal += n;
-    });
-    if (errorTotal !== m.failures) {
-      throw new RangeError(`errors add up to ${errorTotal}, not failed (${m.failures})`);
-    }
+    m.successes = d.completed;
+    m.failures = d.failed;
+    if (d.final) m.final = d.final;
+    else if (d.distributions) for (const tag of DISTRIBUTION_TAGS) m.sketches[tag] = DDSketch.fromJSON(d.distributions[tag]);
+    for (const e of d.errors) m.countError(e.code, e.type, e.count);
     return m;
   }
 
@@ -279,50 +250,7 @@ function integer(value: unknown, name: string, max = Number.MAX_SAFE_INTEGER): n
   return value as number;
 }
 
-function label(value: unknown, name: string): string {
-  if (typeof value !== "string" || value.length > MAX_LABEL_LENGTH) {
-    throw new TypeError(`${name} must be a string of at most ${MAX_LABEL_LENGTH} characters`);
-  }
-  return value;
-}
-
 // Cut at a code-unit boundary, never leaving half of a surrogate pair behind.
 function truncate(s: string): string {
   return s.length <= MAX_LABEL_LENGTH ? s : s.slice(0, MAX_LABEL_LENGTH).replace(/[\uD800-\uDBFF]$/, "");
-}
-
-function plainObject(value: unknown, name: string, fields: readonly string[]): Record<string, unknown> {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new TypeError(`${name} must be an object`);
-  }
-  const o = value as Record<string, unknown>;
-  for (const field of Object.keys(o)) {
-    if (!fields.includes(field)) throw new TypeError(`${name} has unknown field "${field}"`);
-  }
-  return o;
-}
-
-/** Checks a stored final document: every tag, each a plain object with a unit, and counts that agree. */
-function finalMetrics(value: unknown, successes: number): FinalMetrics {
-  const f = plainObject(value, "final", ["durationMs", "outputTokens", "document"]);
-  const durationMs = measure(f.durationMs, "final.durationMs");
-  const outputTokens = measure(f.outputTokens, "final.outputTokens");
-  const doc = plainObject(f.document, "final.document", METRIC_TAGS);
-  for (const tag of METRIC_TAGS) {
-    const entry = doc[tag];
-    if (typeof entry !== "object" || entry === null || Array.isArray(entry) || typeof (entry as { unit?: unknown }).unit !== "string") {
-      throw new TypeError(`final.document.${tag} must be a metric with a unit`);
-    }
-  }
-  if ((doc.request_count as ScalarMetric).avg !== successes) throw new RangeError("final.document.request_count does not match completed");
-  return { durationMs, outputTokens, document: doc as MetricsDocument };
-}
-
-function withContext<T>(what: string, f: () => T): T {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof RangeError || e instanceof TypeError) e.message = `${what}: ${e.message}`;
-    throw e;
-  }
 }

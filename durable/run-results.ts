@@ -10,6 +10,7 @@
 
 import type { ResultItem } from "../contract/protocol";
 import { RunMetrics } from "./metrics";
+import type { RunMetricsData } from "./metrics";
 import type { RunState } from "./run-machine";
 import type { RunStore } from "./run-store";
 import { TimeSeries } from "./timeseries";
@@ -34,7 +35,7 @@ export class RunResults {
   }
 
   metricsNow(): RunMetrics {
-    if (!this.metrics) this.metrics = RunMetrics.fromJSON(this.store.getMeta<unknown>("metrics") ?? RunMetrics.empty().toJSON());
+    if (!this.metrics) this.metrics = RunMetrics.fromJSON(this.store.getMeta<RunMetricsData>("metrics") ?? RunMetrics.empty().toJSON());
     return this.metrics;
   }
 

@@ -213,26 +213,6 @@ describe("RunMetrics serialization and merge", () => {
     for (const r of randomResults(200_000, 2)) m.add(r);
     expect(JSON.stringify(m.toJSON()).length).toBeLessThan(16_384);
   });
-
-  const valid = handRun().toJSON();
-  const malformed: [string, unknown][] = [
-    ["a non-object", null],
-    ["an unknown field", { ...valid, extra: true }],
-    ["a negative completed count", { ...valid, completed: -1 }],
-    ["a latency sketch whose count differs from completed", { ...valid, completed: 4 }],
-    ["errors that do not add up to failed", { ...valid, failed: 2 }],
-    ["a missing distribution", { ...valid, distributions: { ...valid.distributions, inter_token_latency: undefined } }],
-    ["a malformed sketch", { ...valid, distributions: { ...valid.distributions, request_latency: { n: -1 } } }],
-    ["an error entry with a zero count", { ...valid, errors: [...valid.errors, { code: "x", type: "y", count: 0 }] }],
-    ["an error code longer than 64 characters", { ...valid, errors: [{ code: "x".repeat(65), type: "y", count: 1 }] }],
-    [
-      "more than 65 error entries",
-      { ...valid, failed: 66, errors: Array.from({ length: 66 }, (_, i) => ({ code: `c${i}`, type: "t", count: 1 })) },
-    ],
-  ];
-  it.each(malformed)("fromJSON rejects %s", (_, data) => {
-    expect(() => RunMetrics.fromJSON(data)).toThrow();
-  });
 });
 
 describe("final metrics", () => {
@@ -269,27 +249,5 @@ describe("final metrics", () => {
     const final = [JSON.stringify(small.toJSON()).length, JSON.stringify(large.toJSON()).length];
     expect(final[1]! / final[0]!).toBeLessThan(1.1);
     expect(final[1]!).toBeLessThan(live[1]! / 2);
-  });
-
-  const frozen = (() => {
-    const m = handRun();
-    m.freeze(10_000);
-    return m.toJSON();
-  })();
-  const malformedFinal: [string, unknown][] = [
-    ["final metrics that still carry sketches", { ...frozen, distributions: handRun().toJSON().distributions }],
-    [
-      "a final document without a tag",
-      { ...frozen, final: { ...frozen.final, document: { ...frozen.final!.document, request_latency: undefined } } },
-    ],
-    ["a final document whose request count differs from completed", { ...frozen, completed: 2 }],
-    [
-      "a final document with an unknown tag",
-      { ...frozen, final: { ...frozen.final, document: { ...frozen.final!.document, extra: { unit: "x" } } } },
-    ],
-    ["a negative duration", { ...frozen, final: { ...frozen.final, durationMs: -1 } }],
-  ];
-  it.each(malformedFinal)("fromJSON rejects %s", (_, data) => {
-    expect(() => RunMetrics.fromJSON(JSON.parse(JSON.stringify(data)))).toThrow();
   });
 });
