@@ -10,6 +10,16 @@ export type Outcome = "completed" | "stopped" | "failed";
 /** Why the drain began; the README lists every value. */
 export type StopReason = "budget" | "duration" | "user" | "force" | "threshold" | "start_timeout" | "no_agents" | "service_drain";
 
+/** The load the run delivered, beside what it asked for (README, "Delivered load"). */
+export interface Delivered {
+  /** target: load.concurrency (null in rate mode); mean: time-weighted requests in flight over the measured period. */
+  concurrency: { target: number | null; mean: number | null };
+  /** target: load.rate (null in concurrency mode); achieved: settled measured requests per second. */
+  rate: { target: number | null; achieved: number | null };
+  /** Rate mode: how late requests were sent after their intended time; null in concurrency mode. */
+  scheduleLagMs: { p50: number | null; p99: number | null } | null;
+}
+
 /** A warning in the results document: the run ended, but its numbers need a caveat. */
 export interface Warning {
   /** `all_requests_failed`, `generator_bound`, … */
@@ -108,6 +118,7 @@ export interface Snapshot {
     ttftP50: number | null;
     errorRate: number | null;
   };
+  delivered: Delivered;
 }
 
 export interface ThresholdResult {

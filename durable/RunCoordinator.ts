@@ -521,7 +521,9 @@ export class RunCoordinator extends DurableObject<Env> {
   private snapshot(): Snapshot {
     const state = this.state;
     if (!state) throw notFound();
-    return buildSnapshot(this.config().id, state, this.store.agents(), this.measured.metricsNow(), this.now());
+    const now = this.now();
+    const delivered = this.measured.deliveredNow().view(this.config(), benchmarkDurationMs(state, now));
+    return buildSnapshot(this.config().id, state, this.store.agents(), this.measured.metricsNow(), delivered, now);
   }
 
   private resultsNow(): Results {

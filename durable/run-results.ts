@@ -9,6 +9,8 @@
 // buckets): what the grace window serves no longer depends on the run's size.
 
 import type { ResultItem } from "../contract/protocol";
+import { DeliveredLoad } from "./delivered";
+import type { DeliveredData } from "./delivered";
 import { RunMetrics } from "./metrics";
 import type { RunMetricsData } from "./metrics";
 import type { RunState } from "./run-machine";
@@ -20,12 +22,14 @@ import { benchmarkDurationMs } from "./views";
 export class RunResults {
   private metrics: RunMetrics | null = null;
   private series: TimeSeries | null = null;
+  private delivered: DeliveredLoad | null = null;
 
   constructor(private readonly store: RunStore) {}
 
   invalidate(): void {
     this.metrics = null;
     this.series = null;
+    this.delivered = null;
   }
 
   /** The empty documents of a new run (inside its creating transaction). */
@@ -37,6 +41,12 @@ export class RunResults {
   metricsNow(): RunMetrics {
     if (!this.metrics) this.metrics = RunMetrics.fromJSON(this.store.getMeta<RunMetricsData>("metrics") ?? RunMetrics.empty().toJSON());
     return this.metrics;
+  }
+
+  /** The delivered load (delivered.ts); runs stored before it existed start from nothing. */
+  deliveredNow(): DeliveredLoad {
+    if (!this.delivered) this.delivered = DeliveredLoad.fromJSON(this.store.getMeta<DeliveredData>("delivered"));
+    return this.delivered;
   }
 
   seriesNow(): TimeSeries {
@@ -54,15 +64,18 @@ export class RunResults {
     if (results.length === 0) return;
     const metrics = this.metricsNow();
     const series = this.seriesNow();
+    const delivered = this.deliveredNow();
     const runToMeasured = (state.measuredStartedAt ?? now) - (state.startedAt ?? now);
     const windowMs = Math.max(0, now - (state.measuredStartedAt ?? now));
     for (const result of results) {
       metrics.add(result);
+      delivered.add(result);
       const endMs = result.endMs !== undefined ? Math.min(windowMs, Math.max(0, result.endMs - runToMeasured)) : windowMs;
       series.add(endMs / 1000, result);
     }
     this.store.putMeta("metrics", metrics.toJSON());
     this.store.putMeta("timeseries", series.toJSON());
+    this.store.putMeta("delivered", delivered.toJSON());
   }
 
   /** At completion (`state` is complete): the final metrics document and frozen buckets. */
@@ -73,5 +86,8 @@ export class RunResults {
     const series = this.seriesNow();
     series.freezeAll();
     this.store.putMeta("timeseries", series.toJSON());
+    const delivered = this.deliveredNow();
+    delivered.freeze();
+    this.store.putMeta("delivered", delivered.toJSON());
   }
 }

@@ -7,7 +7,8 @@ import type { Ledger, Outcome, Phase, RunState, StopReason } from "./run-machine
 import { status, wipeAt } from "./run-machine";
 import type { AgentRow } from "./rows";
 import type { TimeSeriesView } from "./timeseries";
-import type { AgentView, Results, Snapshot, ThresholdResult, Warning } from "../contract/results";
+import type { AgentView, Delivered, Results, Snapshot, ThresholdResult, Warning } from "../contract/results";
+import { generatorBound } from "./delivered";
 export type { AgentView, Results, Snapshot, ThresholdResult };
 
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
@@ -25,7 +26,14 @@ function stat(doc: MetricsDocument, tag: keyof MetricsDocument, key: string): nu
   return typeof v === "number" && Number.isFinite(v) ? v : null;
 }
 
-export function buildSnapshot(id: string, s: RunState, agents: AgentRow[], metrics: RunMetrics, now: number): Snapshot {
+export function buildSnapshot(
+  id: string,
+  s: RunState,
+  agents: AgentRow[],
+  metrics: RunMetrics,
+  delivered: Delivered,
+  now: number,
+): Snapshot {
   const doc = metrics.document(benchmarkDurationMs(s, now));
   return {
     id,
@@ -59,6 +67,7 @@ export function buildSnapshot(id: string, s: RunState, agents: AgentRow[], metri
       ttftP50: stat(doc, "time_to_first_token", "p50"),
       errorRate: stat(doc, "request_error_rate", "avg"),
     },
+    delivered,
   };
 }
 
@@ -92,7 +101,7 @@ export function buildResults(
   return {
     ...snapshot,
     final: s.phase === "complete",
-    warnings: warningsOf(s),
+    warnings: warningsOf(s, snapshot.delivered),
     spec,
     metrics: doc,
     errors: metrics.errors(),
@@ -102,7 +111,7 @@ export function buildResults(
 }
 
 /** Caveats on a finished run's numbers (README, "Warnings"). */
-export function warningsOf(s: RunState): Warning[] {
+export function warningsOf(s: RunState, delivered: Delivered): Warning[] {
   const warnings: Warning[] = [];
   const c = s.counts;
   if (s.phase === "complete" && c.completed === 0 && c.failed + c.abandoned > 0) {
@@ -111,5 +120,7 @@ export function warningsOf(s: RunState): Warning[] {
       message: `No measured request succeeded: ${c.failed} failed, ${c.abandoned} abandoned. The latency metrics are empty.`,
     });
   }
+  const bound = s.phase === "complete" && c.completed + c.failed > 0 ? generatorBound(delivered) : null;
+  if (bound) warnings.push(bound);
   return warnings;
 }
