@@ -3,23 +3,26 @@
 
 import type { z } from "zod";
 import { StatusError } from "./errors";
-import { zodToStatus } from "./spec";
+import { forbiddenKeyError, zodToStatus } from "./spec";
 
+const JSON_TYPE = /^application\/json\s*(;|$)/i;
+
+/**
+ * The body parsed as JSON. With `optional`, a missing or empty body reads as {} (whatever
+ * its Content-Type: clients send "" as text/plain); a body with any bytes in it must
+ * still be JSON sent as application/json. A `__proto__` key anywhere is refused (see
+ * forbiddenKeyError).
+ */
 export async function readJson(request: Request, maxBytes: number, opts: { optional?: boolean } = {}): Promise<unknown> {
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > maxBytes) throw tooLarge(maxBytes);
-  if (!request.body) {
-    if (opts.optional) return undefined;
-    throw new StatusError(400, "invalid_json", "The request needs a JSON body.");
-  }
-  const type = request.headers.get("content-type") ?? "";
-  if (!/^application\/json\s*(;|$)/i.test(type)) {
-    throw new StatusError(415, "unsupported_media_type", "Send the body as 'Content-Type: application/json'.");
-  }
-  const reader = request.body.getReader();
+  const isJson = JSON_TYPE.test(request.headers.get("content-type") ?? "");
+  // A runtime may hand a body-less POST over as an empty stream rather than null, so
+  // emptiness is known only once the first bytes (or the end) have been read.
+  const reader = request.body?.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for (;;) {
+  while (reader) {
     const { done, value } = await reader.read();
     if (done) break;
     size += value.byteLength;
@@ -28,10 +31,15 @@ export async function readJson(request: Request, maxBytes: number, opts: { optio
       throw tooLarge(maxBytes);
     }
     chunks.push(value);
+    // A body of the wrong type is refused at its first byte, not read to the end.
+    if (size > 0 && !isJson) {
+      await reader.cancel().catch(() => {});
+      throw new StatusError(415, "unsupported_media_type", "Send the body as 'Content-Type: application/json'.");
+    }
   }
   if (size === 0) {
-    if (opts.optional) return undefined;
-    throw new StatusError(400, "invalid_json", "The request body is empty.");
+    if (opts.optional) return {};
+    throw new StatusError(400, "invalid_json", reader ? "The request body is empty." : "The request needs a JSON body.");
   }
   const bytes = new Uint8Array(size);
   let at = 0;
@@ -39,11 +47,15 @@ export async function readJson(request: Request, maxBytes: number, opts: { optio
     bytes.set(c, at);
     at += c.byteLength;
   }
+  let value: unknown;
   try {
-    return JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
   } catch {
     throw new StatusError(400, "invalid_json", "The body is not valid UTF-8 JSON.");
   }
+  const refused = forbiddenKeyError(value);
+  if (refused) throw refused;
+  return value;
 }
 
 function tooLarge(maxBytes: number): StatusError {

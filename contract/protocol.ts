@@ -8,16 +8,29 @@ const id = z
   .string()
   .min(1)
   .max(128)
-  .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
+  .regex(/^[\x21-\x7e]+$/, "must be printable ASCII without spaces");
 const nonNegInt = (max: number) => z.number().int().min(0).max(max);
 const ms = z.number().min(0).max(1e9);
+
+// Agent-supplied strings are shown to operators (status, dashboard, the CLI's terminal),
+// where ESC and the other C0 and C1 controls could rewrite the screen: refused at the door.
+const CONTROLS = /^[^\x00-\x1f\x7f-\x9f]*$/;
+const text = (min: number, max: number) => z.string().min(min).max(max).regex(CONTROLS, "must not contain control characters");
+
+// AIPerf's error model carries the HTTP status as an integer code; the coordinator keys
+// error kinds by string, so an integer is recorded as its decimal string.
+const errorCode = z
+  .union([text(1, 64), z.number().int().min(0).max(999)], {
+    error: (iss) => (iss.code === "invalid_union" ? "must be a string or an integer" : undefined),
+  })
+  .transform(String);
 
 export const MAX_RESULTS_PER_REPORT = 10_000;
 export const MAX_LEASE_WANT = 1_000;
 
 export const JoinBody = z.strictObject({
-  name: z.string().min(1).max(128).optional(),
-  region: z.string().min(1).max(64).optional(),
+  name: text(1, 128).optional(),
+  region: text(1, 64).optional(),
   // Extension: a join retried with the same requestId (its answer was lost) answers the
   // agent it created instead of creating a second one.
   requestId: id.optional(),
@@ -45,9 +58,9 @@ export const ResultItem = z.strictObject({
   endMs: z.number().min(0).max(1e10).optional(),
   error: z
     .strictObject({
-      code: z.string().min(1).max(64),
-      type: z.string().min(1).max(64),
-      message: z.string().max(1024).optional(),
+      code: errorCode,
+      type: text(1, 64),
+      message: text(0, 1024).optional(),
     })
     .optional(),
 });

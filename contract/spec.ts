@@ -51,8 +51,8 @@ function fail(ctx: z.RefinementCtx, path: PropertyKey[], message: string, code =
 
 // Range messages name the whole allowed range, not just the bound that was crossed.
 // Returning undefined for a missing value lets the parse-wide map say "is required".
-function rangeError(kind: string, min: number, max: number | undefined, open = false) {
-  const text = `must be ${kind} ${max === undefined ? `${open ? ">" : ">="} ${min}` : `from ${min} to ${max}`}`;
+function rangeError(kind: string, min: number, max: number | undefined) {
+  const text = `must be ${kind} ${max === undefined ? `>= ${min}` : `from ${min} to ${max}`}`;
   return (iss: { input?: unknown }) => (iss.input === undefined ? undefined : text);
 }
 
@@ -68,11 +68,6 @@ function num(min: number, max?: number) {
   const error = rangeError("a number", min, max);
   const s = z.number({ error }).min(min, { error });
   return max === undefined ? s : s.max(max, { error });
-}
-
-function positive() {
-  const error = rangeError("a number", 0, undefined, true);
-  return z.number({ error }).gt(0, { error });
 }
 
 const HeadersSchema = z.record(z.string(), z.string()).superRefine((headers, ctx) => {
@@ -145,8 +140,12 @@ const TargetSchema = z
     };
   });
 
+// Draws are clamped to [1, 262,144] tokens (agent/prompt.ts): a spread wider than the
+// largest mean only piles draws onto the clamps, and an unbounded one could overflow.
+const MAX_TOKEN_MEAN = 131_072;
+
 function tokens(mean: number) {
-  return z.strictObject({ mean: int(1, 131_072).default(mean), stddev: num(0).default(0) }).prefault({});
+  return z.strictObject({ mean: int(1, MAX_TOKEN_MEAN).default(mean), stddev: num(0, MAX_TOKEN_MEAN).default(0) }).prefault({});
 }
 
 const WorkloadSchema = z.strictObject({
@@ -155,12 +154,25 @@ const WorkloadSchema = z.strictObject({
   seed: int(0, 2 ** 32 - 1).default(0),
 });
 
+// A slower rate is not a benchmark: at 0.001 requests/s the longest run any operator can
+// allow (MAX_DURATION_SECONDS is at most 7 days) sends about 600 requests. Without a floor,
+// rates near the smallest double make the next slot time (1000 / rate ms) Infinity.
+const MIN_RATE = 0.001;
+// Durations are kept in whole milliseconds (run-plan.ts rounds): anything shorter would
+// round to a run that ends before it starts.
+const MIN_DURATION_SECONDS = 0.001;
+
+// Upper bounds: fields without one in the schema (concurrency, maxConcurrency, rate,
+// stop.requests, stop.durationSeconds, warmup.requests, agents.edge) are bounded by the
+// operator's caps in checkCaps, which every spec passes, and config.ts bounds every cap.
+// Left to checkCaps, an oversized value is told the cap it crossed.
+
 // Either closed-loop (concurrency) or open-loop (rate) load; the output is a union so
 // code downstream narrows with `"rate" in load` and never sees a mix of both.
 const LoadSchema = z
   .strictObject({
     concurrency: int(1).optional(),
-    rate: positive().optional(),
+    rate: num(MIN_RATE).optional(),
     arrival: z.enum(["poisson", "constant"]).optional(),
     maxConcurrency: int(1).optional(),
   })
@@ -179,11 +191,13 @@ const LoadSchema = z
     };
   });
 
-const StopSchema = z.strictObject({ requests: int(1).optional(), durationSeconds: positive().optional() }).superRefine((s, ctx) => {
-  if (s.requests === undefined && s.durationSeconds === undefined) {
-    fail(ctx, [], "needs requests or durationSeconds (or both): a run must end", "no_stop_condition");
-  }
-});
+const StopSchema = z
+  .strictObject({ requests: int(1).optional(), durationSeconds: num(MIN_DURATION_SECONDS).optional() })
+  .superRefine((s, ctx) => {
+    if (s.requests === undefined && s.durationSeconds === undefined) {
+      fail(ctx, [], "needs requests or durationSeconds (or both): a run must end", "no_stop_condition");
+    }
+  });
 
 const AgentsSchema = z.strictObject({
   edge: int(0).optional(),
@@ -223,6 +237,9 @@ function describe(expected: string): string {
   return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`;
 }
 
+// Size issues of numbers carry the bound itself; those of strings and arrays a length.
+const NUMERIC_ORIGINS = new Set(["number", "int", "bigint"]);
+
 // Messages for issues whose schema gave none. They never include the input value.
 // Installed for every schema in the Worker (request bodies too, see body.ts), so all
 // 400s read alike; a schema's own `error` still takes precedence.
@@ -234,8 +251,10 @@ const issueMessage: z.core.$ZodErrorMap = (iss) => {
     case "invalid_value":
       return `must be one of ${iss.values.map((v) => JSON.stringify(v)).join(", ")}`;
     case "too_big":
+      if (NUMERIC_ORIGINS.has(iss.origin)) return `must be ${iss.inclusive ? "at most" : "less than"} ${iss.maximum}`;
       return iss.origin === "string" ? `must be at most ${iss.maximum} characters long` : `must have at most ${iss.maximum} items`;
     case "too_small":
+      if (NUMERIC_ORIGINS.has(iss.origin)) return `must be ${iss.inclusive ? "at least" : "greater than"} ${iss.minimum}`;
       if (iss.minimum === 1) return "must not be empty";
       return iss.origin === "string" ? `must be at least ${iss.minimum} characters long` : `must have at least ${iss.minimum} items`;
     default:
@@ -249,6 +268,50 @@ function formatPath(path: readonly PropertyKey[]): string {
   let out = "";
   for (const p of path) out += typeof p === "number" ? `[${p}]` : `${out === "" ? "" : "."}${String(p)}`;
   return out === "" ? "body" : out;
+}
+
+// A key is echoed only if it is plain: the keys of a hostile body could carry anything.
+const PLAIN_KEY = /^[\w$-]{1,64}$/;
+
+interface KeyNode {
+  value: unknown;
+  key: string | number | undefined;
+  parent: KeyNode | undefined;
+}
+
+/**
+ * JSON.parse keeps "__proto__" as an ordinary key, but zod's records (thresholds,
+ * target.headers) copy keys into a fresh object by assignment, where "__proto__" sets the
+ * prototype instead: the entry silently vanished. It is refused wherever it appears in a
+ * body, naming its path. ("constructor" and "prototype" need nothing: records keep them
+ * as plain keys and strict objects refuse them as unknown fields.) The walk keeps parent
+ * links rather than paths and uses no recursion, so deep nesting costs linear memory.
+ */
+export function forbiddenKeyError(body: unknown): StatusError | undefined {
+  const stack: KeyNode[] = [{ value: body, key: undefined, parent: undefined }];
+  // Only objects and arrays are visited: a report's thousands of numbers cost nothing.
+  const visit = (value: unknown, key: string | number, parent: KeyNode) => {
+    if (typeof value === "object" && value !== null) stack.push({ value, key, parent });
+  };
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    const value = node.value;
+    if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) visit(value[i], i, node);
+      continue;
+    }
+    if (typeof value !== "object" || value === null) continue;
+    for (const key of Object.keys(value)) {
+      if (key === "__proto__") {
+        const path: PropertyKey[] = [key];
+        for (let n: KeyNode | undefined = node; n?.key !== undefined; n = n.parent) {
+          path.unshift(typeof n.key === "number" || PLAIN_KEY.test(n.key) ? n.key : "?");
+        }
+        return new StatusError(400, "unknown_field", `${formatPath(path)} is not allowed: no body may use the key "__proto__".`);
+      }
+      visit((value as Record<string, unknown>)[key], key, node);
+    }
+  }
+  return undefined;
 }
 
 // The one place where schema issues become API errors: the first issue decides.
@@ -301,6 +364,9 @@ export function parseRunSpec(body: unknown, cfg: Config): RunSpec {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new StatusError(400, "invalid_spec", "The run spec must be a JSON object.");
   }
+  // Checked here too, not only in readJson: a spec may come from elsewhere (a file, a test).
+  const forbidden = forbiddenKeyError(body);
+  if (forbidden) throw forbidden;
   const input: Record<string, unknown> = { ...body };
   if (input.graceSeconds === undefined) input.graceSeconds = cfg.graceSecondsDefault;
   const parsed = RunSpecSchema.safeParse(input);

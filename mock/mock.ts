@@ -36,8 +36,14 @@ export const MOCK_MODEL = "mock";
 const TOKEN = "tok ";
 const DEFAULT_MAX_TOKENS = 16;
 const MAX_TOKENS_CAP = 4096;
-// Benchmarks send long prompts (up to 131,072 input tokens); this is the mock's own cap.
-const MAX_BODY_BYTES = 8 * 1024 * 1024;
+// The largest request an agent sends: input lengths are drawn around RunSpec's mean
+// (at most 131,072 tokens) and clamped at 262,144 tokens (agent/prompt.ts, MAX_TOKENS),
+// one word of at most 5 letters plus a space each, so a prompt is at most 1,572,863 bytes;
+// the rest of the body (a model of 256 characters, at most 6 bytes each escaped, and
+// the fixed fields) is under 2 KiB. 1,600 KiB holds that with room to spare and no
+// more: /mock/* is open to anyone, and every byte read is the operator's CPU.
+// (api "http" bodies are at most 256 KiB.) A test builds that request and checks it fits.
+export const MOCK_MAX_BODY_BYTES = 1_600 * 1024;
 // A fixed `created` for the one model, so the models list is stable across calls.
 const MODEL_CREATED = 1_735_689_600;
 
@@ -96,6 +102,25 @@ const routes: Record<string, (request: Request, knobs: MockKnobs, t: Timing) => 
     Response.json({ object: "list", data: [{ id: MOCK_MODEL, object: "model", created: MODEL_CREATED, owned_by: "edgeperf" }] }),
 };
 
+/**
+ * The public route /mock/*, for worker/index.ts. MOCK_ENABLED "false" (or "0", "off",
+ * "no") closes it with the router's 404; any other value, or none, leaves it open.
+ * Edge agents are not affected: a LoadAgent calls handleMock in its own isolate and never
+ * comes through here, so builtin:mock runs work either way. `env` is the Worker's env;
+ * only MOCK_ENABLED is read.
+ */
+export function handleMockRoute(request: Request, env: object): Promise<Response> {
+  if (!mockEnabled(env)) {
+    return Promise.resolve(errorResponse(404, "not_found", `No route for ${request.method} ${new URL(request.url).pathname}.`));
+  }
+  return handleMock(request);
+}
+
+function mockEnabled(env: object): boolean {
+  const value = (env as { MOCK_ENABLED?: unknown }).MOCK_ENABLED;
+  return !(typeof value === "string" && /^\s*(false|0|off|no)\s*$/i.test(value));
+}
+
 /** `ticker`: the caller's (a LoadAgent's, shared by its streams); a fresh one per request otherwise. */
 export async function handleMock(request: Request, ticker: Ticker = new Ticker()): Promise<Response> {
   const start = performance.now();
@@ -111,7 +136,7 @@ export async function handleMock(request: Request, ticker: Ticker = new Ticker()
 }
 
 async function complete(request: Request, knobs: MockKnobs, t: Timing, api: Api): Promise<Response> {
-  const job = parseJob(api, await readJson(request, MAX_BODY_BYTES));
+  const job = parseJob(api, await readJson(request, MOCK_MAX_BODY_BYTES));
   // A load knob, not a measurement: Math.random is enough. The failure is immediate,
   // like a server refusing work, so it does not hold a concurrency slot for the TTFT.
   if (knobs.errorRate > 0 && Math.random() < knobs.errorRate) {

@@ -23,6 +23,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { RunCoordinator } from "../durable/RunCoordinator";
 import worker from "../worker/index";
 import { FixedWindow, runsPerMinute } from "../worker/ratelimit";
+import { MOCK_MAX_BODY_BYTES } from "../mock/mock";
 import { API_TOKEN, mockSpec, setClock } from "./helpers";
 import type { TestRun } from "./helpers";
 
@@ -269,6 +270,24 @@ const CASES: Case[] = [
     status: 400,
     code: "invalid_spec",
   },
+  {
+    name: "creating a run whose thresholds hold a __proto__ key is refused with 400 unknown_field, not run without them",
+    send: createRaw('{"target":{"url":"builtin:mock"},"agents":{"edge":0},"stop":{"requests":1},"thresholds":{"__proto__":"<5"}}'),
+    status: 400,
+    code: "unknown_field",
+  },
+  {
+    name: "creating a run with a target header named __proto__ is refused with 400 unknown_field, not sent without it",
+    send: createRaw('{"target":{"url":"builtin:mock","headers":{"__proto__":"x"}},"agents":{"edge":0},"stop":{"requests":1}}'),
+    status: 400,
+    code: "unknown_field",
+  },
+  {
+    name: "creating a run from JSON nested 100,000 levels deep is refused with 400, not a stack overflow",
+    send: createRaw(`${"[".repeat(100_000)}${"]".repeat(100_000)}`),
+    status: 400,
+    code: "invalid_spec",
+  },
   // POST /v1/runs: caps and ranges
   {
     name: "creating a run with a concurrency of 1e20 is refused with 422 exceeds_cap",
@@ -305,6 +324,12 @@ const CASES: Case[] = [
     send: create(mockSpec({ agents: { edge: 65 } })),
     status: 422,
     code: "exceeds_cap",
+  },
+  {
+    name: "creating a run at 5e-324 requests/s (a next slot of Infinity) is refused with 422 out_of_range",
+    send: create(mockSpec({ load: { rate: 5e-324 } })),
+    status: 422,
+    code: "out_of_range",
   },
   {
     name: "creating a run with a negative concurrency is refused with 422 out_of_range",
@@ -557,6 +582,30 @@ const CASES: Case[] = [
     code: "unknown_field",
   },
   {
+    name: "joining with a name carrying a terminal escape sequence is refused with 400 invalid_spec",
+    send: agent("live", "agents", () => ({ name: "a\u001b]0;owned\u0007" })),
+    status: 400,
+    code: "invalid_spec",
+  },
+  {
+    name: "joining with a region carrying the C1 control CSI is refused with 400 invalid_spec",
+    send: agent("live", "agents", () => ({ region: "weur\u009b2J" })),
+    status: 400,
+    code: "invalid_spec",
+  },
+  {
+    name: "joining with a __proto__ key is refused with 400 unknown_field",
+    send: agentRaw("live", "agents", () => '{"name":"x","__proto__":{"admin":true}}'),
+    status: 400,
+    code: "unknown_field",
+  },
+  {
+    name: "joining with a JSON body sent as text/plain is refused with 415",
+    send: () => send("POST", path("live", "/agents"), { token: fx.live.agentToken, raw: '{"name":"x"}', type: "text/plain" }),
+    status: 415,
+    code: "unsupported_media_type",
+  },
+  {
     name: "joining with truncated JSON is refused with 400 invalid_json",
     send: agentRaw("live", "agents", () => '{"name":'),
     status: 400,
@@ -760,6 +809,30 @@ const CASES: Case[] = [
     code: "out_of_range",
   },
   {
+    name: "an error message that clears the operator's screen is refused with 400 invalid_spec",
+    send: agent("live", "reports", reportBody({ results: [result({ ok: false, error: { code: "x", type: "y", message: "\u001b[2J" } })] })),
+    status: 400,
+    code: "invalid_spec",
+  },
+  {
+    name: "an error code with a DEL character is refused with 400 invalid_spec",
+    send: agent("live", "reports", reportBody({ results: [result({ ok: false, error: { code: "x\u007f", type: "y" } })] })),
+    status: 400,
+    code: "invalid_spec",
+  },
+  {
+    name: "an error type with a BEL character is refused with 400 invalid_spec",
+    send: agent("live", "reports", reportBody({ results: [result({ ok: false, error: { code: "x", type: "\u0007" } })] })),
+    status: 400,
+    code: "invalid_spec",
+  },
+  {
+    name: "an integer error code above 999 is refused with 422 out_of_range",
+    send: agent("live", "reports", reportBody({ results: [result({ ok: false, error: { code: 1000, type: "http" } })] })),
+    status: 422,
+    code: "out_of_range",
+  },
+  {
     name: "a report with 10,001 results is refused with 422 out_of_range",
     send: agent("live", "reports", reportBody({ results: many(10_001, (i) => result({ seq: i })) })),
     status: 422,
@@ -898,10 +971,27 @@ const CASES: Case[] = [
     code: "invalid_mock_header",
   },
   {
-    name: "the mock refuses a streamed body over its 8 MiB cap with 413",
-    send: () => send("POST", "/mock/v1/chat/completions", { token: null, raw: stream(8 * 1024 * 1024 + 64 * 1024) }),
+    name: "the mock refuses a streamed body over its cap with 413",
+    send: () => send("POST", "/mock/v1/chat/completions", { token: null, raw: stream(MOCK_MAX_BODY_BYTES + 64 * 1024) }),
     status: 413,
     code: "body_too_large",
+  },
+  {
+    name: "the mock refuses a 2 MiB body with a Content-Length with 413: nobody bills the operator for 8 MiB",
+    send: () =>
+      send("POST", "/mock/v1/chat/completions", {
+        token: null,
+        json: { model: "mock", messages: [{ content: "tok ".repeat(512 * 1024) }] },
+      }),
+    status: 413,
+    code: "body_too_large",
+  },
+  {
+    name: "the mock refuses a __proto__ key with 400 unknown_field",
+    send: () =>
+      send("POST", "/mock/v1/chat/completions", { token: null, raw: '{"model":"mock","messages":[{"content":"hi"}],"__proto__":{}}' }),
+    status: 400,
+    code: "unknown_field",
   },
   {
     name: "the mock answers GET on the chat path with 404 not_found",

@@ -3,7 +3,11 @@
 // headers, error shapes and timing the client would hide).
 import OpenAI, { APIError } from "openai";
 import { describe, expect, it } from "vitest";
-import { handleMock, MOCK_DEFAULTS, mockKnobsFromHeaders } from "../mock/mock";
+import { MAX_TOKENS, promptText } from "../agent/prompt";
+import { buildRequest } from "../agent/target";
+import { readConfig } from "../contract/config";
+import { parseRunSpec } from "../contract/spec";
+import { handleMock, handleMockRoute, MOCK_DEFAULTS, MOCK_MAX_BODY_BYTES, mockKnobsFromHeaders } from "../mock/mock";
 
 const BASE = "https://mock.test/mock/v1";
 const FAST = { "x-mock-ttft-ms": "0", "x-mock-itl-ms": "0" };
@@ -333,5 +337,92 @@ describe("refusals", () => {
       expect(await res.text()).not.toContain(secret);
       expect([...res.headers].join(" ")).not.toContain(secret);
     }
+  });
+});
+
+describe("the body cap", () => {
+  // The agent's words, found by walking promptText's choice over the whole [0, 1) range.
+  const steps = 4096;
+  let k = 0;
+  const vocabulary = new Set(promptText(() => (k++ % steps) / steps, steps).split(" "));
+  const longest = [...vocabulary].reduce((a, b) => (b.length > a.length ? b : a));
+
+  /** The largest request any agent can send to builtin:mock for `api`: every word the longest, every length at its clamp. */
+  function largest(api: "openai-chat" | "openai-completions"): RequestInit {
+    const spec = parseRunSpec(
+      // Each character of this model name is escaped to 6 bytes in JSON, the most any character takes.
+      { target: { url: "builtin:mock", api, model: "\u0001".repeat(256), mock: { ttftMs: 0, itlMs: 0 } }, stop: { requests: 1 } },
+      readConfig({}),
+    );
+    const prompt = Array.from({ length: MAX_TOKENS }, () => longest).join(" ");
+    return buildRequest(spec.target, { inputTokens: MAX_TOKENS, outputTokens: MAX_TOKENS, prompt });
+  }
+
+  it.each(["openai-chat", "openai-completions"] as const)("accepts the largest %s request an agent can send", async (api) => {
+    const init = largest(api);
+    const bytes = new TextEncoder().encode(String(init.body)).length;
+    expect(bytes).toBeGreaterThan(MAX_TOKENS * longest.length);
+    expect(bytes).toBeLessThanOrEqual(MOCK_MAX_BODY_BYTES);
+    const res = await handleMock(new Request(`${BASE}/${api === "openai-chat" ? "chat/completions" : "completions"}`, init));
+    expect(res.status).toBe(200);
+    const json = (await res.json()) as { usage: { prompt_tokens: number } };
+    expect(json.usage.prompt_tokens).toBe(MAX_TOKENS);
+  });
+
+  it("is far below the 8 MiB it used to be: at most 2 MiB, what the largest request needs and a little room", () => {
+    expect(MOCK_MAX_BODY_BYTES).toBeLessThanOrEqual(2 * 1024 * 1024);
+    expect(vocabulary.size).toBeGreaterThan(1);
+  });
+
+  it("refuses one byte over the cap with 413, whether or not the length was declared", async () => {
+    const body = JSON.stringify({ model: "m", messages: [{ content: "" }] });
+    const over = body.replace('"content":""', `"content":"${"x".repeat(MOCK_MAX_BODY_BYTES - body.length + 1)}"`);
+    expect(over.length).toBe(MOCK_MAX_BODY_BYTES + 1);
+    const declared = await post("/chat/completions", over, { ...FAST, "content-length": String(over.length) });
+    expect(declared.status).toBe(413);
+    const bytes = new TextEncoder().encode(over);
+    const streamed = new ReadableStream<Uint8Array>({
+      start(c) {
+        for (let at = 0; at < bytes.length; at += 65_536) c.enqueue(bytes.slice(at, at + 65_536));
+        c.close();
+      },
+    });
+    const res = await handleMock(
+      new Request(`${BASE}/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body: streamed }),
+    );
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("body_too_large");
+    const exact = body.replace('"content":""', `"content":"${"x".repeat(MOCK_MAX_BODY_BYTES - body.length)}"`);
+    expect((await post("/chat/completions", exact)).status).toBe(200);
+  });
+});
+
+describe("MOCK_ENABLED", () => {
+  const chat = () =>
+    new Request(`${BASE}/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...FAST },
+      body: JSON.stringify({ model: "m", messages, max_tokens: 1 }),
+    });
+
+  it.each(["false", "FALSE", " off ", "0", "no"])("closes the public route with the router's 404 when it is %j", async (value) => {
+    for (const req of [chat(), new Request(`${BASE}/models`)]) {
+      const res = await handleMockRoute(req, { MOCK_ENABLED: value });
+      expect(res.status).toBe(404);
+      expect(await res.json()).toEqual({
+        error: { code: "not_found", message: `No route for ${req.method} ${new URL(req.url).pathname}.` },
+      });
+    }
+  });
+
+  it.each([["true"], ["TRUE"], ["yes"], [""], [undefined]])("leaves the public route open when it is %j", async (value) => {
+    const res = await handleMockRoute(chat(), value === undefined ? {} : { MOCK_ENABLED: value });
+    expect(res.status).toBe(200);
+  });
+
+  it("does not reach the in-process mock edge agents call, so builtin:mock runs work with the route closed", async () => {
+    // LoadAgent calls handleMock directly (durable/LoadAgent.ts); it has no env to read.
+    expect((await handleMock(chat())).status).toBe(200);
+    expect((await handleMockRoute(chat(), { MOCK_ENABLED: "false" })).status).toBe(404);
   });
 });

@@ -197,6 +197,108 @@ describe("the agent protocol's door", () => {
   });
 });
 
+// What `curl -X POST URL -H "Authorization: Bearer …"` and common clients send for "no body".
+const NO_BODIES: { name: string; init: () => RequestInit<IncomingRequestCfProperties> }[] = [
+  { name: "no body at all", init: () => ({}) },
+  { name: "an empty body sent as text/plain (fetch's type for a string)", init: () => ({ body: "" }) },
+  {
+    name: "an empty stream with no Content-Type",
+    init: () => ({ body: new ReadableStream({ start: (c) => c.close() }) }),
+  },
+  { name: "Content-Length: 0 with the JSON type", init: () => ({ body: "", headers: { "content-type": "application/json" } }) },
+  { name: "Content-Length: 0 with no Content-Type", init: () => ({ body: new Uint8Array(0), headers: { "content-length": "0" } }) },
+];
+
+async function postWithout(path: string, token: string, init: RequestInit<IncomingRequestCfProperties>) {
+  const headers = new Headers(init.headers);
+  headers.set("authorization", `Bearer ${token}`);
+  const res = await worker.fetch(
+    new Request<unknown, IncomingRequestCfProperties>(`https://edgeperf.test${path}`, { method: "POST", ...init, headers }),
+    env,
+    createExecutionContext(),
+  );
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+describe("the two routes whose body is optional", () => {
+  it.each(NO_BODIES)("stops a run gracefully when POST /stop has $name", async ({ init }) => {
+    const run = await createRun();
+    const res = await postWithout(`/v1/runs/${run.id}/stop`, API_TOKEN, init());
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    // "user" is a graceful stop; a forced one would say "force".
+    expect((await status(run)).body.stopReason).toBe("user");
+  });
+
+  it.each(NO_BODIES)("joins an agent when POST /agents has $name", async ({ init }) => {
+    const run = await createRun();
+    const res = await postWithout(`/v1/runs/${run.id}/agents`, run.agentToken, init());
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.agentId).toEqual(expect.any(String));
+    expect((await status(run)).body.agents).toHaveLength(1);
+  });
+
+  it("still refuses a body that is present but not JSON, with 415, on both routes", async () => {
+    const run = await createRun();
+    const form = { body: "mode=force", headers: { "content-type": "application/x-www-form-urlencoded" } };
+    expectError(await postWithout(`/v1/runs/${run.id}/stop`, API_TOKEN, form), 415, "unsupported_media_type");
+    expectError(await postWithout(`/v1/runs/${run.id}/agents`, run.agentToken, { body: '{"name":"a"}' }), 415, "unsupported_media_type");
+    expectError(await postWithout(`/v1/runs/${run.id}/stop`, API_TOKEN, { body: "{}" }), 415, "unsupported_media_type");
+    expect((await status(run)).body.phase).toBe("created");
+    expect((await status(run)).body.agents).toHaveLength(0);
+  });
+
+  it("still needs a body on every other route", async () => {
+    const run = await createRun();
+    const agentId = await join(run);
+    expectError(await postWithout("/v1/runs", API_TOKEN, {}), 400, "invalid_json");
+    expectError(await postWithout(`/v1/runs/${run.id}/leases`, run.agentToken, { body: "" }), 400, "invalid_json");
+    expectError(await postWithout(`/v1/runs/${run.id}/reports`, run.agentToken, {}), 400, "invalid_json");
+    expect((await lease(run, agentId, 1)).status).toBe(200);
+  });
+});
+
+describe("the Authorization header", () => {
+  it.each(["bearer", "BEARER", "bEaReR"])("accepts the scheme written %s: RFC 7235 schemes are case-insensitive", async (scheme) => {
+    const run = await createRun();
+    const res = await call("GET", `/v1/runs/${run.id}`, { token: null, headers: { authorization: `${scheme} ${run.readToken}` } });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const stop = await call("POST", `/v1/runs/${run.id}/stop`, { token: null, headers: { authorization: `${scheme} ${API_TOKEN}` } });
+    expect(stop.status, JSON.stringify(stop.body)).toBe(202);
+  });
+
+  it("accepts more than one space after the scheme, and still refuses another scheme or a missing token", async () => {
+    const run = await createRun();
+    expect((await call("GET", `/v1/runs/${run.id}`, { token: null, headers: { authorization: `Bearer   ${run.readToken}` } })).status).toBe(
+      200,
+    );
+    for (const authorization of [`Token ${run.readToken}`, "Bearer", "Bearer ", `Bearer${run.readToken}`, `Bearer ${run.readToken} x`]) {
+      expectError(await call("GET", `/v1/runs/${run.id}`, { token: null, headers: { authorization } }), 401, "unauthorized");
+    }
+  });
+});
+
+describe("AIPerf's integer error codes in a report", () => {
+  it("are accepted and counted under the status written as a string, not refused with the whole report", async () => {
+    const run = await createRun({ stop: { requests: 2 } });
+    const agentId = await join(run);
+    const seqs = (await lease(run, agentId, 2)).body.credits.map((c: { seq: number }) => c.seq);
+    const res = await call("POST", `/v1/runs/${run.id}/reports`, {
+      token: run.agentToken,
+      body: {
+        agentId,
+        reportId: "aiperf",
+        inflight: 0,
+        results: seqs.map((seq: number) => ({ seq, ok: false, latencyMs: 3, error: { code: 503, type: "Service Unavailable" } })),
+      },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.accepted).toBe(2);
+    const results = await call("GET", `/v1/runs/${run.id}/results`, { token: run.readToken });
+    expect(results.body.counts).toMatchObject({ failed: 2, abandoned: 0 });
+    expect(results.body.errors).toEqual([{ code: "503", type: "Service Unavailable", count: 2 }]);
+  });
+});
+
 describe("everything else", () => {
   it("answers /healthz without a token", async () => {
     const res = await call("GET", "/healthz", { token: null });

@@ -214,6 +214,30 @@ const ACCEPTED: { name: string; body: Body; part: (s: ReturnType<typeof parseRun
     expected: 1000,
   },
   {
+    name: "accepts the slowest rate allowed, 0.001 requests/s",
+    body: spec({ load: { rate: 0.001 } }),
+    part: (s) => s.load,
+    expected: { rate: 0.001, arrival: "constant" },
+  },
+  {
+    name: "accepts the shortest duration allowed, one millisecond",
+    body: spec({ stop: { durationSeconds: 0.001 } }),
+    part: (s) => s.stop,
+    expected: { durationSeconds: 0.001 },
+  },
+  {
+    name: "accepts a token stddev as wide as the largest mean",
+    body: spec({ workload: { inputTokens: { stddev: 131_072 } } }),
+    part: (s) => s.workload.inputTokens,
+    expected: { mean: 550, stddev: 131_072 },
+  },
+  {
+    name: "keeps a header named constructor: only __proto__ would vanish from a record",
+    body: target({ headers: JSON.parse('{"constructor":"1","prototype":"2"}') }),
+    part: (s) => s.target.headers,
+    expected: { constructor: "1", prototype: "2" },
+  },
+  {
     name: "accepts a rate and maxConcurrency exactly at the caps",
     body: spec({ load: { rate: 50, maxConcurrency: 100 } }),
     part: (s) => s.load,
@@ -539,6 +563,62 @@ const REFUSED: { name: string; body: unknown; status: number; code: string; ment
   },
   { name: "refuses a rate of 0", body: spec({ load: { rate: 0 } }), status: 422, code: "out_of_range", mentions: "load.rate" },
   {
+    name: "refuses the smallest positive double as a rate, whose next slot would be Infinity",
+    body: spec({ load: { rate: 5e-324 } }),
+    status: 422,
+    code: "out_of_range",
+    mentions: "load.rate must be a number >= 0.001",
+  },
+  {
+    name: "refuses a rate just under one request per 1000 seconds",
+    body: spec({ load: { rate: 0.000999 } }),
+    status: 422,
+    code: "out_of_range",
+    mentions: "load.rate must be a number >= 0.001",
+  },
+  {
+    name: "refuses a duration that would round to zero milliseconds",
+    body: spec({ stop: { durationSeconds: 1e-7 } }),
+    status: 422,
+    code: "out_of_range",
+    mentions: "stop.durationSeconds must be a number >= 0.001",
+  },
+  {
+    name: "refuses a token stddev wider than the largest mean",
+    body: spec({ workload: { outputTokens: { stddev: 1e308 } } }),
+    status: 422,
+    code: "out_of_range",
+    mentions: "workload.outputTokens.stddev must be a number from 0 to 131072",
+  },
+  {
+    name: "refuses __proto__ as a threshold key instead of dropping it, naming the path",
+    body: spec({ thresholds: JSON.parse('{"__proto__":"<5"}') }),
+    status: 400,
+    code: "unknown_field",
+    mentions: "thresholds.__proto__",
+  },
+  {
+    name: "refuses __proto__ as a target header name instead of dropping it, naming the path",
+    body: target({ headers: JSON.parse('{"x-a":"1","__proto__":"2"}') }),
+    status: 400,
+    code: "unknown_field",
+    mentions: "target.headers.__proto__",
+  },
+  {
+    name: "refuses __proto__ at the top of a spec",
+    body: JSON.parse('{"target":{"url":"builtin:mock"},"stop":{"requests":1},"__proto__":{"graceSeconds":0}}'),
+    status: 400,
+    code: "unknown_field",
+    mentions: "__proto__ is not allowed",
+  },
+  {
+    name: "refuses __proto__ inside an array, naming the index",
+    body: spec({ agents: { regions: JSON.parse('["weur",{"__proto__":1}]') } }),
+    status: 400,
+    code: "unknown_field",
+    mentions: "agents.regions[1].__proto__",
+  },
+  {
     name: "refuses a concurrency of 0",
     body: spec({ load: { concurrency: 0 } }),
     status: 422,
@@ -699,6 +779,12 @@ describe("parseRunSpec: refused specs", () => {
     expect(e.message).toContain(mentions);
   });
 
+  it("names a __proto__ key's path without echoing a key that is not plain", () => {
+    const e = refusal(spec({ workload: JSON.parse('{"x\\u001b[2J":{"__proto__":1}}') }));
+    expect({ status: e.status, code: e.code }).toEqual({ status: 400, code: "unknown_field" });
+    expect(e.message).toBe('workload.?.__proto__ is not allowed: no body may use the key "__proto__".');
+  });
+
   it("never echoes header values or the apiKey in an error message", () => {
     const secrets = { apiKey: "sk-secret", headers: { "x-a": "hdr-secret" } };
     const bodies = [
@@ -709,6 +795,50 @@ describe("parseRunSpec: refused specs", () => {
       remote({ ...secrets, url: "https://evil.test/?key=sk-secret" }),
     ];
     for (const body of bodies) expect(refusal(body).message).not.toMatch(/sk-secret|hdr-secret/);
+  });
+});
+
+// Every number field of the RunSpec, just outside its range (the caps' own rows are above).
+const NUMBER_FIELDS: { path: string; body: (n: number) => Body; low: number; high?: number }[] = [
+  { path: "target.timeoutSeconds", body: (n) => target({ timeoutSeconds: n }), low: 0.5, high: 3601 },
+  { path: "target.mock.ttftMs", body: (n) => target({ mock: { ttftMs: n } }), low: -1, high: 60_001 },
+  { path: "target.mock.itlMs", body: (n) => target({ mock: { itlMs: n } }), low: -1, high: 10_001 },
+  { path: "target.mock.errorRate", body: (n) => target({ mock: { errorRate: n } }), low: -0.1, high: 1.1 },
+  { path: "workload.inputTokens.mean", body: (n) => spec({ workload: { inputTokens: { mean: n } } }), low: 0, high: 131_073 },
+  { path: "workload.inputTokens.stddev", body: (n) => spec({ workload: { inputTokens: { stddev: n } } }), low: -1, high: 131_073 },
+  { path: "workload.outputTokens.mean", body: (n) => spec({ workload: { outputTokens: { mean: n } } }), low: 0, high: 131_073 },
+  { path: "workload.outputTokens.stddev", body: (n) => spec({ workload: { outputTokens: { stddev: n } } }), low: -1, high: 131_073 },
+  { path: "workload.seed", body: (n) => spec({ workload: { seed: n } }), low: -1, high: 2 ** 32 },
+  { path: "load.concurrency", body: (n) => spec({ load: { concurrency: n } }), low: 0 },
+  { path: "load.rate", body: (n) => spec({ load: { rate: n } }), low: 0.0005 },
+  { path: "load.maxConcurrency", body: (n) => spec({ load: { rate: 1, maxConcurrency: n } }), low: 0 },
+  { path: "stop.requests", body: (n) => spec({ stop: { requests: n } }), low: 0 },
+  { path: "stop.durationSeconds", body: (n) => spec({ stop: { durationSeconds: n } }), low: 0.0005 },
+  { path: "warmup.requests", body: (n) => spec({ warmup: { requests: n } }), low: -1 },
+  { path: "drainTimeoutSeconds", body: (n) => spec({ drainTimeoutSeconds: n }), low: -1, high: 3601 },
+  { path: "agentTimeoutSeconds", body: (n) => spec({ agentTimeoutSeconds: n }), low: 0, high: 86_401 },
+  { path: "graceSeconds", body: (n) => spec({ graceSeconds: n }), low: -1, high: 301 },
+  { path: "agents.edge", body: (n) => spec({ agents: { edge: n } }), low: -1 },
+];
+
+describe("parseRunSpec: number fields", () => {
+  const rows = NUMBER_FIELDS.flatMap((f) => [
+    { ...f, end: "below", value: f.low },
+    ...(f.high === undefined ? [] : [{ ...f, end: "above", value: f.high }]),
+  ]);
+
+  it.each(rows)("refuses $path $end its range with 422, naming the field and a number range", ({ path, body, value }) => {
+    const e = refusal(body(value));
+    expect({ status: e.status, code: e.code }).toEqual({ status: 422, code: "out_of_range" });
+    expect(e.message).toMatch(new RegExp(`^${path.replaceAll(".", "\\.")} must be (a number|an integer) (from|>=) `));
+  });
+
+  it("bounds every number field without a schema maximum by an operator cap", () => {
+    const uncapped = NUMBER_FIELDS.filter((f) => f.high === undefined);
+    for (const f of uncapped) {
+      const e = refusal(f.body(1e300));
+      expect({ path: f.path, code: e.code }).toEqual({ path: f.path, code: "exceeds_cap" });
+    }
   });
 });
 

@@ -5,9 +5,13 @@ import { StatusError } from "../contract/errors";
 import { hashesEqual, sha256Hex } from "../contract/tokens";
 import type { Auth } from "../contract/tokens";
 
+// RFC 7235: the auth scheme is case-insensitive ("bearer", "BEARER") and is followed by
+// one or more spaces.
+const BEARER = /^Bearer +([\x21-\x7e]{1,512})$/i;
+
 export function bearer(request: Request): string {
   const header = request.headers.get("authorization");
-  const match = header ? /^Bearer ([\x21-\x7e]{1,512})$/.exec(header.trim()) : null;
+  const match = header ? BEARER.exec(header.trim()) : null;
   if (!match?.[1]) throw new StatusError(401, "unauthorized", "Send a token as 'Authorization: Bearer <token>'.");
   return match[1];
 }

@@ -7,7 +7,7 @@ import { errorResponse, toErrorResponse } from "../contract/errors";
 import { streamEvents } from "./events";
 import { serveAsset } from "./dashboard/assets";
 import { serveDashboard } from "./dashboard/page";
-import { handleMock } from "../mock/mock";
+import { handleMockRoute } from "../mock/mock";
 import { drainResume, drainStart, drainStatus, listRuns } from "./admin";
 import { createRun, getResults, getStatus, joinRun, leaseCredits, reportResults, stopRun } from "./runs";
 
@@ -47,7 +47,7 @@ router
   // The dashboard's scripts and styles (and uPlot), bundled into the Worker.
   .get("/assets/:file", serveAsset)
   // The built-in OpenAI-compatible mock target (no token: it serves benchmarks, holds nothing).
-  .all("/mock/*", (request) => handleMock(request))
+  .all("/mock/*", (request, env) => handleMockRoute(request, env))
   .all("*", (request) => errorResponse(404, "not_found", `No route for ${request.method} ${new URL(request.url).pathname}.`));
 
 export default {

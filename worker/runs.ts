@@ -117,14 +117,14 @@ export async function getResults(request: IRequest, env: Env): Promise<Response>
 export async function stopRun(request: IRequest, env: Env): Promise<Response> {
   const cfg = readConfig(env);
   await requireApiToken(request, cfg.apiToken);
-  const body = parseBody(StopBody, (await readJson(request, cfg.maxBodyBytes, { optional: true })) ?? {});
+  const body = parseBody(StopBody, await readJson(request, cfg.maxBodyBytes, { optional: true }));
   return json(unwrap(await coordinator(env, request.params.id).stop({ role: "api" }, body.mode)), 202);
 }
 
 export async function joinRun(request: IRequest, env: Env): Promise<Response> {
   const cfg = readConfig(env);
   const auth = await runAuth(request, cfg.apiToken);
-  const body = parseBody(JoinBody, (await readJson(request, cfg.maxBodyBytes, { optional: true })) ?? {});
+  const body = parseBody(JoinBody, await readJson(request, cfg.maxBodyBytes, { optional: true }));
   return json(unwrap(await coordinator(env, request.params.id).join(auth, body)));
 }
 
