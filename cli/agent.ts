@@ -10,6 +10,7 @@ import { CoordinatorError, CoordinatorUnavailable, httpTransport, withRetries } 
 import { COMMON_FLAGS, parseFlags, str } from "./args.ts";
 import { clientOf, note, print, printJson, tokenOf } from "./common.ts";
 import { CliError, oneLine } from "./errors.ts";
+import { visible } from "./escape.ts";
 import { StatusLine } from "./follow.ts";
 
 const MOCK_URL = "builtin:mock";
@@ -54,7 +55,8 @@ export async function agent(argv: string[], help: (cmd: string) => number): Prom
         line.log(`report: ${e.results} results, ${e.returned} returned (${e.accepted} accepted, ${e.duplicates} duplicates)`);
     } else if (e.type === "stop") line?.log(`run says stop: ${e.mode}`);
     else if (e.type === "offline") line?.log(`coordinator unreachable, retrying: ${oneLine(e.message)}`);
-    if (line?.isTTY) line.update(`agent ${name}: sent ${tally.sent}, reported ${tally.reported}, share ${share} in flight at most`);
+    if (line?.isTTY)
+      line.update(`agent ${visible(name)}: sent ${tally.sent}, reported ${tally.reported}, share ${share} in flight at most`);
   };
 
   const engine = new AgentEngine({
@@ -71,7 +73,7 @@ export async function agent(argv: string[], help: (cmd: string) => number): Prom
   try {
     await engine.join();
     note(
-      `Joined run ${runId} as agent ${engine.state.agentId} (${name}, region ${region}); sending to ${resolveTarget(server, engine.state.spec)}`,
+      `Joined run ${visible(runId)} as agent ${visible(engine.state.agentId)} (${visible(name)}, region ${visible(region)}); sending to ${visible(resolveTarget(server, engine.state.spec))}`,
     );
     // Without limits a slice only ends when the run says the agent is done.
     while ((await engine.runSlice({})) !== "done") {
@@ -82,7 +84,7 @@ export async function agent(argv: string[], help: (cmd: string) => number): Prom
     throw coordinatorFailure(e, server);
   }
   const summary = { runId, agentId: engine.state.agentId, sent: tally.sent, reported: tally.reported, returned: tally.returned };
-  line?.finish(`agent ${name}: done`);
+  line?.finish(`agent ${visible(name)}: done`);
   if (values.json) printJson(summary);
   else
     print(`Agent done: sent ${summary.sent} requests, reported ${summary.reported} results, returned ${summary.returned} unused credits.`);

@@ -131,8 +131,9 @@ export class ApiClient {
     return this.json("POST", `${runPath(id)}/stop`, { token, body: { mode } });
   }
 
-  drain(method: "GET" | "POST" | "DELETE", token: string): Promise<DrainView> {
-    return this.json(method, "/v1/admin/drain", { token });
+  /** `body` only with POST: `{timeoutSeconds}` sets the drain's deadline. */
+  drain(method: "GET" | "POST" | "DELETE", token: string, body?: { timeoutSeconds: number }): Promise<DrainView> {
+    return this.json(method, "/v1/admin/drain", { token, ...(body !== undefined ? { body } : {}) });
   }
 
   /** The dashboard link; only a run's read token (epr_…) goes into it, never the API token. */

@@ -55,14 +55,50 @@ export interface Parsed {
   positionals: string[];
 }
 
+/** Edit distance with adjacent transpositions ("optimal string alignment"). */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i]!;
+      const up = d[i - 1]!;
+      row[j] = Math.min(up[j]! + 1, row[j - 1]! + 1, up[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/**
+ * What a mistyped word most likely meant: the one candidate it begins (`--request-c` →
+ * `--request-count`), else the nearest within a typo or two for its length; else null.
+ */
+export function suggest(word: string, candidates: readonly string[]): string | null {
+  const w = word.toLowerCase();
+  if (w.length >= 3) {
+    const extending = candidates.filter((c) => c.startsWith(w));
+    if (extending.length === 1) return extending[0] ?? null;
+  }
+  let best: string | null = null;
+  let bestDistance = Math.max(1, Math.floor(w.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = distance(w, c);
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best;
+}
+
 /** parseArgs with its errors turned into one-line usage errors. */
 export function parseFlags(argv: string[], options: Options, positionals: { min: number; max: number; names: string }): Parsed {
   let parsed;
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
-    // Node's messages go on to explain `--` at length; the first sentence says it all.
-    const msg = e instanceof Error ? (e.message.split(/(?<=\.) /)[0] ?? e.message) : String(e);
+    // Node's messages may go on to explain `--` at length; the first sentence says it all.
+    let msg = e instanceof Error ? (e.message.split(/(?<=\.) /)[0] ?? e.message) : String(e);
+    const unknown = (e as { code?: unknown }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" ? /'--([^'=]+)/.exec(msg)?.[1] : undefined;
+    const meant = unknown === undefined ? null : suggest(unknown, Object.keys(options));
+    if (meant !== null) msg = `${msg.replace(/\.$/, "")}; did you mean --${meant}?`;
     throw new UsageError(oneLine(msg));
   }
   const values = parsed.values as Values;

@@ -8,6 +8,7 @@ import { ApiClient } from "./api.ts";
 import { str } from "./args.ts";
 import type { Values } from "./args.ts";
 import { CliError, UsageError, oneLine } from "./errors.ts";
+import { terminalJson, visibleLines } from "./escape.ts";
 import { renderResults, verdict } from "./table.ts";
 import type { Results } from "./types.ts";
 
@@ -24,16 +25,19 @@ export function tokenOf(values: Values, kind: string): string {
   return token;
 }
 
+// Callers pass server text through visible() (escape.ts); visibleLines() here is the
+// last guard for a field that was missed.
 export function print(text: string): void {
-  process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+  const safe = visibleLines(text);
+  process.stdout.write(safe.endsWith("\n") ? safe : `${safe}\n`);
 }
 
 export function printJson(value: unknown): void {
-  print(JSON.stringify(value, null, 2));
+  print(terminalJson(JSON.stringify(value, null, 2)));
 }
 
 export function note(text: string): void {
-  process.stderr.write(`${text}\n`);
+  process.stderr.write(`${visibleLines(text)}\n`);
 }
 
 function write(dir: string, name: string, body: string): string {

@@ -7,6 +7,7 @@
 
 import type { ApiClient } from "./api.ts";
 import { CliError } from "./errors.ts";
+import { visibleLines } from "./escape.ts";
 import { RateMeter, progressLine } from "./progress.ts";
 import type { PublicSpec, Results, Snapshot } from "./types.ts";
 
@@ -39,7 +40,8 @@ export class StatusLine {
     return this.tty;
   }
 
-  update(text: string, important = false): void {
+  update(raw: string, important = false): void {
+    const text = visibleLines(raw);
     this.lastText = text;
     if (this.paused) return;
     if (this.tty) {
@@ -64,7 +66,7 @@ export class StatusLine {
   /** Prints a message on its own line, above the progress line. */
   log(text: string): void {
     this.clear();
-    this.out.write(`${text}\n`);
+    this.out.write(`${visibleLines(text)}\n`);
     if (!this.paused && this.tty && this.lastText) this.update(this.lastText);
   }
 
@@ -84,7 +86,8 @@ export class StatusLine {
   }
 
   /** The last line, left on screen. */
-  finish(text: string): void {
+  finish(raw: string): void {
+    const text = visibleLines(raw);
     this.paused = false;
     this.clear();
     if (this.tty || text !== this.lastPrintedText) this.out.write(`${text}\n`);

@@ -91,13 +91,18 @@ machine (builtin:mock is called at the server's /mock/v1/…). Exits 0 when the 
   --region R     free-form label (default "local")
 
 ${CONNECTION}`,
-  drain: `Usage: edgeperf drain [--wait | --resume | --status] [--token API_TOKEN]
+  drain: `Usage: edgeperf drain [--wait] [--timeout S] | --resume | --status [--token API_TOKEN]
 
 Service drain before a redeploy: refuse new runs and let active ones finish.
-  (no flag)   start draining
-  --wait      start draining and wait until no run is active (phase "drained")
-  --resume    accept new runs again
-  --status    show the phase and the number of active runs
+  (no flag)     start draining
+  --timeout S   runs still active S seconds from now (0 to 3600) are force-stopped
+                (stop reason service_drain; their results stay served for their grace
+                window); without it the drain waits for them for ever, or keeps
+                the deadline an earlier --timeout set
+  --wait        start draining and wait until no run is active (phase "drained"),
+                showing the runs still active; exits 1 if the service is resumed meanwhile
+  --resume      accept new runs again (and drop the deadline)
+  --status      show the phase, the deadline and the active runs
 
 ${CONNECTION}`,
   demo: `Usage: edgeperf demo [run's spec flags] [--json]
@@ -124,7 +129,7 @@ Commands:
   results RUN_ID    results of a run (--out DIR writes the AIPerf exports)
   stop RUN_ID       stop a run (--force: abandon in-flight requests)
   agent RUN_ID      join a run as an external agent from this machine
-  drain             service drain: --wait, --resume, --status
+  drain             service drain: --wait, --timeout S, --resume, --status
   demo              start a local server, benchmark the mock, stop (npm start)
   dev               run a local server for exploration (npm run dev)
 
@@ -137,5 +142,5 @@ Example:
 ${EXIT_CODES}`;
 
 export function helpFor(command: string): string {
-  return COMMANDS[command] ?? MAIN;
+  return (Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined) ?? MAIN;
 }

@@ -7,6 +7,7 @@ import { agent } from "./agent.ts";
 import { print } from "./common.ts";
 import { demo } from "./demo.ts";
 import { dev } from "./dev.ts";
+import { suggest } from "./args.ts";
 import { CliError, UsageError, oneLine } from "./errors.ts";
 import { MAIN, helpFor } from "./help.ts";
 import { results, run, watch } from "./run.ts";
@@ -34,8 +35,12 @@ async function dispatch(argv: string[]): Promise<number> {
     print(MAIN);
     return first === undefined ? 2 : 0;
   }
-  const command = COMMANDS[first];
-  if (!command) throw new UsageError(`unknown command "${oneLine(first, 40)}"; run \`edgeperf --help\` for the list`);
+  const command = Object.hasOwn(COMMANDS, first) ? COMMANDS[first] : undefined;
+  if (!command) {
+    const meant = suggest(first, Object.keys(COMMANDS));
+    const hint = meant !== null ? `did you mean \`edgeperf ${meant}\`?` : "run `edgeperf --help` for the list";
+    throw new UsageError(`unknown command "${oneLine(first, 40)}"; ${hint}`);
+  }
   return command(rest, help);
 }
 

@@ -1,6 +1,7 @@
 // The live progress line: done/total, in flight, errors, req/s, ETA. Pure formatting
 // plus a small rate estimator; follow.ts decides when and where it is written.
 
+import { visible } from "./escape.ts";
 import type { PublicSpec, Snapshot } from "./types.ts";
 
 const WINDOW_MS = 5_000;
@@ -55,7 +56,7 @@ export function progressLine({ snapshot: s, spec, rate, bar: withBar, note }: Li
   const now = s.serverTime ? Date.parse(s.serverTime) : Date.now();
   const elapsed = s.startedAt ? (now - Date.parse(s.startedAt)) / 1000 : 0;
 
-  const parts: string[] = [s.phase.padEnd(8)];
+  const parts: string[] = [visible(s.phase).padEnd(8)];
   // The bar follows whichever stop condition is nearer to being met.
   let fraction: number | null = null;
   if (total !== undefined) fraction = done / total;

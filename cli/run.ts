@@ -4,6 +4,8 @@ import type { ApiClient } from "./api.ts";
 import { COMMON_FLAGS, SPEC_FLAGS, buildSpec, parseFlags, readSpecFile, str } from "./args.ts";
 import type { Values } from "./args.ts";
 import { clientOf, deliver, note, tokenOf } from "./common.ts";
+import { UsageError } from "./errors.ts";
+import { visible } from "./escape.ts";
 import { StatusLine, follow } from "./follow.ts";
 import { handleInterrupts } from "./interrupt.ts";
 
@@ -21,11 +23,11 @@ export interface RunOptions {
 export async function runSpec({ client, apiToken, spec, values, dashboardNote }: RunOptions): Promise<number> {
   const created = await client.createRun(apiToken, spec);
   const line = new StatusLine();
-  note(`Run ${created.id} created. Dashboard: ${created.urls.dashboard}`);
+  note(`Run ${visible(created.id)} created. Dashboard: ${visible(created.urls?.dashboard)}`);
   const agents = spec.agents as { edge?: number } | undefined;
   if (agents?.edge === 0) {
     note(
-      `No edge agents: the run waits for external agents. Join from any machine with\n  edgeperf agent ${created.id} --server ${client.server} --token ${created.agentToken}`,
+      `No edge agents: the run waits for external agents. Join from any machine with\n  edgeperf agent ${visible(created.id)} --server ${visible(client.server)} --token ${visible(created.agentToken)}`,
     );
   }
   const uninstall = handleInterrupts({
@@ -48,6 +50,10 @@ export async function run(argv: string[], help: (cmd: string) => number): Promis
   if (values.help) return help("run");
   const specFile = str(values, "spec");
   const spec = buildSpec(values, specFile !== undefined ? readSpecFile(specFile) : {});
+  // Said here rather than by the server's 400, which would name target.url, not the flag.
+  const target = spec.target as { url?: unknown } | undefined;
+  if (target?.url === undefined)
+    throw new UsageError("run needs --url (an endpoint URL, or builtin:mock), or a --spec file that sets target.url");
   const client = clientOf(values);
   return runSpec({ client, apiToken: tokenOf(values, "the API token"), spec, values });
 }

@@ -1,9 +1,11 @@
 // The results as AIPerf's console shows them: one row per metric with avg, min, max,
 // p99, p90, p50 and std; scalars (throughput, counts, duration) as rows with only avg.
-// Then the run's outcome, errors and threshold PASS/FAIL lines, and the exit verdict.
+// Then the run's outcome, errors, threshold PASS/FAIL lines and warnings, and the exit
+// verdict. Every string from the server goes through visible() (escape.ts).
 
 import { METRICS } from "../contract/metric-catalog.ts";
-import type { Metric, Results } from "./types.ts";
+import { visible } from "./escape.ts";
+import type { Metric, Results, Warning } from "./types.ts";
 
 const STATS = ["avg", "min", "max", "p99", "p90", "p50", "std"] as const;
 
@@ -20,7 +22,7 @@ function rows(results: Results): string[][] {
   for (const { tag, header, kind, precision } of METRICS) {
     const m: Metric | undefined = results.metrics[tag];
     if (!m) continue;
-    const name = `${header} (${m.unit})`;
+    const name = `${header} (${visible(m.unit)})`;
     if (kind === "distribution") {
       // Like AIPerf, metrics that do not apply (TTFT of a non-streaming run…) are left out.
       if (!m.count) continue;
@@ -57,7 +59,18 @@ const STOPPED_BY: Record<string, string> = {
   user: " (stopped by a user)",
   force: " (force-stopped by a user)",
   threshold: " (a threshold failed and the spec says abortOnThresholdFail)",
+  start_timeout: " (no agent joined within agentTimeoutSeconds)",
+  no_agents: " (every agent died and none came back within agentTimeoutSeconds)",
+  service_drain: " (force-stopped by the service drain's deadline)",
 };
+
+/** A warning that makes the run's numbers meaningless: the verdict is a failure. */
+const FAILING_WARNINGS = new Set(["all_requests_failed"]);
+
+/** The results document's warnings; absent from servers that predate them. */
+export function warningsOf(results: Results): Warning[] {
+  return Array.isArray(results.warnings) ? results.warnings.filter((w) => typeof w === "object" && w !== null) : [];
+}
 
 export interface Verdict {
   exitCode: 0 | 1;
@@ -65,7 +78,7 @@ export interface Verdict {
   reasons: string[];
 }
 
-/** Exit 1 when a threshold failed, or the run was cancelled or partial. */
+/** Exit 1 when a threshold failed, the run was cancelled or partial, or no measured request succeeded. */
 export function verdict(results: Results): Verdict {
   const reasons: string[] = [];
   if (!results.final) return { exitCode: 0, reasons };
@@ -73,25 +86,34 @@ export function verdict(results: Results): Verdict {
   if (failed > 0) reasons.push(`${failed} threshold${failed === 1 ? "" : "s"} failed`);
   if (results.status === "cancelled") reasons.push(`the run was cancelled${STOPPED_BY[results.stopReason ?? ""] ?? ""}`);
   if (results.partial)
-    reasons.push(`the run is partial: ${results.counts.abandoned} request${results.counts.abandoned === 1 ? " was" : "s were"} abandoned`);
+    reasons.push(
+      `the run is partial: ${visible(results.counts.abandoned)} request${results.counts.abandoned === 1 ? " was" : "s were"} abandoned`,
+    );
+  for (const w of warningsOf(results)) {
+    if (FAILING_WARNINGS.has(w.code)) reasons.push(`${visible(w.message)} (${visible(w.code)})`);
+  }
   return { exitCode: reasons.length > 0 ? 1 : 0, reasons };
 }
 
 export function summary(results: Results, dashboardUrl?: string): string {
   const c = results.counts;
-  const state = results.final ? `${results.status}${results.outcome ? ` (${results.outcome})` : ""}` : `${results.phase} (live, not final)`;
+  const v = visible;
+  const state = results.final
+    ? `${v(results.status)}${results.outcome ? ` (${v(results.outcome)})` : ""}`
+    : `${v(results.phase)} (live, not final)`;
   const lines = [
-    `Run ${results.id}: ${state}${results.partial ? ", partial" : ""}`,
-    `Requests: ${c.completed} completed, ${c.failed} failed, ${c.abandoned} abandoned (granted ${c.granted}, returned unused ${c.returned}, outstanding ${c.outstanding})`,
+    `Run ${v(results.id)}: ${state}${results.partial ? ", partial" : ""}`,
+    `Requests: ${v(c.completed)} completed, ${v(c.failed)} failed, ${v(c.abandoned)} abandoned (granted ${v(c.granted)}, returned unused ${v(c.returned)}, outstanding ${v(c.outstanding)})`,
   ];
   if (results.errors.length > 0) {
-    lines.push(`Errors: ${results.errors.map((e) => `${e.code} (${e.type}) × ${e.count}`).join(", ")}`);
+    lines.push(`Errors: ${results.errors.map((e) => `${v(e.code)} (${v(e.type)}) × ${v(e.count)}`).join(", ")}`);
   }
   if (results.thresholds.length > 0) {
     lines.push("Thresholds:");
-    for (const t of results.thresholds) lines.push(`  ${t.ok ? "PASS" : "FAIL"}  ${t.expr}  (value ${formatNumber(t.value)})`);
+    for (const t of results.thresholds) lines.push(`  ${t.ok === true ? "PASS" : "FAIL"}  ${v(t.expr)}  (value ${formatNumber(t.value)})`);
   }
-  if (dashboardUrl) lines.push(`Dashboard: ${dashboardUrl}`);
+  for (const w of warningsOf(results)) lines.push(`Warning: ${v(w.message)} (${v(w.code)})`);
+  if (dashboardUrl) lines.push(`Dashboard: ${v(dashboardUrl)}`);
   return lines.join("\n");
 }
 

@@ -66,8 +66,16 @@ export interface PublicSpec {
   graceSeconds?: number;
 }
 
+/** A caveat on a finished run's numbers: `all_requests_failed`, `generator_bound`, … */
+export interface Warning {
+  code: string;
+  message: string;
+}
+
 export interface Results extends Snapshot {
   final: boolean;
+  /** Absent from servers that predate warnings. */
+  warnings?: Warning[];
   spec: PublicSpec;
   metrics: Record<string, Metric>;
   errors: Array<{ code: string; type: string; count: number }>;
@@ -77,4 +85,8 @@ export interface Results extends Snapshot {
 export interface DrainView {
   phase: "accepting" | "draining" | "drained";
   activeRuns: number;
+  /** When still-active runs are force-stopped (ISO); null: never. Absent from older servers. */
+  deadline?: string | null;
+  /** The oldest 100 active runs. Absent from older servers. */
+  activeRunIds?: string[];
 }

@@ -10,7 +10,12 @@ describe("the service drain", () => {
 
     const started = await call("POST", "/v1/admin/drain");
     expect(started.status).toBe(202);
-    expect(started.body).toEqual({ phase: "draining", activeRuns: listed.body.runs.length });
+    expect(started.body).toEqual({
+      phase: "draining",
+      activeRuns: listed.body.runs.length,
+      deadline: null,
+      activeRunIds: listed.body.runs.map((r: { id: string }) => r.id),
+    });
     const refused = await call("POST", "/v1/runs", { body: mockSpec() });
     expect(refused.status).toBe(503);
     expect(refused.body.error.code).toBe("service_draining");
@@ -19,7 +24,12 @@ describe("the service drain", () => {
     for (const r of listed.body.runs as Array<{ id: string }>) {
       if (r.id !== run.id) await call("POST", `/v1/runs/${r.id}/stop`, { body: { mode: "force" } });
     }
-    expect((await call("GET", "/v1/admin/drain")).body).toEqual({ phase: "draining", activeRuns: 1 });
+    expect((await call("GET", "/v1/admin/drain")).body).toEqual({
+      phase: "draining",
+      activeRuns: 1,
+      deadline: null,
+      activeRunIds: [run.id],
+    });
     const agentId = await join(run);
     const seqs = (await lease(run, agentId, 3)).body.credits.map((c: { seq: number }) => c.seq);
     await report(
@@ -27,11 +37,11 @@ describe("the service drain", () => {
       agentId,
       seqs.map((s: number) => okResult(s)),
     );
-    expect((await call("GET", "/v1/admin/drain")).body).toEqual({ phase: "drained", activeRuns: 0 });
+    expect((await call("GET", "/v1/admin/drain")).body).toEqual({ phase: "drained", activeRuns: 0, deadline: null, activeRunIds: [] });
     expect((await call("GET", "/v1/runs")).body.runs).toEqual([]);
 
     const resumed = await call("DELETE", "/v1/admin/drain");
-    expect(resumed.body).toEqual({ phase: "accepting", activeRuns: 0 });
+    expect(resumed.body).toEqual({ phase: "accepting", activeRuns: 0, deadline: null, activeRunIds: [] });
     expect((await call("POST", "/v1/runs", { body: mockSpec() })).status).toBe(201);
   });
 

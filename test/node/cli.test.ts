@@ -128,6 +128,18 @@ describe("edgeperf run", () => {
     expect(r.stdout).toMatch(/complete \(stopped\)|cancelled \(stopped\)/);
   });
 
+  it("exits 1 and prints the warning when no measured request succeeded (every mock request fails)", async () => {
+    const r = await edgeperf([...mockRun("--concurrency", "2", "--request-count", "6", "--mock-error-rate", "1")]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/Requests: 0 completed, 6 failed/);
+    expect(r.stdout).toMatch(/^Warning: No measured request succeeded.*\(all_requests_failed\)$/m);
+    expect(r.stderr).toMatch(/edgeperf: exit 1: No measured request succeeded.*\(all_requests_failed\)/);
+
+    const json = await edgeperf([...mockRun("--concurrency", "2", "--request-count", "2", "--mock-error-rate", "1", "--json")]);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout).warnings.map((w: { code: string }) => w.code)).toContain("all_requests_failed");
+  });
+
   it("prints the server's validation message as one line and exits 1", async () => {
     const r = await edgeperf([...mockRun("--concurrency", "0", "--request-count", "10")]);
     expect(r.code).toBe(1);
@@ -242,8 +254,9 @@ describe("commands on an existing run", () => {
 
       const denied = await edgeperf(["stop", id, ...conn, "--token", readToken]);
       expect(denied.code).toBe(1);
-      expect(lines(denied.stderr)).toHaveLength(1);
-      expect(denied.stderr).toMatch(/^edgeperf: HTTP 401 invalid_token: /);
+      expect(lines(denied.stderr)).toEqual([
+        "edgeperf: HTTP 401 invalid_token: stop needs the service's API token (--token or EDGEPERF_TOKEN); this is the run's read token, which can only read the run",
+      ]);
 
       const stop = await edgeperf(["stop", id, ...conn, "--token", DEV_API_TOKEN]);
       expect(stop.code, stop.stderr).toBe(0);
@@ -325,6 +338,27 @@ describe("errors", () => {
     }
   });
 
+  it("run without --url is a usage error naming --url, before anything is sent", async () => {
+    const r = await edgeperf(["run", "--server", server.url, "--token", DEV_API_TOKEN, "--request-count", "1"]);
+    expect(r.code).toBe(2);
+    expect(lines(r.stderr)).toEqual([
+      "edgeperf: run needs --url (an endpoint URL, or builtin:mock), or a --spec file that sets target.url",
+    ]);
+  });
+
+  it("a mistyped flag or command gets a suggestion", async () => {
+    const flag = await edgeperf(["run", "--concurency", "4"]);
+    expect(flag.code).toBe(2);
+    expect(lines(flag.stderr)).toEqual(["edgeperf: Unknown option '--concurency'; did you mean --concurrency?"]);
+    const drainFlag = await edgeperf(["drain", "--timout", "5"]);
+    expect(lines(drainFlag.stderr)).toEqual(["edgeperf: Unknown option '--timout'; did you mean --timeout?"]);
+    const command = await edgeperf(["rnu"]);
+    expect(command.code).toBe(2);
+    expect(lines(command.stderr)).toEqual(['edgeperf: unknown command "rnu"; did you mean `edgeperf run`?']);
+    const far = await edgeperf(["run", "--nope"]);
+    expect(lines(far.stderr)).toEqual(["edgeperf: Unknown option '--nope'."]);
+  });
+
   it("a wrong token is the server's 401 in one line", async () => {
     const r = await edgeperf(["run", "--server", server.url, "--token", "wrong-token", "--url", "builtin:mock", "--request-count", "1"]);
     expect(r.code).toBe(1);
@@ -347,7 +381,12 @@ describe("edgeperf drain", () => {
     const base = ["--server", server.url, "--token", DEV_API_TOKEN];
     const status = await edgeperf(["drain", "--status", ...base, "--json"]);
     expect(status.code, status.stderr).toBe(0);
-    expect(JSON.parse(status.stdout)).toEqual({ phase: "accepting", activeRuns: expect.any(Number) });
+    expect(JSON.parse(status.stdout)).toEqual({
+      phase: "accepting",
+      activeRuns: expect.any(Number),
+      deadline: null,
+      activeRunIds: expect.any(Array),
+    });
     try {
       const drained = await edgeperf(["drain", "--wait", ...base]);
       expect(drained.code, drained.stderr).toBe(0);
@@ -360,6 +399,43 @@ describe("edgeperf drain", () => {
       const resumed = await edgeperf(["drain", "--resume", ...base]);
       expect(resumed.code, resumed.stderr).toBe(0);
       expect(resumed.stdout).toContain("accepting new runs");
+    }
+  });
+
+  it("--wait --timeout S force-stops the runs still active at the deadline, showing them while it waits", async () => {
+    const base = ["--server", server.url, "--token", DEV_API_TOKEN];
+    const created = await api(server.url, "POST", "/v1/runs", DEV_API_TOKEN, {
+      target: { url: "builtin:mock" },
+      stop: { durationSeconds: 600 },
+      agents: { edge: 0 },
+      graceSeconds: 60,
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const { id, readToken } = created.body as { id: string; readToken: string };
+    try {
+      const started = Date.now();
+      const drained = await edgeperf(["drain", "--wait", "--timeout", "2", ...base]);
+      expect(drained.code, drained.stderr).toBe(0);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2_000);
+      expect(drained.stderr).toMatch(new RegExp(`draining: waiting for 1 active run \\(${id.slice(0, 12)}…\\); force-stopped at `));
+      expect(drained.stdout).toContain("Service is drained");
+
+      const results = await api(server.url, "GET", `/v1/runs/${id}/results`, readToken);
+      expect(results.body).toMatchObject({ final: true, status: "cancelled", outcome: "stopped", stopReason: "service_drain" });
+      const out = await edgeperf(["results", id, "--server", server.url, "--token", readToken]);
+      expect(out.code).toBe(1);
+      expect(out.stderr).toContain("the run was cancelled (force-stopped by the service drain's deadline)");
+
+      const status = await edgeperf(["drain", "--status", ...base]);
+      expect(status.stdout).toMatch(/^Service is drained/);
+      const misplaced = await edgeperf(["drain", "--status", "--timeout", "5", ...base]);
+      expect(misplaced.code).toBe(2);
+      expect(misplaced.stderr).toContain("--timeout goes with drain or drain --wait");
+    } finally {
+      const resumed = await edgeperf(["drain", "--resume", ...base]);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(JSON.parse((await edgeperf(["drain", "--status", "--json", ...base])).stdout)).toMatchObject({ deadline: null });
+      await api(server.url, "POST", `/v1/runs/${id}/stop`, DEV_API_TOKEN, { mode: "force" });
     }
   });
 });
