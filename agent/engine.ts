@@ -16,7 +16,7 @@ import { MAX_LEASE_WANT } from "../contract/protocol";
 import type { LeaseAnswer, LeaseBody, ReportAnswer, ReportBody } from "../contract/protocol";
 import type { RunSpec } from "../contract/spec";
 import type { CallClock, Moment } from "./policy";
-import { leaseWant, needsCredits, newCallClock, nextWake, plan } from "./policy";
+import { leaseDepth, leaseWant, needsCredits, newCallClock, nextWake, plan } from "./policy";
 import type { Job } from "./prompt";
 import { jobFor } from "./prompt";
 import * as st from "./state";
@@ -91,6 +91,9 @@ export class AgentEngine {
   private fatal: { error: unknown } | null = null;
   private abort = new AbortController();
   private running = false;
+  /** Pacing estimates for the lease depth (EWMAs): the coordinator's round trip and the target's latency. */
+  private rttMs: number | null = null;
+  private latencyMs: number | null = null;
   private readonly waker: Waker;
 
   constructor(opts: EngineOptions, state?: AgentState) {
@@ -218,13 +221,14 @@ export class AgentEngine {
         break;
       }
       s.held.shift();
-      this.launch(c.seq);
+      // Rate mode: how late this credit goes out after its intended time (the schedule lag).
+      this.launch(c.seq, c.at !== undefined && wait !== Number.NEGATIVE_INFINITY ? Math.max(0, -wait) : undefined);
       n++;
     }
     return n;
   }
 
-  private launch(seq: number): void {
+  private launch(seq: number, lagMs?: number): void {
     const s = this.state;
     s.sent++;
     this.inflight++;
@@ -235,7 +239,8 @@ export class AgentEngine {
     void sendRequest(ctx, job)
       .catch(() => ({ ok: false, latencyMs: 0, error: { ...NOT_SENT } }))
       .then((r) => {
-        if (s.stop !== "gone") s.results.push({ seq, ...r });
+        if (s.stop !== "gone") s.results.push({ seq, ...r, ...(lagMs !== undefined ? { lagMs: Math.round(lagMs * 1000) / 1000 } : {}) });
+        this.latencyMs = ewma(this.latencyMs, r.latencyMs);
         this.inflight--;
         this.waker.wake();
       });
@@ -249,7 +254,8 @@ export class AgentEngine {
 
   private async sync(work: { report: boolean; lease: boolean }): Promise<void> {
     try {
-      const wantsLease = () => work.lease && this.state.stop === "running" && needsCredits(this.state, this.moment(false));
+      const wantsLease = () =>
+        work.lease && this.state.stop === "running" && needsCredits(this.state, this.moment(false), this.calls.depth);
       if (work.report && this.transport.reportThenLease && wantsLease()) {
         await this.reportThenLease(this.transport.reportThenLease.bind(this.transport));
       } else {
@@ -292,8 +298,9 @@ export class AgentEngine {
 
   private leaseBody(): LeaseBody {
     const s = this.state;
-    s.openLease ??= { requestId: this.id("q"), want: leaseWant(s, this.inflight, this.maxWant) };
-    return { agentId: s.agentId, requestId: s.openLease.requestId, want: s.openLease.want, inflight: this.inflight };
+    s.openLease ??= { requestId: this.id("q"), want: leaseWant(s, this.inflight, this.maxWant, this.calls.depth) };
+    const depth = this.calls.depth > s.share ? { depth: this.calls.depth } : {};
+    return { agentId: s.agentId, requestId: s.openLease.requestId, want: s.openLease.want, inflight: this.inflight, ...depth };
   }
 
   private leased(a: LeaseAnswer): void {
@@ -337,10 +344,23 @@ export class AgentEngine {
 
   private async call<T extends { serverTime: number }>(fn: () => Promise<T>): Promise<T> {
     const sentAt = this.wallNow();
+    const startedAt = this.now();
     const a = await fn();
     st.observeClock(this.state, a.serverTime, sentAt, this.wallNow());
     this.calls.lastCallAt = this.now();
+    this.rttMs = ewma(this.rttMs, this.calls.lastCallAt - startedAt);
+    this.updateDepth();
     return a;
+  }
+
+  /**
+   * The lease depth for the share and what was measured: the share sends share/latency
+   * requests a millisecond, and credits must last the coordinator's round trip.
+   */
+  private updateDepth(): void {
+    const s = this.state;
+    const sendsPerMs = this.latencyMs !== null && this.latencyMs > 0 ? s.share / this.latencyMs : 0;
+    this.calls.depth = leaseDepth(s.share, sendsPerMs, this.rttMs);
   }
 
   private stopFlags(stop: boolean, finishLeased: boolean): void {
@@ -378,4 +398,9 @@ export class AgentEngine {
   private id(kind: string): string {
     return `${kind}-${this.nonce}-${++this.counter}`;
   }
+}
+
+/** An exponentially weighted moving average (weight 0.2 on the newest sample). */
+function ewma(avg: number | null, x: number): number {
+  return avg === null ? x : 0.8 * avg + 0.2 * x;
 }

@@ -1,11 +1,27 @@
 // When the agent talks to the coordinator: pure decisions over the agent's state, what
 // is in flight, and when it last called. The engine asks; nothing here does I/O.
 
+import { MAX_DEPTH_SHARES } from "../contract/protocol";
 import type { AgentState } from "./state";
 import { dueWall, isRateMode } from "./state";
 
 /** Settled results that trigger a report before the interval is up. */
 export const REPORT_BATCH = 256;
+
+/**
+ * The lease depth: credits an agent keeps in hand beyond what is in flight, so that the
+ * next lease answer arrives before it runs dry (a TCP window over the coordinator's round
+ * trip). It covers about two round trips at the current send rate, never less than one
+ * share (what the coordinator allowed before depths existed) nor more than
+ * MAX_DEPTH_SHARES shares, so a dead agent strands a bounded number of credits.
+ */
+const DEPTH_ROUND_TRIPS = 2;
+
+export function leaseDepth(share: number, sendsPerMs: number, rttMs: number | null): number {
+  if (share <= 0) return 0;
+  const cover = rttMs === null ? 0 : Math.ceil(DEPTH_ROUND_TRIPS * sendsPerMs * rttMs);
+  return Math.min(MAX_DEPTH_SHARES * share, Math.max(share, cover));
+}
 
 /** The loop at one instant. `now` is monotonic ms, `wall` epoch ms. */
 export interface Moment {
@@ -24,6 +40,8 @@ export interface CallClock {
   leaseRetryAt: number;
   /** After a transient failure: no call before this. */
   blockedUntil: number;
+  /** Credits to keep in hand (leaseDepth); 0 until measured: one share. */
+  depth: number;
 }
 
 export const newCallClock = (): CallClock => ({
@@ -31,31 +49,34 @@ export const newCallClock = (): CallClock => ({
   lastReportAt: Number.NEGATIVE_INFINITY,
   leaseRetryAt: 0,
   blockedUntil: 0,
+  depth: 0,
 });
 
-/** Would a lease now help keep sending without a stall? */
-export function needsCredits(s: AgentState, m: Pick<Moment, "wall" | "inflight">): boolean {
+/** Would a lease now help keep sending without a stall? `depth`: credits to keep in hand. */
+export function needsCredits(s: AgentState, m: Pick<Moment, "wall" | "inflight">, depth = 0): boolean {
   const last = s.held[s.held.length - 1];
   // Rate mode: keep about half a report interval of the schedule ahead of the clock.
   if (isRateMode(s.spec) && last?.at !== undefined) return dueWall(s, last) - m.wall < s.reportIntervalMs / 2;
   // Without a share, only a lease answer tells whether one is free (retries are paced).
   if (s.share === 0) return s.held.length === 0;
-  // Below one share held, so a round trip never stalls sending; but only once the
-  // coordinator's two-share cap (held + in flight + unreported) has room for half a
-  // share, since a smaller grant costs a round trip without adding much to send.
-  const room = 2 * s.share - s.held.length - m.inflight;
-  return s.held.length < s.share && room >= Math.ceil(s.share / 2);
+  // Below the depth held, so a round trip never stalls sending; but only once the
+  // coordinator's cap (share + depth, counting held + in flight + unreported; the report
+  // rides with the lease) has room for half the depth, since a smaller grant costs a
+  // round trip without adding much to send.
+  const d = Math.max(depth, s.share);
+  const room = s.share + d - s.held.length - m.inflight;
+  return s.held.length < d && room >= Math.ceil(d / 2);
 }
 
-export function leaseWant(s: AgentState, inflight: number, maxWant: number): number {
+export function leaseWant(s: AgentState, inflight: number, maxWant: number, depth = 0): number {
   if (isRateMode(s.spec) || s.share === 0) return maxWant; // the coordinator paces by schedule
-  return Math.max(1, Math.min(maxWant, 2 * s.share - s.held.length - inflight));
+  return Math.max(1, Math.min(maxWant, s.share + Math.max(depth, s.share) - s.held.length - inflight));
 }
 
 /** The coordinator call(s) to make now, if any: a report first, then a lease. */
 export function plan(s: AgentState, m: Moment, c: CallClock): { report: boolean; lease: boolean } | null {
   if (s.stop === "gone" || m.now < c.blockedUntil) return null;
-  const lease = !m.winding && s.stop === "running" && m.now >= c.leaseRetryAt && needsCredits(s, m);
+  const lease = !m.winding && s.stop === "running" && m.now >= c.leaseRetryAt && needsCredits(s, m, c.depth);
   const interval = s.reportIntervalMs;
   const n = s.results.length;
   const last = m.inflight === 0 && (m.winding || s.stop !== "running");

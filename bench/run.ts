@@ -87,7 +87,21 @@ function checks(r: any): Check[] {
       "≥ 0.5×",
       ratio === null ? null : ratio >= 0.5,
     );
+    const node = l.autocannonRps && l.nodeAgentRps ? l.nodeAgentRps / l.autocannonRps : null;
+    add(
+      "Load generation: the Node agent / autocannon req/s",
+      `${fmt(node, 3)}× (${fmt(l.nodeAgentRps, 0)} vs ${fmt(l.autocannonRps, 0)})`,
+      "≥ 0.8×",
+      node === null ? null : node >= 0.8,
+    );
     if (l.workerdCeilingRps) {
+      const edge = l.edgeperfRps ? l.edgeperfRps / l.workerdCeilingRps : null;
+      add(
+        "Load generation: edge agents / a bare workerd fetch loop",
+        `${fmt(edge, 3)}× (${fmt(l.edgeperfRps, 0)} vs ${fmt(l.workerdCeilingRps, 0)})`,
+        "≥ 0.7×",
+        edge === null ? null : edge >= 0.7,
+      );
       const ceiling = l.autocannonRps ? l.workerdCeilingRps / l.autocannonRps : null;
       add(
         "… a bare workerd fetch loop / autocannon (the ceiling inside workerd)",
@@ -329,7 +343,13 @@ async function main(): Promise<number> {
       if (viaWrangler.includes("loadgen")) {
         const l = await loadgen(server, target, args.quick);
         const rps = (tool: string) => l.fixed.find((x) => x.tool === tool)?.rps ?? null;
-        r.loadgen = { edgeperfRps: rps("edgeperf"), autocannonRps: rps("autocannon"), heyRps: rps("hey"), ...l };
+        r.loadgen = {
+          edgeperfRps: rps("edgeperf"),
+          nodeAgentRps: rps("edgeperf agent (Node)"),
+          autocannonRps: rps("autocannon"),
+          heyRps: rps("hey"),
+          ...l,
+        };
       }
       if (viaWrangler.includes("fidelity")) r.fidelity = await fidelity(server, target, args.quick);
       if (viaWrangler.includes("drain")) {

@@ -27,6 +27,8 @@ const errorCode = z
 
 export const MAX_RESULTS_PER_REPORT = 10_000;
 export const MAX_LEASE_WANT = 1_000;
+/** The deepest lease depth an agent may ask for, in shares. */
+export const MAX_DEPTH_SHARES = 8;
 
 export const JoinBody = z.strictObject({
   name: text(1, 128).optional(),
@@ -43,6 +45,10 @@ export const LeaseBody = z.strictObject({
   want: z.number().int().min(1).max(MAX_LEASE_WANT),
   // Extension: lets the coordinator see the agent has applied a smaller share.
   inflight: nonNegInt(1_000_000).optional(),
+  // Extension: the lease depth, credits the agent wants in hand beyond its share so the
+  // next answer arrives before it runs dry (README, "Agents and the wire protocol"). The
+  // coordinator caps what the agent may hold at share + depth, depth within 1–8 shares.
+  depth: nonNegInt(1_000_000).optional(),
 });
 export type LeaseBody = z.infer<typeof LeaseBody>;
 
@@ -56,6 +62,9 @@ export const ResultItem = z.strictObject({
   // Extension: when the request ended, ms after the run's start on the coordinator's
   // clock (as the agent estimates it). Places the result in the time series.
   endMs: z.number().min(0).max(1e10).optional(),
+  // Extension, rate mode: how late the request was sent after its credit's intended
+  // time (ms). The coordinator reports its p50 and p99 as the run's schedule lag.
+  lagMs: ms.optional(),
   error: z
     .strictObject({
       code: errorCode,

@@ -5,6 +5,7 @@
 // thrown before the first write, so a refused call changes nothing.
 
 import { StatusError } from "../contract/errors";
+import { MAX_DEPTH_SHARES } from "../contract/protocol";
 import type { JoinBody, LeaseBody, ReportBody, ResultItem } from "../contract/protocol";
 import type { RunConfig } from "../contract/run-plan";
 import * as m from "./run-machine";
@@ -127,8 +128,11 @@ export class AgentDesk {
     const renewed = this.renew(agent, now, body.inflight);
     const share = this.shareOf(renewed);
     const inWarmup = m.warmupPending(state) > 0 || state.warmup.outstanding > 0;
-    // Concurrency mode: at most two shares outstanding, one in flight and one ahead.
-    let max = Math.min(body.want, Math.max(0, 2 * share - renewed.outstanding));
+    // Concurrency mode: at most the share plus the lease depth outstanding (held, in flight
+    // and unreported): the depth the agent asks for, from one share (without it) to
+    // MAX_DEPTH_SHARES shares, so a dead agent strands a bounded number of credits.
+    const depth = Math.min(MAX_DEPTH_SHARES * share, Math.max(share, body.depth ?? share));
+    let max = Math.min(body.want, Math.max(0, share + depth - renewed.outstanding));
     let schedule: ScheduleCursor | null = null;
     const slots: number[] = [];
     if (this.cfg.rate !== null && !inWarmup) {

@@ -63,3 +63,49 @@ describe("delivered load in concurrency mode", () => {
     expect(r.warnings).toEqual([]);
   });
 });
+
+describe("delivered load in rate mode", () => {
+  it("reports the achieved rate and the schedule lag the agents measured, and says generator_bound past 50 ms at p99", async () => {
+    const run = await createRun({ load: { rate: 10 }, stop: { requests: 20 } });
+    const agentId = await join(run);
+    const seqs: number[] = [];
+    for (let i = 0; i < 4 && seqs.length < 20; i++) {
+      seqs.push(...(await lease(run, agentId, 20)).body.credits.map((c: { seq: number }) => c.seq));
+      await advance(run, 500);
+    }
+    await advance(run, 2_000 - 4 * 500);
+    // Most requests went out on time; one in ten went out 200 ms late.
+    const r0 = await report(
+      run,
+      agentId,
+      seqs.map((s: number, i: number) => okResult(s, { latencyMs: 50, lagMs: i % 10 === 9 ? 200 : 1 })),
+    );
+    expect(r0.status, JSON.stringify(r0.body)).toBe(200);
+    const r = await results(run);
+    expect(r.phase).toBe("complete");
+    expect(r.delivered.rate.target).toBe(10);
+    expect(r.delivered.concurrency.target).toBeNull();
+    expect(r.delivered.scheduleLagMs.p50).toBeCloseTo(1, 1);
+    expect(r.delivered.scheduleLagMs.p99).toBeGreaterThan(50);
+    expect(r.warnings.map((w: { code: string }) => w.code)).toContain("generator_bound");
+    expect(r.warnings.find((w: { code: string }) => w.code === "generator_bound").message).toContain("late");
+  });
+});
+
+describe("lease depth", () => {
+  async function outstandingAfter(depth: number | undefined): Promise<number> {
+    const run = await createRun({ load: { concurrency: 4 }, stop: { requests: 1_000 } });
+    const agentId = await join(run);
+    const body = { agentId, requestId: `q-${depth}`, want: 1_000, ...(depth !== undefined ? { depth } : {}) };
+    const r = await call("POST", `/v1/runs/${run.id}/leases`, { token: run.agentToken, body });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    return r.body.credits.length;
+  }
+
+  it("lets an agent hold its share plus the depth it asks for: two shares without one, at most nine shares", async () => {
+    expect(await outstandingAfter(undefined)).toBe(8);
+    expect(await outstandingAfter(0)).toBe(8); // never under one share of depth
+    expect(await outstandingAfter(12)).toBe(16);
+    expect(await outstandingAfter(1_000)).toBe(36);
+  });
+});

@@ -11,12 +11,13 @@ import type { Snapshot } from "../durable/views";
 import type { RpcResult } from "../contract/errors";
 import { advance, createRun } from "./helpers";
 import type { TestRun } from "./helpers";
+import { MAX_DEPTH_SHARES } from "../contract/protocol";
 
 const API = { role: "api" } as const;
 
 type Action =
   | { kind: "join" }
-  | { kind: "lease"; agent: number; want: number; retry: boolean }
+  | { kind: "lease"; agent: number; want: number; retry: boolean; depth?: number | undefined }
   | { kind: "report"; agent: number; settle: number; fail: number; give: number; dup: boolean; retry: boolean }
   | { kind: "stop"; force: boolean }
   | { kind: "time"; ms: number };
@@ -30,6 +31,8 @@ const action: fc.Arbitrary<Action> = fc.oneof(
       agent: fc.nat(3),
       want: fc.integer({ min: 1, max: 12 }),
       retry: fc.boolean(),
+      // Adaptive lease depths, from none (one share) to past the cap.
+      depth: fc.option(fc.integer({ min: 0, max: 60 }), { nil: undefined }),
     }),
   },
   {
@@ -59,6 +62,8 @@ function checkInvariants(s: Snapshot, budget: number, pool: number, grantedAtDra
   }
   expect(s.counts.granted - s.counts.returned).toBeLessThanOrEqual(budget);
   const held = s.agents.reduce((n, a) => n + a.outstanding, 0);
+  // Whatever depth is asked for, an agent holds at most its share plus MAX_DEPTH_SHARES shares.
+  for (const a of s.agents) expect(a.outstanding).toBeLessThanOrEqual((1 + MAX_DEPTH_SHARES) * pool);
   expect(held).toBe(s.counts.outstanding + s.warmup.outstanding);
   expect(s.agents.filter((a) => a.alive).reduce((n, a) => n + a.concurrency, 0)).toBeLessThanOrEqual(pool);
   if (grantedAtDrain !== null) expect(s.counts.granted + s.warmup.granted).toBe(grantedAtDrain);
@@ -96,7 +101,8 @@ async function play(actions: Action[], budget: number, pool: number, warmup: num
     } else if (a.kind === "lease" && agents.length > 0) {
       const ag = agents[a.agent % agents.length]!;
       const requestId = a.retry && ag.lastLease ? ag.lastLease : `l${n}`;
-      const l = value(await run.stub.lease(API, { agentId: ag.id, requestId, want: a.want, inflight: inflight(ag) }));
+      const depth = a.depth !== undefined ? { depth: a.depth } : {};
+      const l = value(await run.stub.lease(API, { agentId: ag.id, requestId, want: a.want, inflight: inflight(ag), ...depth }));
       ag.lastLease = requestId;
       if (l) {
         for (const c of l.credits) if (!ag.held.includes(c.seq)) ag.held.push(c.seq);

@@ -77,6 +77,39 @@ async function edgeperf(server: DevServer, url: string, c: number, seconds: numb
   };
 }
 
+/** `edgeperf agent` (the Node agent, one process) as the run's only agent. */
+async function nodeAgent(server: DevServer, url: string, c: number, seconds: number): Promise<ToolRow> {
+  const created = await createRun(server, {
+    target: { url, api: "http", method: "GET" },
+    load: { concurrency: c },
+    stop: { durationSeconds: seconds },
+    agents: { edge: 0 },
+    graceSeconds: 60,
+  });
+  const bin = join(ROOT, "bin", "edgeperf.mjs");
+  const agent = run(
+    process.execPath,
+    [bin, "agent", created.id, "--server", server.url, "--token", created.agentToken, "--name", "bench"],
+    {
+      timeoutMs: (seconds + 120) * 1000,
+    },
+  );
+  const res = await waitComplete(server, created);
+  const r = await agent;
+  if (r.code !== 0) throw new Error(`edgeperf agent exited ${r.code}: ${r.stderr.slice(-500)}`);
+  const m = res.metrics;
+  return {
+    tool: "edgeperf agent (Node)",
+    rps: round(m.request_throughput.avg, 1),
+    p50Ms: round(m.request_latency.p50, 3),
+    p99Ms: round(m.request_latency.p99, 3),
+    requests: res.counts.completed + res.counts.failed,
+    errors: res.counts.failed,
+    targetRps: null,
+    note: `mean concurrency ${round(res.delivered?.concurrency?.mean ?? null, 2)}`,
+  };
+}
+
 async function autocannon(url: string, c: number, seconds: number): Promise<ToolRow> {
   const bin = join(ROOT, "node_modules", "autocannon", "autocannon.js");
   const r = await run(process.execPath, [bin, "-c", String(c), "-d", String(seconds), "--json", "--no-progress", url], {
@@ -150,6 +183,7 @@ export async function loadgen(server: DevServer, target: Target, quick: boolean)
     const url = target.url + path;
     const tools: Array<[string, () => Promise<ToolRow>]> = [
       ["edgeperf", () => edgeperf(server, url, c, seconds, agents)],
+      ["edgeperf agent (Node)", () => nodeAgent(server, url, c, seconds)],
       ["autocannon", () => autocannon(url, c, seconds)],
       ["hey", () => hey(url, c, seconds)],
     ];
