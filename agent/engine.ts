@@ -51,6 +51,8 @@ export interface EngineOptions {
   sleep?: (ms: number) => Promise<void>;
   name?: string;
   region?: string;
+  /** The join's requestId; a stable one makes a join retried across slices answer the same agent. */
+  joinRequestId?: string;
   /** Most credits asked for in one lease. */
   want?: number;
   /** A coordinator unreachable this long (after the transport's own retries) ends the slice with an error. */
@@ -121,7 +123,7 @@ export class AgentEngine {
     const sentAt = this.wallNow();
     // The requestId makes a retried join (its answer lost) answer the same agent.
     const a = await this.transport.join({
-      requestId: this.id("j"),
+      requestId: this.opts.joinRequestId ?? this.id("j"),
       ...(name !== undefined ? { name } : {}),
       ...(region !== undefined ? { region } : {}),
     });

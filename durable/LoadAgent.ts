@@ -7,20 +7,32 @@
 // lets the requests in flight finish, reports, stores the engine's state and sets the
 // next alarm at once. The engine keeps its in-flight requests within the coordinator's
 // share; outbound connections beyond the runtime's six waiting for headers queue in
-// the runtime rather than fail.
+// the runtime rather than fail. An alarm invocation may run 15 minutes of wall time, so
+// an edge agent caps a request's timeout at EDGE_REQUEST_TIMEOUT_S: a slice then lasts
+// at most SLICE_MS plus that cap plus its last report, whatever target.timeoutSeconds says.
 //
 // Stored (SQLite): `agent` (which run, which slot, the engine state after the last
-// completed slice, and whether a slice is running). In memory: the mock's ticker. After
-// eviction or a crash mid-slice the alarm runs again (alarms are at-least-once) and finds
-// the slice open: whatever the agent held may have reached the target, so it sends a
-// `restarted` report and the coordinator counts all of it failed (`agent_restarted`);
+// completed slice, whether a slice is running, and how many alarms in a row have failed
+// since when). In memory: the mock's ticker.
+// Alarm: one slice, then the next alarm at once. A failed slice (the coordinator
+// unreachable or answering 5xx, a storage fault) never throws: the platform retries a
+// throwing alarm only a handful of times and then drops it, which would strand the
+// agent and its storage after a two-minute coordinator outage. It stores the failure
+// count and sets its own alarm with capped exponential backoff (retryDelayMs), and gives
+// up and wipes itself only when the coordinator has been unreachable for longer than the
+// run could still be waiting for it (giveUpAfterMs).
+// After eviction or a crash mid-slice the alarm runs again (alarms are at-least-once) and
+// finds the slice open: whatever the agent held may have reached the target, so it sends
+// a `restarted` report and the coordinator counts all of it failed (`agent_restarted`);
 // nothing is sent twice, the ledger stays exact, and the drain can finish.
-// When the run tells the agent it is done, the agent deletes its storage.
+// When the run is over (it told the agent to stop, answered 404 run_not_found, or
+// refused the agent for good), the agent deletes its storage, and with it its alarm
+// (deleteAll does both on this compatibility date).
 
 import { DurableObject } from "cloudflare:workers";
 import { AgentEngine } from "../agent/engine";
-import type { AgentState } from "../agent/engine";
-import { CoordinatorError } from "../agent/transport";
+import type { AgentEvent, AgentState } from "../agent/engine";
+import { CoordinatorError, CoordinatorUnavailable } from "../agent/transport";
 import type { CoordinatorTransport } from "../agent/transport";
 import { MOCK_URL } from "../contract/spec";
 import type { RunSpec } from "../contract/spec";
@@ -33,10 +45,28 @@ interface Stored {
   state: AgentState | null;
   /** Set while a slice runs: found set at the start of the next alarm, the slice died. */
   sliceOpen?: boolean;
+  /** Alarms in a row that failed; absent or 0 once one works. */
+  failures?: number;
+  /** When the current streak of failures began (the agent's clock); absent while things work. */
+  failingSince?: number;
 }
 
-const SLICE_MS = 20_000;
-const SLICE_REQUESTS = 500;
+export const SLICE_MS = 20_000;
+export const SLICE_REQUESTS = 500;
+/** Cloudflare's wall-time limit for one alarm invocation. */
+export const ALARM_WALL_LIMIT_MS = 15 * 60_000;
+/**
+ * An edge agent's longest request. A slice stops sending at SLICE_MS and then waits for
+ * what is in flight, so 20 s + 300 s (+ one report) is about a third of the alarm's 15
+ * minutes; the spec's target.timeoutSeconds (up to 3,600) would let one slice run an hour.
+ * External agents (`edgeperf agent`) are not invoked by alarms and honour the full timeout.
+ */
+export const EDGE_REQUEST_TIMEOUT_S = 300;
+/** Backoff after a failed alarm: 1 s, doubling, at most 60 s. */
+export const RETRY_FIRST_MS = 1_000;
+export const RETRY_MAX_MS = 60_000;
+/** Never give up on a coordinator sooner than this (a partition may cut off only this agent). */
+export const GIVE_UP_FLOOR_MS = 60 * 60_000;
 /** Requests to the built-in mock never leave the isolate: this host is never resolved. */
 const MOCK_HOST = "https://builtin-mock.edgeperf.internal";
 
@@ -44,7 +74,45 @@ export function mockPath(spec: RunSpec): string {
   return spec.target.api === "openai-completions" ? "/mock/v1/completions" : "/mock/v1/chat/completions";
 }
 
+/** The spec as an edge agent runs it: the request timeout capped (see EDGE_REQUEST_TIMEOUT_S). */
+export function edgeSpec(spec: RunSpec): RunSpec {
+  if (spec.target.timeoutSeconds <= EDGE_REQUEST_TIMEOUT_S) return spec;
+  return { ...spec, target: { ...spec.target, timeoutSeconds: EDGE_REQUEST_TIMEOUT_S } };
+}
+
+/** The wait before the next attempt after `failures` failed alarms in a row (1, 2, 4 … 60 s). */
+export function retryDelayMs(failures: number): number {
+  return Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** Math.max(0, Math.min(failures - 1, 30)));
+}
+
+/**
+ * How long an agent keeps retrying a coordinator it cannot reach. The coordinator ends a
+ * run that has heard from no agent for agentTimeoutSeconds (after the last lease expired),
+ * drains it for at most drainTimeoutSeconds and wipes it graceSeconds later, all on its
+ * own alarm: past that sum, a run cut off from every agent is certainly over, and the
+ * agent would only learn so (run_not_found) when it is reachable again. The floor covers
+ * a partition that cuts off only this agent while others keep the run going, and an agent
+ * that never joined (no spec yet).
+ */
+export function giveUpAfterMs(state: AgentState | null): number {
+  if (!state) return GIVE_UP_FLOOR_MS;
+  const spec = state.spec as Partial<RunSpec>;
+  // Runs stored before agentTimeoutSeconds existed have the coordinator's default, 300 s.
+  const seconds = (spec.agentTimeoutSeconds ?? 300) + (spec.drainTimeoutSeconds ?? 0) + (spec.graceSeconds ?? 0);
+  return Math.max(GIVE_UP_FLOOR_MS, state.leaseTtlMs + seconds * 1000);
+}
+
+/** How a slice ended short of the run's end. */
+type SliceEnd = { state: AgentState; unreachable: Error | null };
+
 export class LoadAgent extends DurableObject<Env> {
+  /** The clock the alarms and the give-up bound run on; tests replace it to drive time. */
+  now: () => number = () => Date.now();
+  /** The run's coordinator; tests replace it to cut the agent off. */
+  coordinatorFor: (runId: string) => CoordinatorTransport = (runId) => rpcTransport(this.env, runId);
+  /** One slice's limits; tests shorten them. */
+  sliceLimits = { ms: SLICE_MS, requests: SLICE_REQUESTS };
+
   private readonly sql: SqlStorage;
   /** One timer for all of this agent's mock streams (see mock/mock.ts): in memory only. */
   private readonly ticker = new Ticker();
@@ -61,47 +129,129 @@ export class LoadAgent extends DurableObject<Env> {
   async start(init: LoadAgentInit): Promise<void> {
     if (this.stored()) return;
     this.put({ init, state: null });
-    await this.ctx.storage.setAlarm(Date.now());
+    await this.ctx.storage.setAlarm(this.now());
   }
 
   override async alarm(): Promise<void> {
     const stored = this.stored();
     if (!stored) return;
-    const transport = rpcTransport(this.env, stored.init.runId);
+    let end: SliceEnd | "done";
     try {
-      const engine = new AgentEngine(
-        {
-          transport,
-          fetchTarget: (input, init) => this.fetchTarget(engine.state.spec, input, init),
-          resolveUrl: (spec) => (spec.target.url === MOCK_URL ? MOCK_HOST + mockPath(spec) : spec.target.url),
-          name: `edge-${stored.init.index}`,
-          ...(stored.init.region ? { region: stored.init.region } : {}),
-        },
-        stored.state ? await this.recover(stored, transport) : undefined,
-      );
-      if (!stored.state) await engine.join();
-      // One write per slice (not per request, which would hold every request behind the
-      // output gate): it tells the next alarm whether this slice finished.
-      this.put({ ...stored, state: engine.state, sliceOpen: true });
-      const outcome = await engine.runSlice({ untilWallMs: Date.now() + SLICE_MS, maxRequests: SLICE_REQUESTS });
-      if (outcome === "done") {
-        await this.ctx.storage.deleteAll();
-        return;
-      }
-      this.put({ ...stored, state: engine.state, sliceOpen: false });
-      await this.ctx.storage.setAlarm(Date.now());
+      end = await this.slice(stored);
     } catch (e) {
       if (e instanceof CoordinatorError) {
-        // The run refused this agent for good (gone, or never let it join): nothing to do.
-        console.warn(`LoadAgent:${stored.init.runId}/${stored.init.index}: stopping: ${e.code}`);
-        await this.ctx.storage.deleteAll();
+        // The run refused this agent for good (gone, complete, or never let it join).
+        await this.wipe(stored, `the run refused it (${e.code})`);
         return;
       }
-      console.error(
-        `LoadAgent:${stored.init.runId}/${stored.init.index}: slice failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
-      );
-      throw e; // the alarm is retried with backoff, from the last stored state
+      await this.retryLater(e, null);
+      return;
     }
+    if (end === "done") {
+      await this.wipe(stored, "the run is over");
+      return;
+    }
+    if (end.unreachable) {
+      await this.retryLater(end.unreachable, end.state);
+      return;
+    }
+    this.put({ init: stored.init, state: end.state, sliceOpen: false });
+    await this.ctx.storage.setAlarm(this.now());
+  }
+
+  /**
+   * One slice: join or recover, then run the engine. Throws what went wrong before the
+   * engine's state is consistent again; a coordinator lost during the slice comes back as
+   * `unreachable` with the state as the slice left it (nothing in flight, every pending
+   * report and lease kept with its id, so sending them again later counts nothing twice).
+   */
+  private async slice(stored: Stored): Promise<SliceEnd | "done"> {
+    const transport = this.coordinatorFor(stored.init.runId);
+    const recovered = stored.state ? await this.recover(stored, transport) : undefined;
+    // The coordinator's last word in this slice: an answer (true) or none (false).
+    let reached: boolean | null = null;
+    const onEvent = (e: AgentEvent) => {
+      if (e.type === "offline") reached = false;
+      else if (e.type !== "send") reached = true;
+    };
+    const engine = new AgentEngine(
+      {
+        transport,
+        fetchTarget: (input, init) => this.fetchTarget(engine.state.spec, input, init),
+        resolveUrl: (spec) => (spec.target.url === MOCK_URL ? MOCK_HOST + mockPath(spec) : spec.target.url),
+        name: `edge-${stored.init.index}`,
+        // The same id for every attempt of this agent's join: a join whose answer was lost
+        // answers the agent it created instead of joining a second one.
+        joinRequestId: `edge-${stored.init.runId.slice(0, 16)}-${stored.init.index}`,
+        ...(stored.init.region ? { region: stored.init.region } : {}),
+        onEvent,
+      },
+      recovered ? { ...recovered, spec: edgeSpec(recovered.spec) } : undefined,
+    );
+    if (!recovered) {
+      await engine.join();
+      engine.state.spec = edgeSpec(engine.state.spec);
+    }
+    // One write per slice (not per request, which would hold every request behind the
+    // output gate): it tells the next alarm whether this slice finished.
+    this.put({ ...this.stored()!, state: engine.state, sliceOpen: true });
+    let outcome: "continue" | "done";
+    try {
+      outcome = await this.runSlice(engine);
+    } catch (e) {
+      // The engine gives up on an unreachable coordinator only with nothing in flight.
+      if (e instanceof CoordinatorUnavailable) return { state: engine.state, unreachable: e };
+      throw e;
+    }
+    if (outcome === "done") return "done";
+    const unreachable = reached === false ? new CoordinatorUnavailable(null, "The coordinator did not answer by the slice's end.") : null;
+    return { state: engine.state, unreachable };
+  }
+
+  private runSlice(engine: AgentEngine): Promise<"continue" | "done"> {
+    return engine.runSlice({ untilWallMs: Date.now() + this.sliceLimits.ms, maxRequests: this.sliceLimits.requests });
+  }
+
+  /**
+   * A failed alarm: stores how many failed in a row and since when, and sets the next
+   * alarm after a capped backoff. `state` is the engine's consistent state to keep, or
+   * null to keep what is stored (a slice left open is recovered by the next alarm).
+   */
+  private async retryLater(error: unknown, state: AgentState | null): Promise<void> {
+    const current = this.stored();
+    if (!current) return;
+    const now = this.now();
+    const failures = (current.failures ?? 0) + 1;
+    const since = current.failingSince ?? now;
+    const next: Stored = state ? { ...current, state, sliceOpen: false } : current;
+    const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    const limit = giveUpAfterMs(next.state);
+    if (now - since >= limit) {
+      await this.wipe(
+        current,
+        `giving up after ${failures} failed attempts over ${Math.round((now - since) / 1000)} s (limit ${limit / 1000} s): ${why}`,
+      );
+      return;
+    }
+    const delay = retryDelayMs(failures);
+    try {
+      this.put({ ...next, failures, failingSince: since });
+      await this.ctx.storage.setAlarm(now + delay);
+    } catch (e) {
+      // Storage itself failed: only the platform's own retries are left.
+      console.error(`${this.who(current)}: could not schedule a retry after: ${why}`);
+      throw e;
+    }
+    console.warn(`${this.who(current)}: attempt ${failures} failed (${why}); retrying in ${delay / 1000} s`);
+  }
+
+  private async wipe(stored: Stored, why: string): Promise<void> {
+    console.warn(`${this.who(stored)}: stopping and deleting its storage: ${why}`);
+    await this.ctx.storage.deleteAll();
+  }
+
+  private who(stored: Stored): string {
+    return `LoadAgent:${stored.init.runId}/${stored.init.index}`;
   }
 
   /**

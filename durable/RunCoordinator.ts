@@ -96,6 +96,10 @@ export class RunCoordinator extends DurableObject<Env> {
    * call that arrives after the wipe finds no run and answers 404, as it must.
    */
   private lastWords: { snapshot: Snapshot; results: Results } | null = null;
+  /** Wipes this instance has made (in memory): tells a call whether its own deadlines wiped the run. */
+  private wipes = 0;
+  /** The wiped run's read-token hash: lastWords go only to a caller who could read the run. */
+  private lastReadHash: string | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -170,7 +174,17 @@ export class RunCoordinator extends DurableObject<Env> {
    */
   async watch(auth: Auth, waitMs = 0): Promise<RpcResult<{ snapshot: Snapshot; results: Results | null }>> {
     return asResult(async () => {
-      const { phase } = await this.open(auth, "read");
+      // A stream between two long-polls when a graceSeconds-0 run completes: this very
+      // call's deadlines wipe the run, and the stream still gets the final documents.
+      const wipesBefore = this.wipes;
+      let phase: RunState["phase"];
+      try {
+        ({ phase } = await this.open(auth, "read"));
+      } catch (e) {
+        const mayRead = auth.role === "api" || (this.lastReadHash !== null && hashesEqual(auth.hash, this.lastReadHash));
+        if (this.wipes !== wipesBefore && this.lastWords && mayRead && e instanceof StatusError && e.status === 404) return this.lastWords;
+        throw e;
+      }
       if (waitMs > 0 && phase !== "complete") {
         await this.waitForChange(waitMs, () => this.state?.phase !== phase);
         if (!this.state && this.lastWords) return this.lastWords;
@@ -413,6 +427,8 @@ export class RunCoordinator extends DurableObject<Env> {
 
   private async wipe(): Promise<void> {
     this.lastWords = { snapshot: this.snapshot(), results: this.resultsNow() };
+    this.lastReadHash = this.store.getMeta<Secrets>("auth")?.read ?? null;
+    this.wipes += 1;
     await this.notifyFleet();
     await this.ctx.storage.deleteAll();
     await this.ctx.storage.deleteAlarm();

@@ -15,8 +15,17 @@ export interface LoadAgentInit {
   region: string | null;
 }
 
+/**
+ * A coordinator call unanswered this long counts as unreachable. Without a bound, a
+ * coordinator that hangs would hold an edge agent's slice until the platform cut the
+ * alarm off at its 15 minutes, as a failed alarm. Every call carries an id, so sending it
+ * again is safe even if the first one was applied after all.
+ */
+export const COORDINATOR_CALL_TIMEOUT_MS = 30_000;
+
 /** The coordinator over Durable Object RPC, with the HTTP transport's error semantics. */
-export function rpcTransport(env: Env, runId: string): CoordinatorTransport {
+export function rpcTransport(env: Env, runId: string, opts: { timeoutMs?: number } = {}): CoordinatorTransport {
+  const timeoutMs = opts.timeoutMs ?? COORDINATOR_CALL_TIMEOUT_MS;
   const id = env.RUN_COORDINATOR.idFromString(runId);
   // A fresh stub per call: a stub that saw a broken connection is not reused.
   const stub = () => env.RUN_COORDINATOR.get(id);
@@ -31,10 +40,16 @@ export function rpcTransport(env: Env, runId: string): CoordinatorTransport {
     // measured against an independent server was ~13 ms too high at concurrency 8 (3–8
     // with the yield; a plain Worker fetching the same server: ~2).
     await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`The coordinator did not answer within ${timeoutMs / 1000} s.`)), timeoutMs);
+    });
     try {
-      return await fn();
+      return await Promise.race([fn(), late]);
     } catch (e) {
       throw new CoordinatorUnavailable(null, e instanceof Error ? e.message : "The coordinator could not be reached.");
+    } finally {
+      clearTimeout(timer);
     }
   }
   async function call<T>(fn: () => Promise<RpcResult<T>>): Promise<T> {

@@ -1,14 +1,18 @@
 // Edge agents (LoadAgent Durable Objects) running real benchmarks against the built-in
 // mock, driven by their own alarms on real time, with the real coordinator.
 import { env } from "cloudflare:workers";
-import { evictDurableObject, listDurableObjectIds, runInDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
-import { rpcTransport } from "../durable/edge-agents";
+import { evictDurableObject, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { COORDINATOR_CALL_TIMEOUT_MS, rpcTransport } from "../durable/edge-agents";
+import { ALARM_WALL_LIMIT_MS, EDGE_REQUEST_TIMEOUT_S, GIVE_UP_FLOOR_MS, SLICE_MS, edgeSpec, giveUpAfterMs } from "../durable/LoadAgent";
+import type { LoadAgent } from "../durable/LoadAgent";
 import { AgentEngine } from "../agent/engine";
-import { CoordinatorError } from "../agent/transport";
+import type { AgentState } from "../agent/engine";
+import { CoordinatorError, CoordinatorUnavailable } from "../agent/transport";
 import type { CoordinatorTransport } from "../agent/transport";
+import type { RunSpec } from "../contract/spec";
 import { Ticker, handleMock } from "../mock/mock";
-import { call } from "./helpers";
+import { call, createRun, uid } from "./helpers";
 
 async function runToCompletion(spec: Record<string, unknown>) {
   const created = await call("POST", "/v1/runs", { body: spec });
@@ -155,6 +159,20 @@ describe("the edge agents' RPC transport", () => {
     expect(counts.report).toBeLessThan(counts.combined);
   }, 60_000);
 
+  it("counts a call the coordinator never answers as unreachable after the timeout, so a hung coordinator cannot hold a slice", async () => {
+    const hung = () => new Promise<never>(() => {});
+    const fakeEnv = {
+      RUN_COORDINATOR: { idFromString: (id: string) => id, get: () => ({ join: hung, lease: hung, report: hung, reportThenLease: hung }) },
+    } as unknown as Env;
+    const transport = rpcTransport(fakeEnv, "run", { timeoutMs: 50 });
+    const started = Date.now();
+    const error = await transport.join({ name: "x" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CoordinatorUnavailable);
+    expect((error as Error).message).toBe("The coordinator did not answer within 0.05 s.");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(50);
+    expect(COORDINATOR_CALL_TIMEOUT_MS).toBe(30_000);
+  });
+
   it("answers the report of a combined call even when its lease is refused because the drain began", async () => {
     const created = await call("POST", "/v1/runs", {
       body: { target: { url: "builtin:mock" }, load: { concurrency: 4 }, stop: { requests: 60 }, agents: { edge: 0 } },
@@ -175,5 +193,192 @@ describe("the edge agents' RPC transport", () => {
     const res = (await call("GET", `/v1/runs/${id}/results`, { token: readToken })).body;
     expect(res.counts).toMatchObject({ granted: 3, completed: 1, returned: 1, outstanding: 1 });
     expect(res.phase).toBe("draining");
+  });
+});
+
+// ── Agents cut off from their coordinator ────────────────────────────────────
+
+/** The line between a test's agent and its coordinator: every call fails while it is down. */
+interface Line {
+  down: boolean;
+}
+
+function overLine(transport: CoordinatorTransport, line: Line): CoordinatorTransport {
+  const check = () => {
+    if (line.down) throw new CoordinatorUnavailable(null, "The coordinator could not be reached (test).");
+  };
+  return {
+    join: async (b) => (check(), transport.join(b)),
+    lease: async (b) => (check(), transport.lease(b)),
+    report: async (b) => (check(), transport.report(b)),
+    reportThenLease: async (r, l) => (check(), transport.reportThenLease!(r, l)),
+  };
+}
+
+interface Stored {
+  state: AgentState | null;
+  sliceOpen?: boolean;
+  failures?: number;
+  failingSince?: number;
+}
+
+/**
+ * An edge agent for `runId` that the test drives: its clock starts a day ahead, so its
+ * alarms never fire on their own and run only through runDurableObjectAlarm.
+ */
+async function testAgent(runId: string, line: Line, slice = { ms: SLICE_MS, requests: 500 }) {
+  const clock = { t: Date.now() + 86_400_000 };
+  const stub = env.LOAD_AGENT.get(env.LOAD_AGENT.idFromName(uid("test-agent")));
+  await runInDurableObject(stub, (agent: LoadAgent) => {
+    agent.now = () => clock.t;
+    agent.coordinatorFor = (id) => overLine(rpcTransport(env, id), line);
+    agent.sliceLimits = slice;
+  });
+  await stub.start({ runId, index: 0, region: null });
+  return { stub, clock };
+}
+
+/** What the agent has stored (null once it deleted its storage) and its alarm. */
+function inspect(stub: DurableObjectStub<LoadAgent>): Promise<{ stored: Stored | null; alarm: number | null }> {
+  return runInDurableObject(stub, async (_agent, state) => {
+    const table = state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'agent'").toArray();
+    const row = table.length > 0 ? state.storage.sql.exec("SELECT v FROM agent WHERE k = 1").toArray()[0] : undefined;
+    return { stored: row ? (JSON.parse(String(row.v)) as Stored) : null, alarm: await state.storage.getAlarm() };
+  });
+}
+
+async function resultsWhenComplete(id: string, readToken: string) {
+  let res = await call("GET", `/v1/runs/${id}/results?wait=60`, { token: readToken });
+  while (res.body.phase !== "complete") res = await call("GET", `/v1/runs/${id}/results?wait=60`, { token: readToken });
+  return res.body;
+}
+
+describe("an edge agent cut off from its coordinator", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it("never throws from its alarm: it retries after 1, 2, 4 … 60 s for longer than the platform would, then finishes the run exactly", async () => {
+    const run = await createRun({ target: { url: "builtin:mock", mock: { ttftMs: 1, itlMs: 1 } }, stop: { requests: 12 } });
+    const warn = vi.spyOn(console, "warn");
+    const line = { down: true };
+    const { stub, clock } = await testAgent(run.id, line);
+    const delays: number[] = [];
+    // Eight failed alarms over three minutes: the platform drops an alarm after about six.
+    for (let i = 1; i <= 8; i++) {
+      expect(await runDurableObjectAlarm(stub)).toBe(true);
+      const { stored, alarm } = await inspect(stub);
+      expect(stored?.failures).toBe(i);
+      delays.push(alarm! - clock.t);
+      clock.t = alarm!;
+    }
+    expect(delays).toEqual([1, 2, 4, 8, 16, 32, 60, 60].map((s) => s * 1000));
+    expect(warn).toHaveBeenCalledWith(
+      expect.stringMatching(new RegExp(`^LoadAgent:${run.id}/0: attempt 8 failed \\(CoordinatorUnavailable: .*\\); retrying in 60 s$`)),
+    );
+
+    line.down = false;
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const res = await resultsWhenComplete(run.id, run.readToken);
+    expect(res.counts).toMatchObject({ granted: 12, returned: 0, completed: 12, failed: 0, abandoned: 0, outstanding: 0 });
+    // The run told it to stop: its storage and its alarm are gone.
+    expect(await inspect(stub)).toEqual({ stored: null, alarm: null });
+  });
+
+  it("keeps what it settled while the coordinator was away and reports it when it is back", async () => {
+    const run = await createRun({ target: { url: "builtin:mock", mock: { ttftMs: 1, itlMs: 1 } }, stop: { requests: 6 } });
+    const line = { down: false };
+    const { stub, clock } = await testAgent(run.id, line, { ms: 300, requests: 2 });
+    expect(await runDurableObjectAlarm(stub)).toBe(true); // joins, sends 2, reports them
+    line.down = true;
+    expect(await runDurableObjectAlarm(stub)).toBe(true); // sends 2 more, cannot report them
+    const { stored, alarm } = await inspect(stub);
+    expect(stored).toMatchObject({ failures: 1, sliceOpen: false });
+    const unreported = (stored!.state!.results.length ?? 0) + (stored!.state!.unacked?.results.length ?? 0);
+    expect(unreported).toBe(2);
+    line.down = false;
+    clock.t = alarm!;
+    for (let i = 0; i < 10 && (await runDurableObjectAlarm(stub)); i++) clock.t = (await inspect(stub)).alarm ?? clock.t;
+    const res = await resultsWhenComplete(run.id, run.readToken);
+    // Nothing counted as agent_restarted: the results sent during the outage were kept.
+    expect(res.counts).toMatchObject({ granted: 6, completed: 6, failed: 0, abandoned: 0, outstanding: 0 });
+    expect(await inspect(stub)).toEqual({ stored: null, alarm: null });
+  });
+
+  it("deletes its storage and its alarm when, back in touch, its run answers that it is gone", async () => {
+    const run = await createRun({ stop: { requests: 1000 }, graceSeconds: 0 });
+    const warn = vi.spyOn(console, "warn");
+    const line = { down: false };
+    const { stub, clock } = await testAgent(run.id, line, { ms: 300, requests: 2 });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    line.down = true;
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await inspect(stub)).stored?.failures).toBe(1);
+    // Meanwhile the run is stopped, completes, and is wiped (graceSeconds 0).
+    expect((await call("POST", `/v1/runs/${run.id}/stop`, { body: { mode: "force" } })).status).toBe(202);
+    expect((await call("GET", `/v1/runs/${run.id}`, { token: run.readToken })).status).toBe(404);
+    line.down = false;
+    clock.t = (await inspect(stub)).alarm!;
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await inspect(stub)).toEqual({ stored: null, alarm: null });
+    expect(warn).toHaveBeenCalledWith(expect.stringMatching(new RegExp(`^LoadAgent:${run.id}/0: stopping and deleting its storage: `)));
+  });
+
+  it("deletes its storage and its alarm when its first call finds no such run", async () => {
+    const warn = vi.spyOn(console, "warn");
+    const runId = env.RUN_COORDINATOR.newUniqueId().toString();
+    const { stub } = await testAgent(runId, { down: false });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await inspect(stub)).toEqual({ stored: null, alarm: null });
+    expect(warn).toHaveBeenCalledWith(`LoadAgent:${runId}/0: stopping and deleting its storage: the run refused it (run_not_found)`);
+  });
+
+  it("gives up and deletes its storage and alarm once the coordinator has been unreachable longer than the run could wait for it", async () => {
+    const run = await createRun({ stop: { requests: 1000 }, agentTimeoutSeconds: 7200, drainTimeoutSeconds: 30, graceSeconds: 30 });
+    const line = { down: false };
+    const { stub, clock } = await testAgent(run.id, line, { ms: 300, requests: 2 });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    line.down = true;
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const { stored } = await inspect(stub);
+    const since = stored!.failingSince!;
+    const limit = giveUpAfterMs(stored!.state);
+    // The lease TTL, then the run's agent timeout, drain timeout and grace window.
+    expect(limit).toBe(15_000 + (7200 + 30 + 30) * 1000);
+    clock.t = since + limit - 1;
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await inspect(stub)).stored?.failures).toBe(2);
+    clock.t = since + limit;
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await inspect(stub)).toEqual({ stored: null, alarm: null });
+    await call("POST", `/v1/runs/${run.id}/stop`, { body: { mode: "force" } });
+  });
+
+  it("never gives up sooner than an hour, even for a run with short timeouts or before it joined", () => {
+    expect(GIVE_UP_FLOOR_MS).toBe(3_600_000);
+    expect(giveUpAfterMs(null)).toBe(3_600_000);
+    const spec = { agentTimeoutSeconds: 300, drainTimeoutSeconds: 30, graceSeconds: 5 } as RunSpec;
+    expect(giveUpAfterMs({ spec, leaseTtlMs: 15_000 } as AgentState)).toBe(3_600_000);
+  });
+});
+
+describe("an edge agent's slice", () => {
+  it("stays under half of the 15-minute alarm limit even when its last request runs to the timeout", () => {
+    expect(ALARM_WALL_LIMIT_MS).toBe(900_000);
+    expect(SLICE_MS + EDGE_REQUEST_TIMEOUT_S * 1000).toBeLessThanOrEqual(ALARM_WALL_LIMIT_MS / 2);
+  });
+
+  it("caps its requests' timeout at 300 s when the spec allows 3,600 s, and leaves shorter timeouts alone", async () => {
+    const run = await createRun({ target: { url: "builtin:mock", timeoutSeconds: 3600 }, stop: { requests: 1000 } });
+    const { stub } = await testAgent(run.id, { down: false }, { ms: 300, requests: 2 });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const { stored } = await inspect(stub);
+    expect(stored?.state?.sent).toBe(2);
+    expect(stored?.state?.spec.target.timeoutSeconds).toBe(300);
+    // The run itself keeps the spec as asked: external agents honour the full timeout.
+    expect((await call("GET", `/v1/runs/${run.id}/results`, { token: run.readToken })).body.spec.target.timeoutSeconds).toBe(3600);
+    const short = { target: { timeoutSeconds: 30 } } as RunSpec;
+    expect(edgeSpec(short)).toBe(short);
+    await call("POST", `/v1/runs/${run.id}/stop`, { body: { mode: "force" } });
   });
 });

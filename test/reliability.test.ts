@@ -5,6 +5,7 @@
 
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { sha256Hex } from "../contract/tokens";
 import type { RunCoordinator } from "../durable/RunCoordinator";
 import { advance, advanceAndAlarm, call, createRun, expectLedger, join, lease, okResult, report, setClock, status, uid } from "./helpers";
 import type { TestRun } from "./helpers";
@@ -239,5 +240,34 @@ describe("the time series", () => {
     const total = results.timeseries.buckets.reduce((n: number, b: { completed: number }) => n + b.completed, 0);
     expect(total).toBe(4);
     expect(Math.max(...results.timeseries.buckets.map((b: { t: number }) => b.t))).toBeLessThanOrEqual(2);
+  });
+});
+
+describe("the final documents of a graceSeconds 0 run", () => {
+  it("go to an event stream whose own call wiped the run, and never to a caller without the run's read token", async () => {
+    const run = await createRun({ stop: { requests: 1 }, graceSeconds: 0 });
+    const agentId = await join(run);
+    const seqs = (await lease(run, agentId, 1)).body.credits.map((c: { seq: number }) => c.seq);
+    // The report completes the run without advancing deadlines: the wipe is due, not done.
+    expect((await report(run, agentId, [okResult(seqs[0])])).status).toBe(200);
+    const stranger = await run.stub.watch({ role: "token", hash: "0".repeat(64) }, 0);
+    expect(stranger.ok).toBe(false);
+    const again = await run.stub.watch({ role: "token", hash: await sha256Hex(run.readToken) }, 0);
+    expect(again.ok).toBe(false); // wiped by the stranger's call; this call did not wipe it
+    expect((await status(run)).status).toBe(404);
+  });
+
+  it("go to the reader whose call wiped the run", async () => {
+    const run = await createRun({ stop: { requests: 1 }, graceSeconds: 0 });
+    const agentId = await join(run);
+    const seqs = (await lease(run, agentId, 1)).body.credits.map((c: { seq: number }) => c.seq);
+    expect((await report(run, agentId, [okResult(seqs[0])])).status).toBe(200);
+    const w = await run.stub.watch({ role: "token", hash: await sha256Hex(run.readToken) }, 0);
+    expect(w.ok).toBe(true);
+    if (w.ok) {
+      expect(w.value.snapshot.phase).toBe("complete");
+      expect(w.value.results?.counts.completed).toBe(1);
+    }
+    expect((await status(run)).status).toBe(404);
   });
 });

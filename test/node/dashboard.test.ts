@@ -2,7 +2,8 @@
 // follows a run that an external agent (plain fetch) drives slowly, shows progress and
 // per-agent credits while it runs, then the final results, charts with data, the wipe
 // countdown and working downloads. Screenshots (desktop and phone) are saved to
-// test-artifacts/ for people to look at.
+// test-artifacts/ for people to look at. The server ends every event stream after 3 s
+// (SSE_MAX_SECONDS), so each live run here is followed over several streams.
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { launchChromium } from "./browser.ts";
@@ -25,7 +26,9 @@ declare const document: { getElementById(id: string): BrowserElement | null; doc
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const server = e2eServer();
+/** Every event stream ends after this long with `event: reconnect`. */
+const SSE_MAX_SECONDS = 3;
+const server = e2eServer({ SSE_MAX_SECONDS: String(SSE_MAX_SECONDS) });
 let browser: Browser;
 
 beforeAll(async () => {
@@ -264,6 +267,76 @@ describe("the dashboard page", () => {
     // The token travelled only in headers, never in a URL sent to the server.
     expect(urls.filter((u) => u.includes(run.readToken))).toEqual([]);
     expect(unauthenticated).toEqual([]);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it("opens a new stream with Last-Event-ID when one drops or the server ends it, never falls back to polling, and never loses what it shows", async () => {
+    const run = await createRun({
+      target: { url: "builtin:mock", model: "mock-llm" },
+      load: { concurrency: 2 },
+      stop: { requests: 44 },
+      graceSeconds: 30,
+      agents: { edge: 0 },
+    });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const problems = watchProblems(page);
+    const streams: Array<{ at: number; lastEventId: string | undefined }> = [];
+    page.on("request", (req) => {
+      if (new URL(req.url()).pathname.endsWith("/events")) streams.push({ at: Date.now(), lastEventId: req.headers()["last-event-id"] });
+    });
+    // The first stream drops after one event, as a flaky network would drop it.
+    const snapshot = (await api(server.url, "GET", `/v1/runs/${run.id}`, run.readToken)).body;
+    let dropped = false;
+    await page.route("**/v1/runs/*/events", async (route) => {
+      if (dropped) return route.continue();
+      dropped = true;
+      const body = `retry: 200\n\nid: created.5\nevent: status\ndata: ${JSON.stringify(snapshot)}\n\n`;
+      await route.fulfill({ status: 200, headers: { "content-type": "text/event-stream" }, body });
+    });
+    await page.goto(`${server.url}/runs/${run.id}#token=${run.readToken}`);
+    await page.waitForFunction(
+      () => document.getElementById("conn")!.dataset.mode === "live" && document.getElementById("phase")!.dataset.phase,
+    );
+    // Every connection mode shown, and every count of completed requests shown.
+    await page.evaluate(`(() => {
+      const conn = document.getElementById("conn");
+      const progress = document.getElementById("progress");
+      window.modes = [conn.dataset.mode];
+      window.completed = [];
+      new MutationObserver(() => window.modes.push(conn.dataset.mode)).observe(conn, { attributes: true });
+      new MutationObserver(() => window.completed.push(Number(progress.dataset.completed))).observe(progress, { attributes: true });
+    })()`);
+    const started = Date.now();
+    await drive(run, { concurrency: 2, pauseMs: 300 });
+    const drove = Date.now() - started;
+    await page.waitForSelector('#conn[data-mode="final"]');
+
+    const final = (await api(server.url, "GET", `/v1/runs/${run.id}/results`, run.readToken)).body;
+    expect(Number(await dataset(page, "#progress", "completed"))).toBe(final.counts.completed);
+    expect(await dataset(page, "#results-state", "final")).toBe("true");
+    // A stream per 3 s while the agent drove the run (the last one may carry `complete`).
+    expect(drove).toBeGreaterThan(2 * SSE_MAX_SECONDS * 1000);
+    expect(streams.length).toBeGreaterThanOrEqual(Math.floor(drove / (SSE_MAX_SECONDS * 1000)));
+    expect(streams[0]!.lastEventId).toBeUndefined();
+    expect(streams[1]!.lastEventId).toBe("created.5");
+    const counters = streams.slice(1).map((s) => {
+      expect(s.lastEventId).toMatch(/^(created|running|draining|complete)\.\d+$/);
+      return Number(s.lastEventId!.split(".")[1]);
+    });
+    // Each new stream carries on from the last event of the one before.
+    for (let i = 1; i < counters.length; i++) expect(counters[i]).toBeGreaterThan(counters[i - 1]!);
+    // Each stream from the server lives its 3 s, and the next one opens at once.
+    for (let i = 2; i < streams.length; i++) {
+      const gap = streams[i]!.at - streams[i - 1]!.at;
+      expect(gap).toBeGreaterThan(SSE_MAX_SECONDS * 1000 - 500);
+      expect(gap).toBeLessThan(SSE_MAX_SECONDS * 1000 + 1500);
+    }
+    expect(await page.evaluate("window.modes")).not.toContain("polling");
+    const shown = (await page.evaluate("window.completed")) as number[];
+    expect(shown.length).toBeGreaterThan(0);
+    for (let i = 1; i < shown.length; i++) expect(shown[i]).toBeGreaterThanOrEqual(shown[i - 1]!);
     expect(problems).toEqual([]);
     await context.close();
   });

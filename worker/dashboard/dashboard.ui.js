@@ -6,7 +6,14 @@
 //    reader, because EventSource cannot send an Authorization header. Each `status`
 //    event updates the header, progress and agents; the heavier results document (for
 //    charts and the table) is fetched again at most every RESULTS_EVERY_MS.
-// 3. If the stream cannot be opened or breaks, poll GET /results every POLL_MS instead.
+//    A stream lives a few minutes: the server ends it with `event: reconnect`, and the
+//    page opens a new one at once with Last-Event-ID (the id of the last event it read).
+//    A stream that drops after it delivered events is reopened the same way, after the
+//    server's `retry:` delay. Snapshots are whole states: nothing shown is cleared, and
+//    nothing missed in between is needed; a run that completed meanwhile answers the new
+//    stream with `complete` at once.
+// 3. If a stream cannot be opened, or breaks before its first event (a proxy that
+//    buffers or blocks streaming), poll GET /results every POLL_MS instead.
 // 4. On `complete` (or a final document), render the final results and count down to
 //    the end of the grace window, when the server wipes the run.
 //
@@ -30,6 +37,10 @@ const state = {
   lastResultsAt: 0,
   resultsInFlight: false,
   wiped: false,
+  /** The id of the last event read: sent as Last-Event-ID when a stream is reopened. */
+  lastEventId: null,
+  /** The server's `retry:` delay: how long to wait before reopening a dropped stream. */
+  retryMs: 1_000,
 };
 
 let charts = null;
@@ -97,15 +108,27 @@ function maybeRefreshResults() {
     .finally(() => (state.resultsInFlight = false));
 }
 
-/** Reads the SSE stream until `complete` ("complete") or until it ends early ("ended"). */
+/**
+ * Reads one SSE stream. Resolves with how it ended: "complete", "reconnect" (the server
+ * asked for a new stream) or "ended" (it closed or broke), and how many events it carried.
+ * Throws only when the stream cannot be opened.
+ */
 async function followEvents() {
-  const res = await api(`${base}/events`, { headers: { accept: "text/event-stream" } });
+  const headers = { accept: "text/event-stream" };
+  if (state.lastEventId !== null) headers["last-event-id"] = state.lastEventId;
+  const res = await api(`${base}/events`, { headers });
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
+  let events = 0;
   for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return "ended";
-    buffer = (buffer + value).replace(/\r\n?/g, "\n");
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch {
+      return { how: "ended", events }; // the connection broke
+    }
+    if (chunk.done) return { how: "ended", events };
+    buffer = (buffer + chunk.value).replace(/\r\n?/g, "\n");
     let end;
     while ((end = buffer.indexOf("\n\n")) >= 0) {
       const block = buffer.slice(0, end);
@@ -113,10 +136,14 @@ async function followEvents() {
       let event = "message";
       const data = [];
       for (const line of block.split("\n")) {
-        if (line.startsWith("event:")) event = line.slice(6).trim();
-        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+        const value = line.slice(line.indexOf(":") + 1).replace(/^ /, "");
+        if (line.startsWith("event:")) event = value.trim();
+        else if (line.startsWith("data:")) data.push(value);
+        else if (line.startsWith("id:")) state.lastEventId = value;
+        else if (line.startsWith("retry:") && /^\d+$/.test(value)) state.retryMs = Number(value);
       }
       if (data.length === 0) continue;
+      events++;
       const payload = JSON.parse(data.join("\n"));
       if (event === "status") {
         applySnapshot(payload);
@@ -124,10 +151,36 @@ async function followEvents() {
       } else if (event === "complete") {
         applyResults(payload);
         reader.cancel().catch(() => {});
-        return "complete";
+        return { how: "complete", events };
+      } else if (event === "reconnect") {
+        reader.cancel().catch(() => {});
+        return { how: "reconnect", events };
       } else if (event === "error") {
         throw new HttpError(payload.error?.code === "run_not_found" ? 404 : 500, payload.error?.code, payload.error?.message);
       }
+    }
+  }
+}
+
+/**
+ * Follows the run over one stream after another until it completes. Returns early, for
+ * polling to take over, when a stream cannot be opened or ends before its first event.
+ */
+async function stream() {
+  for (;;) {
+    renderConnection("live", "live");
+    let r;
+    try {
+      r = await followEvents();
+    } catch (e) {
+      if (fatal(e)) throw e;
+      return;
+    }
+    if (r.how === "complete") return;
+    if (r.how === "ended") {
+      if (r.events === 0) return;
+      renderConnection("live", "reconnecting…");
+      await new Promise((resolve) => setTimeout(resolve, state.retryMs));
     }
   }
 }
@@ -152,18 +205,8 @@ async function follow() {
   } catch (e) {
     if (fatal(e)) throw e; // otherwise the network blinked: polling retries
   }
-  if (!state.results?.final) {
-    let how = "ended";
-    if (state.results) {
-      renderConnection("live", "live");
-      try {
-        how = await followEvents();
-      } catch (e) {
-        if (fatal(e)) throw e;
-      }
-    }
-    if (how !== "complete") await poll();
-  }
+  if (!state.results?.final && state.results) await stream();
+  if (!state.results?.final) await poll();
   renderConnection("final", "final results");
 }
 
