@@ -116,8 +116,8 @@ export class AgentEngine {
     return this.s;
   }
 
-  /** Joins the run. Refusals (run_draining, run_complete…) are thrown as CoordinatorError. */
-  async join(): Promise<void> {
+  /** Joins the run (`colo`: the Cloudflare colo an edge agent runs in). Refusals (run_draining, run_complete…) are thrown as CoordinatorError. */
+  async join(colo?: string): Promise<void> {
     if (this.s) return;
     const { name, region } = this.opts;
     const sentAt = this.wallNow();
@@ -126,6 +126,7 @@ export class AgentEngine {
       requestId: this.opts.joinRequestId ?? this.id("j"),
       ...(name !== undefined ? { name } : {}),
       ...(region !== undefined ? { region } : {}),
+      ...(colo !== undefined ? { colo } : {}),
     });
     const s: AgentState = {
       version: 1,

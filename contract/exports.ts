@@ -12,7 +12,7 @@ import { METRICS, metricDef } from "./metric-catalog";
 import type { MetricTag } from "./metric-catalog";
 import type { DistributionMetric, MetricsDocument, Results, ScalarMetric } from "./results";
 
-type Metric = DistributionMetric | ScalarMetric;
+export type Metric = DistributionMetric | ScalarMetric;
 
 // 1.1 is the version whose per-metric fields (count, sum) we fill; later versions only
 // add optional blocks (run_info, warmup_metrics, telemetry) that we have nothing for.
@@ -32,7 +32,7 @@ const PERCENTILES = ["p1", "p5", "p10", "p25", "p50", "p75", "p90", "p95", "p99"
 const JSON_FIELDS = ["avg", ...PERCENTILES, "min", "max", "std", "count", "sum"] as const;
 
 // AIPerf's STAT_KEYS: the columns of the CSV's first section, in this order.
-const CSV_STATS = ["avg", "min", "max", "sum", ...PERCENTILES, "std"] as const;
+export const CSV_STATS = ["avg", "min", "max", "sum", ...PERCENTILES, "std"] as const;
 
 // The CSV exporter writes the unit after the name except for these.
 const UNITS_NOT_SHOWN: ReadonlySet<string> = new Set(["count", "requests"]);
@@ -89,18 +89,18 @@ export function toAiperfCsv(results: Results): string {
  * AIPerf writes a metric only once it has a value: a distribution with samples, a
  * scalar that could be computed. Request and error counts of 0 are values.
  */
-function presentMetrics(doc: MetricsDocument): [MetricTag, Metric][] {
+export function presentMetrics(doc: MetricsDocument): [MetricTag, Metric][] {
   return (Object.entries(doc) as [MetricTag, Metric][]).filter(([, m]) => ("count" in m ? m.count > 0 : stat(m, "avg") !== null));
 }
 
-function stat(m: Metric, key: string): number | null {
+export function stat(m: Metric, key: string): number | null {
   const v = (m as unknown as Record<string, unknown>)[key];
   return typeof v === "number" && Number.isFinite(v) ? v : null;
 }
 
 // Null fields are left out, as AIPerf's exclude_none does; count and sum exist only on
 // distributions, as AIPerf gives them only to per-request ("record") metrics.
-function jsonMetric(m: Metric): Record<string, unknown> {
+export function jsonMetric(m: Metric): Record<string, unknown> {
   const out: Record<string, unknown> = { unit: m.unit };
   for (const field of JSON_FIELDS) {
     const v = stat(m, field);
@@ -122,19 +122,19 @@ function pythonIsoTime(iso: string | null): string | undefined {
   return Number.isFinite(t) ? new Date(t).toISOString().replace(/Z$/, "+00:00") : undefined;
 }
 
-function displayName(tag: MetricTag, m: Metric): string {
+export function displayName(tag: MetricTag, m: Metric): string {
   const header = metricDef(tag)?.header ?? tag;
   return m.unit && !UNITS_NOT_SHOWN.has(m.unit.toLowerCase()) ? `${header} (${m.unit})` : header;
 }
 
-function isInteger(tag: MetricTag, key: (typeof CSV_STATS)[number]): boolean {
+export function isInteger(tag: MetricTag, key: (typeof CSV_STATS)[number]): boolean {
   // AIPerf keeps token counts as Python ints, and its CSV writes an int without
   // decimals; every other value is a float (ns → ms/sec conversion, averages, rates).
   return metricDef(tag)?.integer === true && (key === "min" || key === "max" || key === "sum");
 }
 
 // AIPerf's _format_number: "" for None, an int as is, a float with two decimals.
-function csvNumber(v: number | null, integer: boolean): string {
+export function csvNumber(v: number | null, integer: boolean): string {
   if (v === null) return "";
   if (integer && Number.isInteger(v)) return BigInt(v).toString();
   return fixed2(v);
@@ -158,6 +158,6 @@ function fixed2(x: number): string {
 }
 
 // RFC 4180, quoting only where needed, like Python's csv.QUOTE_MINIMAL.
-function csvField(s: string): string {
+export function csvField(s: string): string {
   return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }

@@ -33,6 +33,8 @@ export const MAX_DEPTH_SHARES = 8;
 export const JoinBody = z.strictObject({
   name: text(1, 128).optional(),
   region: text(1, 64).optional(),
+  // Extension: the Cloudflare colo the agent runs in (edge agents; "local" in wrangler dev).
+  colo: text(1, 16).optional(),
   // Extension: a join retried with the same requestId (its answer was lost) answers the
   // agent it created instead of creating a second one.
   requestId: id.optional(),

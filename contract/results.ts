@@ -20,6 +20,15 @@ export interface Delivered {
   scheduleLagMs: { p50: number | null; p99: number | null } | null;
 }
 
+/** One region's results (README, "Results per region"). */
+export interface RegionView {
+  /** Agents whose results count under this region. */
+  agents: number;
+  counts: { completed: number; failed: number; abandoned: number };
+  /** The same tags and stats as the run's metrics, over the run's benchmark duration. */
+  metrics: MetricsDocument;
+}
+
 /** A warning in the results document: the run ended, but its numbers need a caveat. */
 export interface Warning {
   /** `all_requests_failed`, `generator_bound`, … */
@@ -88,6 +97,8 @@ export interface AgentView {
   agentId: string;
   name: string | null;
   region: string | null;
+  /** The Cloudflare colo the agent said it runs in (edge agents; "local" in wrangler dev). */
+  colo: string | null;
   alive: boolean;
   outstanding: number;
   inflight: number;
@@ -119,6 +130,8 @@ export interface Snapshot {
     errorRate: number | null;
   };
   delivered: Delivered;
+  /** Results per region, keyed by region (an agent's placement or name, else its colo). */
+  regions: Record<string, RegionView>;
 }
 
 export interface ThresholdResult {

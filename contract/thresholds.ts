@@ -35,7 +35,12 @@ export interface Threshold {
   stat: ThresholdStat;
   op: ThresholdOp;
   value: number;
+  /** k6's tag syntax, `{region:weur}`: the threshold applies to that region's results only. */
+  region?: string;
 }
+
+// `{region:NAME}` after the metric and stat; a name is what an agent may call its region.
+const REGION_TAG = /\{region:([^{}\x00-\x1f\x7f-\x9f]{1,64})\}$/;
 
 export const MAX_THRESHOLDS = 32;
 
@@ -50,7 +55,15 @@ function invalid(message: string): StatusError {
   return new StatusError(400, "invalid_threshold", message);
 }
 
-export function parseThreshold(key: string, value: unknown): Threshold {
+export function parseThreshold(rawKey: string, value: unknown): Threshold {
+  const tag = REGION_TAG.exec(rawKey);
+  const region = tag?.[1];
+  const key = tag ? rawKey.slice(0, tag.index) : rawKey;
+  if (!tag && rawKey.includes("{")) {
+    throw invalid(
+      `thresholds: a tag must be written {region:NAME} after the metric and stat, e.g. "time_to_first_token.p99{region:weur}".`,
+    );
+  }
   const dot = key.indexOf(".");
   const metric = dot < 0 ? key : key.slice(0, dot);
   const stat = dot < 0 ? "avg" : key.slice(dot + 1);
@@ -70,7 +83,7 @@ export function parseThreshold(key: string, value: unknown): Threshold {
   if (op === undefined || !includes(THRESHOLD_OPS, op) || !Number.isFinite(n)) {
     throw invalid(`thresholds.${key}: expected "<N", "<=N", ">N", ">=N" or "==N" with N a finite number.`);
   }
-  return { metric, stat, op, value: n };
+  return { metric, stat, op, value: n, ...(region !== undefined ? { region } : {}) };
 }
 
 // The RunSpec field; spec.ts turns the custom issues into API errors.

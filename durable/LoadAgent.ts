@@ -52,6 +52,8 @@ interface Stored {
 }
 
 export const SLICE_MS = 20_000;
+/** How long asking for the colo may take before the agent joins without it ("unknown"). */
+const COLO_TIMEOUT_MS = 2_000;
 export const SLICE_REQUESTS = 500;
 /** Cloudflare's wall-time limit for one alarm invocation. */
 export const ALARM_WALL_LIMIT_MS = 15 * 60_000;
@@ -132,6 +134,22 @@ export class LoadAgent extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(this.now());
   }
 
+  /**
+   * The Cloudflare colo this agent runs in: the `colo=` line of the service's own
+   * /cdn-cgi/trace, "local" for a local service, "unknown" when the trace does not say.
+   * Asked once, before the join that reports it.
+   */
+  private async colo(init: LoadAgentInit): Promise<string> {
+    if (!init.traceUrl) return "local";
+    try {
+      const res = await fetch(init.traceUrl, { signal: AbortSignal.timeout(COLO_TIMEOUT_MS) });
+      const text = res.ok ? await res.text() : "";
+      return /^colo=([A-Z]{3})$/m.exec(text)?.[1] ?? "unknown";
+    } catch {
+      return "unknown";
+    }
+  }
+
   override async alarm(): Promise<void> {
     const stored = this.stored();
     if (!stored) return;
@@ -189,7 +207,7 @@ export class LoadAgent extends DurableObject<Env> {
       recovered ? { ...recovered, spec: edgeSpec(recovered.spec) } : undefined,
     );
     if (!recovered) {
-      await engine.join();
+      await engine.join(await this.colo(stored.init));
       engine.state.spec = edgeSpec(engine.state.spec);
     }
     // One write per slice (not per request, which would hold every request behind the

@@ -32,6 +32,8 @@ import { startEdgeAgents } from "./edge-agents";
 import * as m from "./run-machine";
 import type { RunState } from "./run-machine";
 import { RunResults } from "./run-results";
+import { regionOf } from "./region-results";
+import type { AgentRow } from "./rows";
 import { RunStore } from "./run-store";
 import { startSchedule } from "./schedule";
 import { benchmarkDurationMs, buildResults, buildSnapshot, evaluateThresholds } from "./views";
@@ -47,6 +49,8 @@ export interface CreateInit {
   publicSpec: unknown;
   readTokenHash: string;
   agentTokenHash: string;
+  /** The service's origin as the creating request reached it: where edge agents ask for their colo. */
+  origin?: string;
   /** Present when the spec has `notify`: the HMAC key the webhook is signed with. */
   notifySecret?: string;
 }
@@ -138,7 +142,7 @@ export class RunCoordinator extends DurableObject<Env> {
       this.runConfig = config;
       this.state = state;
       await this.schedule();
-      await startEdgeAgents(this.env, config);
+      await startEdgeAgents(this.env, config, init.origin);
       return this.snapshot();
     });
   }
@@ -201,7 +205,7 @@ export class RunCoordinator extends DurableObject<Env> {
       const state = await this.open(auth, "read");
       const r = m.stop(state, mode, this.now(), by);
       this.transaction(() => {
-        if (r.abandonAll) this.store.deleteAllCredits();
+        if (r.abandonAll) this.abandonAllCredits();
         this.commit(r.state);
       });
       await this.schedule();
@@ -275,7 +279,7 @@ export class RunCoordinator extends DurableObject<Env> {
       let answer: ReportAnswer | null = null;
       this.transaction(() => {
         const r = desk.report(state, agent, body, now);
-        this.measured.add(r.measured, r.next, now);
+        this.measured.add(r.measured, r.next, now, this.regionKey(agent));
         this.commit(r.measured.length > 0 ? this.abortOnThresholds(r.next, now) : r.next);
         answer = { accepted: r.accepted, duplicates: r.duplicates, ...this.stopFlags(), concurrency: r.share, serverTime: now };
       });
@@ -343,6 +347,21 @@ export class RunCoordinator extends DurableObject<Env> {
     return new AgentDesk(this.store, this.config());
   }
 
+  /** The region an agent's results count under (region-results.ts). */
+  private regionKey(agent: AgentRow): string {
+    return regionOf(agent, this.store.colos()[agent.ord]);
+  }
+
+  /** A drain timeout or force stop: every outstanding credit is abandoned, counted per region. */
+  private abandonAllCredits(): void {
+    const agents = this.store.agents();
+    for (const { ord, n } of this.store.measuredOutstandingByHolder()) {
+      const agent = agents[ord];
+      if (agent) this.measured.regions.abandon(this.regionKey(agent), n);
+    }
+    this.store.deleteAllCredits();
+  }
+
   /** Drops every parsed copy of stored rows except the config and state (the callers handle those). */
   private forgetParsed(): void {
     this.store.invalidate();
@@ -368,8 +387,16 @@ export class RunCoordinator extends DurableObject<Env> {
     if (!spec?.abortOnThresholdFail || !spec.thresholds || !m.isAccepting(state)) return state;
     if (now - this.thresholdsCheckedAt < THRESHOLD_EVERY_MS) return state;
     this.thresholdsCheckedAt = now;
-    const doc = this.measured.metricsNow().document(benchmarkDurationMs(state, now));
-    const failing = evaluateThresholds(doc, spec.thresholds).some((t) => !t.ok);
+    const durationMs = benchmarkDurationMs(state, now);
+    const doc = this.measured.metricsNow().document(durationMs);
+    const keys = Object.keys(spec.thresholds);
+    const regional = keys.some((k) => k.includes("{region:"));
+    const regions = regional ? this.measured.regions.documents(durationMs) : new Map();
+    // A region with no results yet is not failing while the run goes on: its agents may
+    // simply not have reported (at the end it has no value, and the threshold fails).
+    const failing = evaluateThresholds(doc, spec.thresholds, regions).some(
+      (t, i) => !t.ok && !(t.value === null && (keys[i] ?? "").includes("{region:")),
+    );
     return failing ? m.beginDrain(state, "threshold", now) : state;
   }
 
@@ -383,11 +410,11 @@ export class RunCoordinator extends DurableObject<Env> {
     if (!state) return;
     this.transaction(() => {
       const desk = this.desk();
-      let next = desk.expireAgents(state, now);
+      let next = desk.expireAgents(state, now, (a, n) => this.measured.regions.abandon(this.regionKey(a), n));
       const gone = desk.agentTimeoutAt(next);
       if (gone !== null && now >= gone) next = m.agentsGone(next, gone);
       const t = m.tick(next, now);
-      if (t.abandonAll) this.store.deleteAllCredits();
+      if (t.abandonAll) this.abandonAllCredits();
       next = t.state;
       if (next !== state) this.commit(next);
     });
@@ -538,8 +565,15 @@ export class RunCoordinator extends DurableObject<Env> {
     const state = this.state;
     if (!state) throw notFound();
     const now = this.now();
-    const delivered = this.measured.deliveredNow().view(this.config(), benchmarkDurationMs(state, now));
-    return buildSnapshot(this.config().id, state, this.store.agents(), this.measured.metricsNow(), delivered, now);
+    const durationMs = benchmarkDurationMs(state, now);
+    const delivered = this.measured.deliveredNow().view(this.config(), durationMs);
+    const agents = this.store.agents();
+    const colos = this.store.colos();
+    const regions = this.measured.regions.view(
+      durationMs,
+      agents.map((a) => ({ key: this.regionKey(a) })),
+    );
+    return buildSnapshot(this.config().id, state, agents, colos, this.measured.metricsNow(), delivered, regions, now);
   }
 
   private resultsNow(): Results {

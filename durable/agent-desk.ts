@@ -101,6 +101,7 @@ export class AgentDesk {
       calls: 0,
     };
     this.store.putAgent(agent);
+    if (body.colo !== undefined) this.store.setColo(agent.ord, body.colo);
     if (body.requestId !== undefined) this.store.recordJoin(body.requestId, agent.id);
     return agent;
   }
@@ -270,8 +271,11 @@ export class AgentDesk {
     return { next, accepted: settled.length, duplicates, share, measured };
   }
 
-  /** Agents whose lease expired are dead: their credits are abandoned so the drain can finish. */
-  expireAgents(state: RunState, now: number): RunState {
+  /**
+   * Agents whose lease expired are dead: their credits are abandoned so the drain can
+   * finish. `onAbandon` hears of each dead agent's measured credits (results per region).
+   */
+  expireAgents(state: RunState, now: number, onAbandon?: (agent: AgentRow, measured: number) => void): RunState {
     if (state.phase === "complete") return state;
     let next = state;
     for (const a of this.store.agents()) {
@@ -279,6 +283,7 @@ export class AgentDesk {
       const held = this.store.takeCreditsOfAgent(a.ord);
       const warm = held.filter((c) => c.warmup).length;
       next = m.abandon(next, held.length - warm, warm, now);
+      onAbandon?.(a, held.length - warm);
       this.store.putAgent({ ...a, alive: false, outstanding: 0, inflight: 0 });
     }
     return next;

@@ -13,6 +13,36 @@ export interface LoadAgentInit {
   runId: string;
   index: number;
   region: string | null;
+  /**
+   * Where the agent asks which Cloudflare colo it runs in (the `colo=` line of
+   * /cdn-cgi/trace on the service's own host); absent for a local service, whose agents
+   * run in "local".
+   */
+  traceUrl?: string;
+}
+
+/**
+ * The trace URL for a service reached at `origin`, or null when the service runs locally
+ * (wrangler dev, tests): loopback and reserved hosts have no Cloudflare colo, and asking
+ * one would send traffic off the machine.
+ */
+export function traceUrlFor(origin: string | undefined): string | null {
+  if (!origin) return null;
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return null;
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, "");
+  const local =
+    url.protocol !== "https:" ||
+    host === "localhost" ||
+    host === "::1" ||
+    /^127\./.test(host) ||
+    /\.(test|localhost|local|invalid|example)$/.test(host) ||
+    /(^|\.)example\.(com|org|net)$/.test(host);
+  return local ? null : `${url.origin}/cdn-cgi/trace`;
 }
 
 /**
@@ -78,13 +108,14 @@ export function rpcTransport(env: Env, runId: string, opts: { timeoutMs?: number
 }
 
 /** Edge agents join like any agent; one that fails to start leaves the run to the others. */
-export async function startEdgeAgents(env: Env, cfg: RunConfig): Promise<void> {
+export async function startEdgeAgents(env: Env, cfg: RunConfig, origin?: string): Promise<void> {
+  const traceUrl = traceUrlFor(origin);
   const starts = Array.from({ length: cfg.edgeAgents }, async (_, index) => {
     const region = cfg.regions.length > 0 ? (cfg.regions[index % cfg.regions.length] ?? null) : null;
     const ns = env.LOAD_AGENT;
     const stub = ns.get(ns.idFromName(`${cfg.id}/${index}`), region ? { locationHint: region as DurableObjectLocationHint } : {});
     try {
-      await stub.start({ runId: cfg.id, index, region });
+      await stub.start({ runId: cfg.id, index, region, ...(traceUrl ? { traceUrl } : {}) });
     } catch (e) {
       console.error(`RunCoordinator:${cfg.id}: edge agent ${index} did not start`, e instanceof Error ? e.message : e);
     }

@@ -12,6 +12,7 @@ import type { ResultItem } from "../contract/protocol";
 import { DeliveredLoad } from "./delivered";
 import type { DeliveredData } from "./delivered";
 import { RunMetrics } from "./metrics";
+import { RegionResults } from "./region-results";
 import type { RunMetricsData } from "./metrics";
 import type { RunState } from "./run-machine";
 import type { RunStore } from "./run-store";
@@ -20,13 +21,18 @@ import type { TimeSeriesData } from "./timeseries";
 import { benchmarkDurationMs } from "./views";
 
 export class RunResults {
+  /** Results per region (region-results.ts), in the same transactions. */
+  readonly regions: RegionResults;
   private metrics: RunMetrics | null = null;
   private series: TimeSeries | null = null;
   private delivered: DeliveredLoad | null = null;
 
-  constructor(private readonly store: RunStore) {}
+  constructor(private readonly store: RunStore) {
+    this.regions = new RegionResults(store);
+  }
 
   invalidate(): void {
+    this.regions.invalidate();
     this.metrics = null;
     this.series = null;
     this.delivered = null;
@@ -60,8 +66,9 @@ export class RunResults {
    * agent's clock cannot stretch the series: one far-off endMs once turned it into
    * 65,536-second buckets.
    */
-  add(results: readonly ResultItem[], state: RunState, now: number): void {
+  add(results: readonly ResultItem[], state: RunState, now: number, region: string): void {
     if (results.length === 0) return;
+    this.regions.add(region, results);
     const metrics = this.metricsNow();
     const series = this.seriesNow();
     const delivered = this.deliveredNow();
@@ -86,6 +93,7 @@ export class RunResults {
     const series = this.seriesNow();
     series.freezeAll();
     this.store.putMeta("timeseries", series.toJSON());
+    this.regions.freeze(benchmarkDurationMs(state, state.completedAt ?? 0));
     const delivered = this.deliveredNow();
     delivered.freeze();
     this.store.putMeta("delivered", delivered.toJSON());

@@ -70,6 +70,7 @@ function runsOf(seqs: readonly number[]): Array<[number, number]> {
 export class RunStore {
   /** Agent rows by ordinal (ordinals are 0, 1, 2… in joining order); null: not loaded. */
   private agentList: AgentRow[] | null = null;
+  private coloList: Array<string | null> | null = null;
   private agentIndex = new Map<string, AgentRow>();
 
   constructor(private readonly sql: SqlStorage) {}
@@ -103,6 +104,7 @@ export class RunStore {
   invalidate(): void {
     this.agentList = null;
     this.agentIndex = new Map();
+    this.coloList = null;
   }
 
   getMeta<T>(k: string): T | null {
@@ -220,6 +222,28 @@ export class RunStore {
       .toArray()
       .map(toCredit)
       .sort((a, b) => a.seq - b.seq);
+  }
+
+  /** Measured credits outstanding per holder (before a drain timeout or force stop abandons them all). */
+  measuredOutstandingByHolder(): Array<{ ord: number; n: number }> {
+    return this.sql
+      .exec("SELECT agent, COUNT(*) AS n FROM credits WHERE warmup = 0 GROUP BY agent")
+      .toArray()
+      .map((r) => ({ ord: Number(r.agent), n: Number(r.n) }));
+  }
+
+  /** The Cloudflare colo each agent said it runs in, by ordinal (meta "colos"; set at join, never changed). */
+  colos(): Array<string | null> {
+    this.coloList ??= this.getMeta<Array<string | null>>("colos") ?? [];
+    return this.coloList;
+  }
+
+  setColo(ord: number, colo: string | null): void {
+    const list = [...this.colos()];
+    while (list.length <= ord) list.push(null);
+    list[ord] = colo;
+    this.putMeta("colos", list);
+    this.coloList = list;
   }
 
   deleteAllCredits(): void {

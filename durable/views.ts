@@ -7,7 +7,7 @@ import type { Ledger, Outcome, Phase, RunState, StopReason } from "./run-machine
 import { status, wipeAt } from "./run-machine";
 import type { AgentRow } from "./rows";
 import type { TimeSeriesView } from "./timeseries";
-import type { AgentView, Delivered, Results, Snapshot, ThresholdResult, Warning } from "../contract/results";
+import type { AgentView, Delivered, RegionView, Results, Snapshot, ThresholdResult, Warning } from "../contract/results";
 import { generatorBound } from "./delivered";
 export type { AgentView, Results, Snapshot, ThresholdResult };
 
@@ -30,8 +30,10 @@ export function buildSnapshot(
   id: string,
   s: RunState,
   agents: AgentRow[],
+  colos: ReadonlyArray<string | null>,
   metrics: RunMetrics,
   delivered: Delivered,
+  regions: Record<string, RegionView>,
   now: number,
 ): Snapshot {
   const doc = metrics.document(benchmarkDurationMs(s, now));
@@ -48,6 +50,7 @@ export function buildSnapshot(
       agentId: a.id,
       name: a.name,
       region: a.region,
+      colo: colos[a.ord] ?? null,
       alive: a.alive,
       outstanding: a.outstanding,
       inflight: a.inflight,
@@ -68,6 +71,7 @@ export function buildSnapshot(
       errorRate: stat(doc, "request_error_rate", "avg"),
     },
     delivered,
+    regions,
   };
 }
 
@@ -80,10 +84,16 @@ const compare: Record<string, (a: number, b: number) => boolean> = {
 };
 
 /** Thresholds on the merged distribution; a metric with no value yet does not pass. */
-export function evaluateThresholds(doc: MetricsDocument, thresholds: Record<string, string>): ThresholdResult[] {
+export function evaluateThresholds(
+  doc: MetricsDocument,
+  thresholds: Record<string, string>,
+  regions: ReadonlyMap<string, MetricsDocument> = new Map(),
+): ThresholdResult[] {
   return Object.entries(thresholds).map(([key, expr]) => {
     const t = parseThreshold(key, expr);
-    const value = stat(doc, t.metric, t.stat);
+    // A region threshold reads that region's document; a region with no results yet has no value.
+    const source = t.region === undefined ? doc : regions.get(t.region);
+    const value = source ? stat(source, t.metric, t.stat) : null;
     const op = compare[t.op];
     return { expr: `${key}${expr.replace(/\s+/g, "")}`, ok: value !== null && op !== undefined && op(value, t.value), value };
   });
@@ -105,7 +115,7 @@ export function buildResults(
     spec,
     metrics: doc,
     errors: metrics.errors(),
-    thresholds: evaluateThresholds(doc, thresholds),
+    thresholds: evaluateThresholds(doc, thresholds, new Map(Object.entries(snapshot.regions).map(([k, v]) => [k, v.metrics]))),
     timeseries,
   };
 }

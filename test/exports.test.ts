@@ -55,6 +55,7 @@ function results(overrides: Partial<Results> = {}, metrics = fixtureRun(), durat
     stopReason: "budget",
     warnings: [],
     delivered: { concurrency: { target: 4, mean: 3.9 }, rate: { target: null, achieved: 0.5 }, scheduleLagMs: null },
+    regions: {},
     partial: false,
     counts: ledger,
     warmup: { ...ledger, granted: 0, completed: 0, failed: 0 },

@@ -6,6 +6,7 @@ import type { IRequest } from "itty-router";
 import { planRun } from "../contract/run-plan";
 import type { CreateInit } from "../durable/RunCoordinator";
 import { toAiperfCsv, toAiperfJson } from "../contract/exports";
+import { toRegionsCsv, toTimeslicesCsv, toTimeslicesJson } from "../contract/exports-breakdowns";
 import type { Results, Snapshot } from "../durable/views";
 import { fleet } from "./admin";
 import { newToken, sha256Hex } from "../contract/tokens";
@@ -18,6 +19,8 @@ import { limitRunCreation } from "./ratelimit";
 import { parseRunSpec, publicSpec } from "../contract/spec";
 
 const MAX_WAIT_SECONDS = 60;
+/** ?format= of GET /results: the results document, AIPerf's exports, and the breakdowns by region and time slice. */
+const FORMATS = ["json", "aiperf", "csv", "regions-csv", "timeslices-csv", "timeslices"];
 
 const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
   Response.json(body, { status, headers: { "cache-control": "no-store", ...headers } });
@@ -52,6 +55,7 @@ export async function createRun(request: IRequest, env: Env): Promise<Response> 
   const notifySecret = spec.notify ? newToken("whsec") : undefined;
   const init: CreateInit = {
     plan: planRun(runId, spec, cfg),
+    origin: new URL(request.url).origin,
     spec,
     publicSpec: publicSpec(spec),
     readTokenHash: await sha256Hex(readToken),
@@ -103,14 +107,16 @@ export async function getResults(request: IRequest, env: Env): Promise<Response>
   const auth = await runAuth(request, readConfig(env).apiToken);
   const url = new URL(request.url);
   const format = url.searchParams.get("format") ?? "json";
-  if (format !== "json" && format !== "aiperf" && format !== "csv") {
-    throw new StatusError(400, "unsupported_format", `Format '${format}' is not available; use json, aiperf or csv.`);
+  if (!FORMATS.includes(format)) {
+    throw new StatusError(400, "unsupported_format", `Format '${format}' is not available; use ${FORMATS.join(", ")}.`);
   }
   const results = unwrap(await coordinator(env, request.params.id).results(auth, waitParam(url))) as Results;
+  const csv = (body: string) => new Response(body, { headers: { "content-type": "text/csv; charset=utf-8", "cache-control": "no-store" } });
   if (format === "aiperf") return json(toAiperfJson(results));
-  if (format === "csv") {
-    return new Response(toAiperfCsv(results), { headers: { "content-type": "text/csv; charset=utf-8", "cache-control": "no-store" } });
-  }
+  if (format === "csv") return csv(toAiperfCsv(results));
+  if (format === "regions-csv") return csv(toRegionsCsv(results));
+  if (format === "timeslices-csv") return csv(toTimeslicesCsv(results));
+  if (format === "timeslices") return json(toTimeslicesJson(results));
   return json(results);
 }
 
