@@ -25,7 +25,11 @@ export interface RunConfig {
   /** In-flight pool split into shares: load.concurrency, or load.maxConcurrency / the operator cap in rate mode. */
   pool: number;
   rate: number | null;
-  arrival: "constant" | "poisson";
+  arrival: "constant" | "poisson" | "gamma";
+  /** Gamma arrivals' shape; absent otherwise (and in runs stored before it existed). */
+  smoothness?: number;
+  /** load.rampSeconds in ms: the pool, or the rate, rises linearly to its target over this long; absent: no ramp. */
+  rampMs?: number;
   seed: number;
   leaseTtlMs: number;
   reportIntervalMs: number;
@@ -75,6 +79,8 @@ export function planRun(id: string, spec: RunSpec, cfg: Config): RunPlan {
     pool: "rate" in load ? (load.maxConcurrency ?? cfg.maxConcurrency) : load.concurrency,
     rate: "rate" in load ? load.rate : null,
     arrival: "rate" in load ? load.arrival : "constant",
+    ...("rate" in load && load.smoothness !== undefined ? { smoothness: load.smoothness } : {}),
+    ...(load.rampSeconds !== undefined ? { rampMs: Math.round(load.rampSeconds * 1000) } : {}),
     seed: spec.workload.seed,
     leaseTtlMs: LEASE_TTL_MS,
     reportIntervalMs: REPORT_INTERVAL_MS,

@@ -173,21 +173,32 @@ const LoadSchema = z
   .strictObject({
     concurrency: int(1).optional(),
     rate: num(MIN_RATE).optional(),
-    arrival: z.enum(["poisson", "constant"]).optional(),
+    arrival: z.enum(["poisson", "constant", "gamma"]).optional(),
+    // Gamma arrivals' shape (AIPerf's --arrival-smoothness): 1 is Poisson, smaller is
+    // burstier, larger is more even. Bounded so a gap's draw stays fast and finite.
+    smoothness: num(0.01, 1000).optional(),
     maxConcurrency: int(1).optional(),
+    // Concurrency, or rate, rises linearly from nothing to its target over this long.
+    rampSeconds: num(0, 3600).optional(),
   })
   .transform((l, ctx) => {
+    const ramp = l.rampSeconds !== undefined && l.rampSeconds > 0 ? { rampSeconds: l.rampSeconds } : {};
     if (l.concurrency !== undefined) {
       if (l.rate !== undefined) return fail(ctx, [], "must have either concurrency or rate, not both");
       if (l.arrival !== undefined) return fail(ctx, ["arrival"], "is only allowed with rate");
+      if (l.smoothness !== undefined) return fail(ctx, ["smoothness"], "is only allowed with rate and arrival \"gamma\"");
       if (l.maxConcurrency !== undefined) return fail(ctx, ["maxConcurrency"], "is only allowed with rate");
-      return { concurrency: l.concurrency };
+      return { concurrency: l.concurrency, ...ramp };
     }
     if (l.rate === undefined) return fail(ctx, [], "must have either concurrency or rate");
+    if (l.smoothness !== undefined && l.arrival !== "gamma") return fail(ctx, ["smoothness"], 'is only allowed with arrival "gamma"');
+    const arrival = l.arrival ?? "constant";
     return {
       rate: l.rate,
-      arrival: l.arrival ?? "constant",
+      arrival,
+      ...(arrival === "gamma" ? { smoothness: l.smoothness ?? 1 } : {}),
       ...(l.maxConcurrency !== undefined ? { maxConcurrency: l.maxConcurrency } : {}),
+      ...ramp,
     };
   });
 

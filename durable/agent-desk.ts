@@ -11,7 +11,7 @@ import type { RunConfig } from "../contract/run-plan";
 import * as m from "./run-machine";
 import type { RunState } from "./run-machine";
 import type { AgentRow, CreditRow, RunStore } from "./run-store";
-import { nextSlot, startSchedule } from "./schedule";
+import { nextSlot, rampedAt, startSchedule } from "./schedule";
 import type { ScheduleCursor } from "./schedule";
 import { acknowledge, shareFor } from "./shares";
 
@@ -118,16 +118,28 @@ export class AgentDesk {
     };
   }
 
-  shareOf(agent: AgentRow): number {
+  shareOf(agent: AgentRow, state: RunState, now: number): number {
     const all = this.store.agents().map((a) => (a.id === agent.id ? agent : a));
     const live = all.filter((a) => a.alive).map((a) => a.id);
-    return shareFor(this.cfg.pool, all, live, agent.id);
+    return shareFor(this.poolAt(state, now), all, live, agent.id);
+  }
+
+  /**
+   * The in-flight pool now: with a ramp in concurrency mode it rises linearly from one to
+   * load.concurrency over rampMs from the first credit (AIPerf's
+   * --concurrency-ramp-duration); agents see their share grow at their next call.
+   */
+  poolAt(state: RunState, now: number): number {
+    const ramp = this.cfg.rampMs ?? 0;
+    if (ramp <= 0 || this.cfg.rate !== null) return this.cfg.pool;
+    const elapsed = now - (state.startedAt ?? now);
+    return Math.max(1, Math.min(this.cfg.pool, Math.ceil((this.cfg.pool * elapsed) / ramp)));
   }
 
   lease(state: RunState, agent: AgentRow, body: LeaseBody, now: number): LeaseOutcome {
     m.assertAccepting(state);
     const renewed = this.renew(agent, now, body.inflight);
-    const share = this.shareOf(renewed);
+    const share = this.shareOf(renewed, state, now);
     const inWarmup = m.warmupPending(state) > 0 || state.warmup.outstanding > 0;
     // Concurrency mode: at most the share plus the lease depth outstanding (held, in flight
     // and unreported): the depth the agent asks for, from one share (without it) to
@@ -154,9 +166,11 @@ export class AgentDesk {
       }
       slots.push(...this.store.takeSlots(max, horizon));
       schedule = this.store.getMeta<ScheduleCursor>("schedule") ?? startSchedule(this.cfg.seed);
-      while (slots.length < max && schedule.t <= horizon) {
-        const [at, next] = nextSlot(schedule, this.cfg.rate, this.cfg.arrival);
-        slots.push(at);
+      // Slots are drawn at the target rate and stretched by the ramp (schedule.ts).
+      const ramp = this.cfg.rampMs ?? 0;
+      while (slots.length < max && rampedAt(schedule.t, ramp) <= horizon) {
+        const [at, next] = nextSlot(schedule, this.cfg.rate, this.cfg.arrival, this.cfg.smoothness ?? 1);
+        slots.push(rampedAt(at, ramp));
         schedule = next;
       }
       max = slots.length;
@@ -259,7 +273,7 @@ export class AgentDesk {
     }
     const next = m.settle(state, x, now);
     const renewed = this.renew(agent, now, body.inflight);
-    const share = m.isAccepting(next) ? this.shareOf(renewed) : renewed.shareSent;
+    const share = m.isAccepting(next) ? this.shareOf(renewed, next, now) : renewed.shareSent;
     if (m.isAccepting(next)) {
       // A credit returned while running is granted again: its slot goes back to the pool.
       const schedOffset = (next.measuredStartedAt ?? 0) - (next.startedAt ?? 0);

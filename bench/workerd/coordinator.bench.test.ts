@@ -30,7 +30,7 @@ const AUTH = { role: "api" } as const;
 const AGENTS = 16;
 
 interface Coordinator {
-  join(auth: typeof AUTH, body: { name?: string }): Promise<Rpc<{ agentId: string }>>;
+  join(auth: typeof AUTH, body: { name?: string; region?: string }): Promise<Rpc<{ agentId: string }>>;
   lease(
     auth: typeof AUTH,
     body: { agentId: string; requestId: string; want: number; inflight?: number },
@@ -71,9 +71,9 @@ async function createRun(concurrency: number, requests: number): Promise<{ id: s
 }
 
 /** Joins every agent before the first lease, so each gets its even share at once. */
-async function joinAll(stub: Coordinator, n: number): Promise<string[]> {
+async function joinAll(stub: Coordinator, n: number, regions = 1): Promise<string[]> {
   const ids: string[] = [];
-  for (let i = 0; i < n; i++) ids.push(value(await stub.join(AUTH, { name: `sim-${i}` })).agentId);
+  for (let i = 0; i < n; i++) ids.push(value(await stub.join(AUTH, { name: `sim-${i}`, region: `region-${i % regions}` })).agentId);
   return ids;
 }
 
@@ -114,9 +114,9 @@ interface Phase {
  * 16 agents lease `leaseBatch` credits and settle them in reports of `reportBatch`
  * results, until `seconds` have passed; each finishes the round it is in.
  */
-async function settlePhase(leaseBatch: number, reportBatch: number, seconds: number): Promise<Phase> {
+async function settlePhase(leaseBatch: number, reportBatch: number, seconds: number, regions = 1): Promise<Phase> {
   const { stub } = await createRun(AGENTS * leaseBatch, 100_000_000);
-  const agents = await joinAll(stub, AGENTS);
+  const agents = await joinAll(stub, AGENTS, regions);
   const r = prng(1);
   const template = Array.from({ length: leaseBatch }, (_, i) => simulated(r, i, 0));
   let settled = 0;
@@ -312,10 +312,12 @@ describe("bench", () => {
     const reps = QUICK ? 2 : 3;
     const batched: Phase[] = [];
     const baseline: Phase[] = [];
-    // Alternating, so a burst of load from elsewhere on the machine hits both alike.
+    const regional: Phase[] = [];
+    // Alternating, so a burst of load from elsewhere on the machine hits all alike.
     for (let i = 0; i < reps; i++) {
       batched.push(await settlePhase(256, 256, seconds));
       baseline.push(await settlePhase(256, 1, seconds));
+      regional.push(await settlePhase(256, 256, seconds, 8)); // the 16 agents in 8 regions
     }
     const sizes = QUICK ? [1, 16, 64, 256, 1000] : [1, 4, 16, 64, 256, 1000, 2000];
     const profile: ProfileRow[] = [];
@@ -333,10 +335,12 @@ describe("bench", () => {
     );
     const settledPerSecond = median(batched.map((p) => p.perSecond));
     const baselinePerSecond = median(baseline.map((p) => p.perSecond));
+    const settledPerSecond8Regions = median(regional.map((p) => p.perSecond));
     const out = {
       section: "coordinator",
       settledPerSecond,
       baselinePerSecond,
+      settledPerSecond8Regions,
       ratio: settledPerSecond / baselinePerSecond,
       agents: AGENTS,
       batch: 256,

@@ -37,4 +37,30 @@ describe("edge agents in wrangler dev", () => {
     expect(Math.abs(m.inter_token_latency.avg - 8)).toBeLessThanOrEqual(1);
     expect(m.request_throughput.avg).toBeGreaterThan(0.7 * (16 / 0.288));
   });
+
+  it("place two edge agents in two regions, each reporting its colo as local, with results per region that add up to the run's", async () => {
+    const created = await api(server.url, "POST", "/v1/runs", DEV_API_TOKEN, {
+      target: { url: "builtin:mock", stream: true, mock: { ttftMs: 20, itlMs: 4 } },
+      workload: { outputTokens: { mean: 8 } },
+      load: { concurrency: 8 },
+      stop: { requests: 80 },
+      agents: { edge: 2, regions: ["weur", "apac"] },
+      thresholds: { "time_to_first_token.p50{region:weur}": "<1000" },
+      graceSeconds: 30,
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const res = await waitComplete(created.body.id, created.body.readToken);
+    expect(Object.keys(res.regions).sort()).toEqual(["apac", "weur"]);
+    for (const region of ["weur", "apac"]) {
+      expect(res.regions[region].agents).toBe(1);
+      expect(res.regions[region].counts.completed).toBeGreaterThan(0);
+    }
+    expect(res.regions.weur.counts.completed + res.regions.apac.counts.completed).toBe(res.counts.completed);
+    expect(res.agents.map((a: { colo: string }) => a.colo)).toEqual(["local", "local"]);
+    expect(res.thresholds).toEqual([expect.objectContaining({ expr: "time_to_first_token.p50{region:weur}<1000", ok: true })]);
+    console.log(
+      `FIGURE: regions weur ${res.regions.weur.counts.completed} / apac ${res.regions.apac.counts.completed} of ${res.counts.completed}; ` +
+        `TTFT p50 weur ${res.regions.weur.metrics.time_to_first_token.p50} ms, apac ${res.regions.apac.metrics.time_to_first_token.p50} ms`,
+    );
+  });
 });
