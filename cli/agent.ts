@@ -45,18 +45,17 @@ export async function agent(argv: string[], help: (cmd: string) => number): Prom
   const line = values.json ? null : new StatusLine();
   const tally = { sent: 0, reported: 0, returned: 0 };
   let share = 0;
+  // One progress line: redrawn on a terminal; piped, StatusLine prints it every few
+  // seconds when it changed (a report every second would be a line every second).
   const show = (e: AgentEvent) => {
     if (e.type === "send") tally.sent++;
     else if (e.type === "lease") share = e.share;
     else if (e.type === "report") {
       tally.reported += e.results;
       tally.returned += e.returned;
-      if (line && !line.isTTY)
-        line.log(`report: ${e.results} results, ${e.returned} returned (${e.accepted} accepted, ${e.duplicates} duplicates)`);
     } else if (e.type === "stop") line?.log(`run says stop: ${e.mode}`);
     else if (e.type === "offline") line?.log(`coordinator unreachable, retrying: ${oneLine(e.message)}`);
-    if (line?.isTTY)
-      line.update(`agent ${visible(name)}: sent ${tally.sent}, reported ${tally.reported}, share ${share} in flight at most`);
+    line?.update(`agent ${visible(name)}: sent ${tally.sent}, reported ${tally.reported}, share ${share} in flight at most`);
   };
 
   const engine = new AgentEngine({

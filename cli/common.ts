@@ -1,14 +1,17 @@
 // What every command shares: the server and token (flags, then environment), and the
-// run's results delivered to the user: table or JSON on stdout, files with --out, and
-// the exit verdict.
+// run's results delivered to the user: table or JSON on stdout, files with --out
+// (results.json, AIPerf's two exports, report.html), --junit and --summary for CI
+// (ci.ts), and the exit verdict.
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ApiClient } from "./api.ts";
 import { str } from "./args.ts";
 import type { Values } from "./args.ts";
+import { appendFile, resultsJUnit, resultsMarkdown, writeFile } from "./ci.ts";
 import { CliError, UsageError, oneLine } from "./errors.ts";
 import { terminalJson, visibleLines } from "./escape.ts";
+import { reportHtml } from "./report.ts";
 import { renderResults, verdict } from "./table.ts";
 import type { Results } from "./types.ts";
 
@@ -51,16 +54,20 @@ function write(dir: string, name: string, body: string): string {
   return path;
 }
 
-/** Writes results.json and AIPerf's two exports into dir; returns the paths written. */
+/** Writes results.json, report.html and AIPerf's two exports into dir; returns the paths written. */
 export async function writeOut(dir: string, client: ApiClient, results: Results, token: string): Promise<string[]> {
-  const written = [write(dir, "results.json", `${JSON.stringify(results, null, 2)}\n`)];
+  // The two that need no server first: they are written even if the run is already wiped.
+  const written = [
+    write(dir, "results.json", `${JSON.stringify(results, null, 2)}\n`),
+    write(dir, "report.html", await reportHtml(results)),
+  ];
   let exports: [string, string];
   try {
     exports = await Promise.all([client.export(results.id, token, "aiperf"), client.export(results.id, token, "csv")]);
   } catch (e) {
     if (e instanceof CliError && e.status === 404 && results.final) {
       throw new CliError(
-        `wrote ${written[0]}, but the AIPerf exports are gone: the run was wiped when its grace window ended (graceSeconds ${results.spec?.graceSeconds ?? "?"})`,
+        `wrote ${written.join(" and ")}, but the AIPerf exports are gone: the run was wiped when its grace window ended (graceSeconds ${results.spec?.graceSeconds ?? "?"})`,
       );
     }
     throw e;
@@ -93,11 +100,21 @@ export async function deliver({ client, results, token, values, dashboardUrl, da
       failure = e;
     }
   }
+  // For CI: need no server, so a failed --out does not keep them from being written.
+  const junit = str(values, "junit");
+  const summary = str(values, "summary");
+  try {
+    if (junit !== undefined) writeFile("--junit", junit, resultsJUnit(results));
+    if (summary !== undefined) appendFile("--summary", summary, resultsMarkdown(results));
+  } catch (e) {
+    failure ??= e;
+  }
   if (values.json === true) printJson(results);
   else {
     print(renderResults(results, dashboardUrl));
     if (dashboardNote) print(dashboardNote);
     if (written.length > 0) print(`Wrote ${written.join(", ")}`);
+    else if (dashboardUrl && out === undefined) print("(--out DIR keeps a report.html of this dashboard that works after the wipe.)");
   }
   if (failure !== null) throw failure;
   const v = verdict(results);

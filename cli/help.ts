@@ -12,6 +12,12 @@ const EXIT_CODES = `Exit codes:
   2    usage error (unknown flag, missing argument, unreadable --spec)
   130  interrupted (third Ctrl-C of \`run\`)`;
 
+const OUTPUT = `  --out DIR                        write results.json, profile_export_aiperf.json,
+                                   profile_export_aiperf.csv and report.html (the
+                                   dashboard in one file, no network needed) into DIR
+  --junit FILE                     write each threshold as a JUnit test case
+  --summary FILE                   append a Markdown summary (e.g. $GITHUB_STEP_SUMMARY)`;
+
 const SPEC = `Target (AIPerf names):
   --url URL                        endpoint URL, or builtin:mock
   -m, --model NAME                 model name
@@ -42,8 +48,7 @@ Run:
   --abort-on-threshold-fail        stop the run when a threshold fails
   --spec FILE                      a RunSpec JSON file; flags override its fields
 Output:
-  --out DIR                        write results.json, profile_export_aiperf.json and
-                                   profile_export_aiperf.csv into DIR`;
+${OUTPUT}`;
 
 const COMMANDS: Record<string, string> = {
   run: `Usage: edgeperf run --url URL [flags]
@@ -65,6 +70,7 @@ ${CONNECTION}`,
   watch: `Usage: edgeperf watch RUN_ID [--token READ_TOKEN] [--out DIR] [--json]
 
 Follows a run live until it completes, then prints its results.
+${OUTPUT}
 
 ${CONNECTION}
 
@@ -72,11 +78,24 @@ ${EXIT_CODES}`,
   results: `Usage: edgeperf results RUN_ID [--token READ_TOKEN] [--out DIR] [--json]
 
 Prints the run's results (live ones while it runs).
-  --out DIR   write results.json, profile_export_aiperf.json and profile_export_aiperf.csv
+${OUTPUT}
 
 ${CONNECTION}
 
 ${EXIT_CODES}`,
+  compare: `Usage: edgeperf compare BASE.json NEW.json [--fail-on EXPR]… [--summary FILE] [--junit FILE] [--json]
+
+Compares two results.json files (as --out writes them): a row per metric and statistic
+with the change, marked better or worse. No server is needed.
+  --fail-on EXPR    exit 1 when a change crosses a limit (repeatable):
+                    <tag>[.<stat>]<op><sign><number>[%], op > or <, sign + or -
+                      time_to_first_token.p99>+10%   p99 TTFT grew by more than 10 %
+                      request_throughput<-5%         throughput fell by more than 5 %
+                      request_latency.p50>+20        p50 latency grew by more than 20 ms
+  --summary FILE    append the table and verdict as Markdown (e.g. $GITHUB_STEP_SUMMARY)
+  --junit FILE      write each --fail-on as a JUnit test case
+
+Exit codes: 0 no --fail-on crossed, 1 one did (or a file lacks its value), 2 usage error.`,
   stop: `Usage: edgeperf stop RUN_ID [--force] [--token API_TOKEN]
 
 Stops a run: gracefully (in-flight requests finish), or with --force (outstanding
@@ -126,7 +145,8 @@ Commands:
   run               create a run, follow it live, print the results
   status RUN_ID     status snapshot of a run
   watch RUN_ID      follow a run live until it completes
-  results RUN_ID    results of a run (--out DIR writes the AIPerf exports)
+  results RUN_ID    results of a run (--out DIR writes the AIPerf exports and report.html)
+  compare A B       compare two results.json files (--fail-on for CI)
   stop RUN_ID       stop a run (--force: abandon in-flight requests)
   agent RUN_ID      join a run as an external agent from this machine
   drain             service drain: --wait, --timeout S, --resume, --status

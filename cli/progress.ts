@@ -1,4 +1,4 @@
-// The live progress line: done/total, in flight, errors, req/s, ETA. Pure formatting
+// The live progress line: done/total, in flight, failed (and abandoned), req/s, ETA. Pure formatting
 // plus a small rate estimator; follow.ts decides when and where it is written.
 
 import { visible } from "./escape.ts";
@@ -65,7 +65,10 @@ export function progressLine({ snapshot: s, spec, rate, bar: withBar, note }: Li
   if (withBar && fraction !== null) parts.push(bar(fraction, 20));
   parts.push(total !== undefined ? `${done}/${total} (${Math.floor((100 * done) / total)}%)` : `${done} done`);
   if (duration !== undefined) parts.push(`${formatDuration(elapsed)}/${formatDuration(duration)}`);
-  parts.push(`in flight ${inflight}`, `errors ${c.failed + c.abandoned}`);
+  // The same words as the summary under the table: failed requests and abandoned credits
+  // are different things (a force stop abandons; nothing failed).
+  parts.push(`in flight ${inflight}`, `failed ${c.failed}`);
+  if (c.abandoned > 0) parts.push(`abandoned ${c.abandoned}`);
   if (rate !== null) parts.push(`${rate.toFixed(1)} req/s`);
 
   let eta: number | null = null;

@@ -4,12 +4,15 @@ import type { ApiClient } from "./api.ts";
 import { COMMON_FLAGS, SPEC_FLAGS, buildSpec, parseFlags, readSpecFile, str } from "./args.ts";
 import type { Values } from "./args.ts";
 import { clientOf, deliver, note, tokenOf } from "./common.ts";
-import { UsageError } from "./errors.ts";
+import { CliError, UsageError } from "./errors.ts";
 import { visible } from "./escape.ts";
 import { StatusLine, follow } from "./follow.ts";
+import { withFlagNames } from "./field-flags.ts";
 import { handleInterrupts } from "./interrupt.ts";
 
-const RESULT_FLAGS = { ...COMMON_FLAGS, out: { type: "string" } } as const;
+/** Where results go besides the terminal: files (--out DIR) and CI reports (ci.ts). */
+export const OUTPUT_FLAGS = { out: { type: "string" }, junit: { type: "string" }, summary: { type: "string" } } as const;
+const RESULT_FLAGS = { ...COMMON_FLAGS, ...OUTPUT_FLAGS } as const;
 
 export interface RunOptions {
   client: ApiClient;
@@ -17,11 +20,23 @@ export interface RunOptions {
   spec: Record<string, unknown>;
   values: Values;
   dashboardNote?: string;
+  /** The --spec file the spec was built on, so a server error can say it set a field. */
+  specFile?: { name: string; spec: Record<string, unknown> };
 }
 
 /** Creates the run, follows it live (Ctrl-C stops it), prints its results; returns the exit code. */
-export async function runSpec({ client, apiToken, spec, values, dashboardNote }: RunOptions): Promise<number> {
-  const created = await client.createRun(apiToken, spec);
+export async function runSpec({ client, apiToken, spec, values, dashboardNote, specFile }: RunOptions): Promise<number> {
+  let created;
+  try {
+    created = await client.createRun(apiToken, spec);
+  } catch (e) {
+    // "HTTP 400 invalid_spec: target.model is required…": the field, said as the flag.
+    const m = e instanceof CliError && (e.status === 400 || e.status === 422) ? /^(HTTP \d+ [\w]+: )(.*)$/s.exec(e.message) : null;
+    if (!m) throw e;
+    throw new CliError(`${m[1]}${withFlagNames(m[2] ?? "", values, specFile?.spec ?? {}, specFile?.name)}`, {
+      status: (e as CliError).status,
+    });
+  }
   const line = new StatusLine();
   note(`Run ${visible(created.id)} created. Dashboard: ${visible(created.urls?.dashboard)}`);
   const agents = spec.agents as { edge?: number } | undefined;
@@ -46,16 +61,23 @@ export async function runSpec({ client, apiToken, spec, values, dashboardNote }:
 }
 
 export async function run(argv: string[], help: (cmd: string) => number): Promise<number> {
-  const { values } = parseFlags(argv, { ...COMMON_FLAGS, ...SPEC_FLAGS }, { min: 0, max: 0, names: "" });
+  const { values } = parseFlags(argv, { ...COMMON_FLAGS, ...SPEC_FLAGS, ...OUTPUT_FLAGS }, { min: 0, max: 0, names: "" });
   if (values.help) return help("run");
   const specFile = str(values, "spec");
-  const spec = buildSpec(values, specFile !== undefined ? readSpecFile(specFile) : {});
+  const file = specFile !== undefined ? readSpecFile(specFile) : {};
+  const spec = buildSpec(values, file);
   // Said here rather than by the server's 400, which would name target.url, not the flag.
   const target = spec.target as { url?: unknown } | undefined;
   if (target?.url === undefined)
     throw new UsageError("run needs --url (an endpoint URL, or builtin:mock), or a --spec file that sets target.url");
   const client = clientOf(values);
-  return runSpec({ client, apiToken: tokenOf(values, "the API token"), spec, values });
+  return runSpec({
+    client,
+    apiToken: tokenOf(values, "the API token"),
+    spec,
+    values,
+    ...(specFile !== undefined ? { specFile: { name: specFile, spec: file } } : {}),
+  });
 }
 
 export async function watch(argv: string[], help: (cmd: string) => number): Promise<number> {

@@ -1,11 +1,12 @@
 // The results as AIPerf's console shows them: one row per metric with avg, min, max,
 // p99, p90, p50 and std; scalars (throughput, counts, duration) as rows with only avg.
-// Then the run's outcome, errors, threshold PASS/FAIL lines and warnings, and the exit
-// verdict. Every string from the server goes through visible() (escape.ts).
+// Then the run's outcome, the load it delivered, errors, threshold PASS/FAIL lines and
+// warnings, the dashboard link and how long it works, and the exit verdict. Every
+// string from the server goes through visible() (escape.ts).
 
 import { METRICS } from "../contract/metric-catalog.ts";
 import { visible } from "./escape.ts";
-import type { Metric, Results, Warning } from "./types.ts";
+import type { Delivered, Metric, Results, Warning } from "./types.ts";
 
 const STATS = ["avg", "min", "max", "p99", "p90", "p50", "std"] as const;
 
@@ -28,6 +29,8 @@ function rows(results: Results): string[][] {
       if (!m.count) continue;
       out.push([name, ...STATS.map((s) => formatNumber(m[s]))]);
     } else {
+      // A scalar with no value does not apply (token throughput of an HTTP run): left out too.
+      if (typeof m.avg !== "number" || !Number.isFinite(m.avg)) continue;
       out.push([name, formatNumber(m.avg, precision === 0), ...STATS.slice(1).map(() => "N/A")]);
     }
   }
@@ -105,6 +108,7 @@ export function summary(results: Results, dashboardUrl?: string): string {
     `Run ${v(results.id)}: ${state}${results.partial ? ", partial" : ""}`,
     `Requests: ${v(c.completed)} completed, ${v(c.failed)} failed, ${v(c.abandoned)} abandoned (granted ${v(c.granted)}, returned unused ${v(c.returned)}, outstanding ${v(c.outstanding)})`,
   ];
+  if (results.delivered) lines.push(deliveredLine(results.delivered));
   if (results.errors.length > 0) {
     lines.push(`Errors: ${results.errors.map((e) => `${v(e.code)} (${v(e.type)}) × ${v(e.count)}`).join(", ")}`);
   }
@@ -113,8 +117,36 @@ export function summary(results: Results, dashboardUrl?: string): string {
     for (const t of results.thresholds) lines.push(`  ${t.ok === true ? "PASS" : "FAIL"}  ${v(t.expr)}  (value ${formatNumber(t.value)})`);
   }
   for (const w of warningsOf(results)) lines.push(`Warning: ${v(w.message)} (${v(w.code)})`);
-  if (dashboardUrl) lines.push(`Dashboard: ${v(dashboardUrl)}`);
+  if (dashboardUrl) lines.push(`Dashboard: ${v(dashboardUrl)}`, `  ${dashboardLifetime(results)}`);
   return lines.join("\n");
+}
+
+/** README, "Delivered load", in one line: mean concurrency of its target, achieved rate, schedule lag. */
+export function deliveredLine(d: Delivered): string {
+  const of = (value: number | null, target: number | null) =>
+    `${formatNumber(value)}${typeof target === "number" ? ` of ${formatNumber(target, Number.isInteger(target))}` : ""}`;
+  const lag = d.scheduleLagMs
+    ? `schedule lag p50 ${formatNumber(d.scheduleLagMs.p50)} ms, p99 ${formatNumber(d.scheduleLagMs.p99)} ms`
+    : "no schedule lag (closed loop)";
+  return `Delivered: concurrency ${of(d.concurrency?.mean ?? null, d.concurrency?.target ?? null)} (mean in flight) · rate ${of(d.rate?.achieved ?? null, d.rate?.target ?? null)} req/s achieved · ${lag}`;
+}
+
+const clock = (iso: string) => new Date(iso).toLocaleTimeString("en-GB", { hour12: false });
+
+/**
+ * How long the dashboard link works: the run serves its results for its grace window
+ * after completing, then is wiped, and the link finds nothing. Times are this machine's
+ * local clock; "in N s" is reckoned on the server's, so a skewed clock cannot shift it.
+ */
+export function dashboardLifetime(results: Results): string {
+  const grace = results.spec?.graceSeconds;
+  if (!results.final || !results.wipeAt) {
+    const window = typeof grace === "number" ? `its grace window (${grace} s)` : "its grace window";
+    return `(works while the run goes on and for ${window} after it ends; then the run is wiped and the link stops working)`;
+  }
+  const left = Math.round((Date.parse(results.wipeAt) - Date.parse(results.serverTime ?? results.wipeAt)) / 1000);
+  if (!(left > 0)) return `(no longer works: the run was wiped at ${visible(clock(results.wipeAt))}, when its grace window ended)`;
+  return `(works until ${visible(clock(results.wipeAt))}, in ${left} s: then the run's grace window ends and the server wipes it)`;
 }
 
 export function renderResults(results: Results, dashboardUrl?: string): string {

@@ -37,6 +37,14 @@ export interface Snapshot {
   wipeAt: string | null;
   serverTime?: string;
   live?: { requestThroughput: number | null; errorRate: number | null };
+  /** What load was delivered (README, "Delivered load"); absent from servers that predate it. */
+  delivered?: Delivered;
+}
+
+export interface Delivered {
+  concurrency: { target: number | null; mean: number | null };
+  rate: { target: number | null; achieved: number | null };
+  scheduleLagMs: { p50: number | null; p99: number | null } | null;
 }
 
 export interface Metric {

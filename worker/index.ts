@@ -9,6 +9,8 @@ import { serveAsset } from "./dashboard/assets";
 import { serveDashboard } from "./dashboard/page";
 import { handleMockRoute } from "../mock/mock";
 import { drainResume, drainStart, drainStatus, listRuns } from "./admin";
+import { getMetrics } from "./prometheus";
+import { getReport } from "./report";
 import { createRun, getResults, getStatus, joinRun, leaseCredits, reportResults, stopRun } from "./runs";
 
 export { Fleet } from "../durable/Fleet";
@@ -32,6 +34,10 @@ router
   .get("/v1/runs/:id/results", getResults)
   // Live Server-Sent Events until the final results: read token.
   .get("/v1/runs/:id/events", streamEvents)
+  // The run for Prometheus, in the OpenMetrics text format: read token.
+  .get("/v1/runs/:id/metrics", getMetrics)
+  // report.html, the dashboard as one self-contained file: read token.
+  .get("/v1/runs/:id/report", getReport)
   // Begin shutdown, graceful or force: API token.
   .post("/v1/runs/:id/stop", stopRun)
   // Agent wire protocol v1: agent token.

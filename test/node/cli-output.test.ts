@@ -7,8 +7,9 @@ import { describeDrain, describeRun } from "../../cli/admin.ts";
 import { suggest } from "../../cli/args.ts";
 import { oneLine } from "../../cli/errors.ts";
 import { terminalJson, visible, visibleLines } from "../../cli/escape.ts";
+import { resultsJUnit, resultsMarkdown } from "../../cli/ci.ts";
 import { progressLine } from "../../cli/progress.ts";
-import { renderResults, verdict } from "../../cli/table.ts";
+import { dashboardLifetime, renderResults, verdict } from "../../cli/table.ts";
 import type { Results, Snapshot } from "../../cli/types.ts";
 
 const ESC = "\x1b";
@@ -148,6 +149,93 @@ describe("warnings in the results", () => {
     const { warnings: _none, ...old } = fine;
     expect(verdict(old as Results).exitCode).toBe(0);
     expect(renderResults(old as Results)).not.toContain("Warning");
+  });
+});
+
+describe("the files for CI", () => {
+  it("JUnit XML and the Markdown summary show server strings with controls escaped, and cannot be broken out of", () => {
+    const r = results({ thresholds: [{ expr: `a<1</testcase>${FAKE_PASS}|x`, ok: false, value: 5 }] });
+    const xml = resultsJUnit(r);
+    expect(xml).not.toMatch(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u202a-\u202e]/);
+    expect(xml).toContain('name="a&lt;1&lt;/testcase&gt;\\x0a\\x1b[32m  PASS');
+    expect(xml.match(/<testcase /g)).toHaveLength(2);
+    const md = resultsMarkdown(r);
+    expect(md).not.toMatch(RAW_CONTROL);
+    // A "|" from the server cannot add a table column; the expression stays one code span.
+    expect(md).toContain("- ❌ FAIL `a<1</testcase>\\x0a\\x1b[32m  PASS  request_latency.p99<1\\x1b[0m|x` (value 5.00)");
+    // Escaped for Markdown too: "\\x1b\\[2J" shows as \x1b[2J.
+    expect(md).toContain("- ⚠️ hello\\\\x1b\\[2J (`odd\\u202e`)");
+  });
+});
+
+describe("what the CLI says about a run", () => {
+  const clean = { status: "complete" as const, outcome: "completed" as const, partial: false, errors: [], thresholds: [], warnings: [] };
+
+  it("the progress line tells failed requests from abandoned credits, as the summary does (a force stop abandons; nothing failed)", () => {
+    const forced = snapshot({
+      phase: "draining",
+      counts: { granted: 40, returned: 0, completed: 30, failed: 0, abandoned: 4, outstanding: 6 },
+    });
+    const line = progressLine({ snapshot: forced, spec: { stop: { requests: 100 } }, rate: null, bar: false });
+    expect(line).toContain("failed 0  abandoned 4");
+    expect(line).not.toContain("errors");
+    const text = renderResults(results({ ...clean, counts: forced.counts }));
+    expect(text).toContain("Requests: 30 completed, 0 failed, 4 abandoned");
+    // Nothing abandoned: not mentioned.
+    const running = snapshot({ phase: "running", counts: { ...forced.counts, abandoned: 0 } });
+    expect(progressLine({ snapshot: running, spec: null, rate: null, bar: false })).not.toContain("abandoned");
+  });
+
+  it("prints the delivered load under the table in one line: mean concurrency of its target, achieved rate, schedule lag", () => {
+    const closed = results({
+      ...clean,
+      delivered: { concurrency: { target: 8, mean: 7.96 }, rate: { target: null, achieved: 52.1 }, scheduleLagMs: null },
+    });
+    expect(renderResults(closed)).toMatch(
+      /^Delivered: concurrency 7\.96 of 8 \(mean in flight\) · rate 52\.10 req\/s achieved · no schedule lag \(closed loop\)$/m,
+    );
+    const open = results({
+      ...clean,
+      delivered: { concurrency: { target: null, mean: 3.2 }, rate: { target: 50, achieved: 49.8 }, scheduleLagMs: { p50: 0.8, p99: 4.1 } },
+    });
+    expect(renderResults(open)).toContain(
+      "Delivered: concurrency 3.20 (mean in flight) · rate 49.80 of 50 req/s achieved · schedule lag p50 0.80 ms, p99 4.10 ms",
+    );
+  });
+
+  it("leaves out of the table the rows that do not apply: an HTTP run has no token throughput", () => {
+    const http = results({
+      ...clean,
+      spec: { target: { url: "https://api.example.com/x", api: "http" } },
+      metrics: {
+        request_latency: { unit: "ms", avg: 12, min: 10, max: 30, std: 2, count: 10, p50: 11, p90: 14, p99: 29 },
+        time_to_first_token: { unit: "ms", avg: null, min: null, max: null, std: null, count: 0, p50: null, p90: null, p99: null },
+        output_token_throughput: { unit: "tokens/sec", avg: null },
+        request_throughput: { unit: "requests/sec", avg: 80 },
+      },
+    });
+    const text = renderResults(http);
+    expect(text).toContain("edgeperf | HTTP Metrics");
+    expect(text).toContain("Request Latency (ms)");
+    expect(text).toContain("Request Throughput (requests/sec)");
+    expect(text).not.toContain("Output Token Throughput");
+    expect(text).not.toContain("Time to First Token");
+  });
+
+  it("says how long the dashboard link works: until the wipe at the end of the grace window", () => {
+    const at = (s: string) => new Date(s).toLocaleTimeString("en-GB", { hour12: false });
+    const done = results({ ...clean, serverTime: "2026-01-01T00:00:10.000Z", wipeAt: "2026-01-01T00:00:40.000Z" });
+    const text = renderResults(done, "https://x.test/runs/1#token=epr_x");
+    expect(text).toContain(
+      `Dashboard: https://x.test/runs/1#token=epr_x\n  (works until ${at("2026-01-01T00:00:40.000Z")}, in 30 s: then the run's grace window ends and the server wipes it)`,
+    );
+    expect(dashboardLifetime({ ...done, serverTime: "2026-01-01T00:00:41.000Z" })).toBe(
+      `(no longer works: the run was wiped at ${at("2026-01-01T00:00:40.000Z")}, when its grace window ended)`,
+    );
+    const live = results({ ...clean, final: false, phase: "running", wipeAt: null, spec: { graceSeconds: 30 } });
+    expect(dashboardLifetime(live)).toBe(
+      "(works while the run goes on and for its grace window (30 s) after it ends; then the run is wiped and the link stops working)",
+    );
   });
 });
 

@@ -1,51 +1,17 @@
 // The `edgeperf` command as a user runs it: the bundled CLI (bin/edgeperf.mjs →
 // dist/edgeperf.mjs, built by `pretest`) as a subprocess, against a real `wrangler dev`.
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildSpec, parseFlags, SPEC_FLAGS } from "../../cli/args.ts";
+import { edgeperf, lines } from "./cli-process.ts";
 import { DEV_API_TOKEN, api, e2eServer } from "./dev-server.ts";
 
 const server = e2eServer();
 beforeAll(() => server.start());
 afterAll(() => server.kill());
-
-interface Exit {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI with Node 22 from the project (as npm scripts and npx do); killed after 60 s. */
-function edgeperf(args: string[], opts: { onStderr?: (text: string, signal: (s: NodeJS.Signals) => void) => void } = {}): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    delete env.EDGEPERF_SERVER;
-    delete env.EDGEPERF_TOKEN;
-    const proc = spawn("node_modules/.bin/node", ["bin/edgeperf.mjs", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    proc.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    proc.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-      opts.onStderr?.(stderr, (s) => proc.kill(s));
-    });
-    const timer = setTimeout(() => {
-      stderr += "\n[test: killed after 60 s]";
-      proc.kill("SIGKILL");
-    }, 60_000);
-    proc.on("error", reject);
-    proc.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-const lines = (text: string) => text.split("\n").filter((l) => l.trim() !== "");
 
 const mockRun = (...extra: string[]) => [
   "run",
@@ -62,13 +28,18 @@ const mockRun = (...extra: string[]) => [
 ];
 
 describe("edgeperf run", () => {
-  it("benchmarks the mock, prints the AIPerf-style table and the dashboard URL, writes the three files, and exits 0", async () => {
+  it("benchmarks the mock, prints the AIPerf-style table, the delivered load and the dashboard URL with how long it works, writes the four files, and exits 0", async () => {
     const out = mkdtempSync(join(tmpdir(), "edgeperf-cli-"));
     const r = await edgeperf([...mockRun("--concurrency", "4", "--request-count", "50", "--out", out)]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain("Request Latency (ms)");
     expect(r.stdout).toContain("Time to First Token (ms)");
-    expect(r.stdout).toMatch(/Dashboard: http:\/\/127\.0\.0\.1:\d+\/runs\/[0-9a-f]{64}#token=epr_/);
+    expect(r.stdout).toMatch(
+      /Dashboard: http:\/\/127\.0\.0\.1:\d+\/runs\/[0-9a-f]{64}#token=epr_\S+\n {2}\(works until \d\d:\d\d:\d\d, in \d+ s: then the run's grace window ends and the server wipes it\)/,
+    );
+    expect(r.stdout).toMatch(
+      /^Delivered: concurrency [\d.]+ of 4 \(mean in flight\) · rate [\d.]+ req\/s achieved · no schedule lag \(closed loop\)$/m,
+    );
     expect(r.stderr).toMatch(/complete\s+50\/50 \(100%\)/);
 
     const results = JSON.parse(readFileSync(join(out, "results.json"), "utf8"));
@@ -77,6 +48,10 @@ describe("edgeperf run", () => {
     const aiperf = JSON.parse(readFileSync(join(out, "profile_export_aiperf.json"), "utf8"));
     expect(aiperf.request_latency).toBeDefined();
     expect(readFileSync(join(out, "profile_export_aiperf.csv"), "utf8").startsWith("Metric,")).toBe(true);
+    // The dashboard as one file, with the same results inside (report.test.ts opens it in a browser).
+    const report = readFileSync(join(out, "report.html"), "utf8");
+    expect(report).toMatch(/^<!doctype html>/);
+    expect(report).toContain(`"id":"${results.id}"`);
   });
 
   it("exits 1 and prints a FAIL line when a threshold fails", async () => {
@@ -143,7 +118,7 @@ describe("edgeperf run", () => {
   it("prints the server's validation message as one line and exits 1", async () => {
     const r = await edgeperf([...mockRun("--concurrency", "0", "--request-count", "10")]);
     expect(r.code).toBe(1);
-    expect(lines(r.stderr)).toEqual(["edgeperf: HTTP 422 out_of_range: load.concurrency must be an integer >= 1."]);
+    expect(lines(r.stderr)).toEqual(["edgeperf: HTTP 422 out_of_range: --concurrency (load.concurrency) must be an integer >= 1."]);
     expect(r.stdout).toBe("");
   });
 });
@@ -298,6 +273,28 @@ describe("edgeperf agent", () => {
     expect(res.body).toMatchObject({ phase: "complete", status: "complete" });
     expect(res.body.counts).toEqual({ granted: 40, returned: 0, completed: 40, failed: 0, abandoned: 0, outstanding: 0 });
     expect(res.body.agents.map((a: { name: string }) => a.name)).toEqual(["test-agent"]);
+  });
+
+  it("piped, prints a progress line every few seconds rather than a line per report", async () => {
+    const created = await api(server.url, "POST", "/v1/runs", DEV_API_TOKEN, {
+      target: { url: "builtin:mock", mock: { ttftMs: 250, itlMs: 2 } },
+      workload: { outputTokens: { mean: 8 } },
+      load: { concurrency: 2 },
+      stop: { requests: 48 },
+      agents: { edge: 0 },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const { id, agentToken } = created.body as { id: string; agentToken: string };
+    const started = Date.now();
+    const r = await edgeperf(["agent", id, "--server", server.url, "--token", agentToken, "--name", "piped-agent"]);
+    const seconds = (Date.now() - started) / 1000;
+    expect(r.code, r.stderr).toBe(0);
+    expect(seconds).toBeGreaterThan(5); // about 24 rounds of ~260 ms: a report about every second
+    expect(r.stderr).not.toMatch(/^report:/m);
+    const progress = lines(r.stderr).filter((l) => l.startsWith("agent piped-agent: sent"));
+    expect(progress.length).toBeGreaterThanOrEqual(1);
+    expect(progress.length).toBeLessThanOrEqual(Math.ceil(seconds / 5) + 1);
+    expect(lines(r.stderr).length).toBeLessThanOrEqual(progress.length + 3); // "Joined …", "run says stop", "done"
   });
 });
 

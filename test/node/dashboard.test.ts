@@ -9,7 +9,9 @@ import { join } from "node:path";
 import { launchChromium } from "./browser.ts";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEV_API_TOKEN, api, e2eServer } from "./dev-server.ts";
+import { api, e2eServer } from "./dev-server.ts";
+import { createRun as createRunOn, drive as driveOn } from "./drive.ts";
+import type { DriveOptions, Run } from "./drive.ts";
 
 const ARTIFACTS = join(process.cwd(), "test-artifacts");
 // The few browser globals that the page functions below use: this file is typechecked
@@ -42,61 +44,8 @@ afterAll(async () => {
   await server.kill();
 });
 
-interface Run {
-  id: string;
-  readToken: string;
-  agentToken: string;
-}
-
-async function createRun(spec: Record<string, unknown>): Promise<Run> {
-  const res = await api(server.url, "POST", "/v1/runs", DEV_API_TOKEN, spec);
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return res.body as Run;
-}
-
-/**
- * An external agent that holds up to `concurrency` credits and settles two at a time,
- * pausing between reports so a reader sees the run move. Results vary (latency, TTFT,
- * output tokens, the odd failure) and end at the real time since the run started.
- */
-async function drive(run: Run, { concurrency, pauseMs }: { concurrency: number; pauseMs: number }): Promise<void> {
-  const path = `/v1/runs/${run.id}`;
-  const joined = await api(server.url, "POST", `${path}/agents`, run.agentToken, { name: "e2e-agent", region: "weur" });
-  expect(joined.status, JSON.stringify(joined.body)).toBe(200);
-  const agentId = joined.body.agentId as string;
-  const startedAt = Date.parse((await api(server.url, "GET", path, run.readToken)).body.startedAt ?? new Date().toISOString());
-  const held: number[] = [];
-  let n = 0;
-  for (;;) {
-    if (held.length < concurrency) {
-      const l = await api(server.url, "POST", `${path}/leases`, run.agentToken, {
-        agentId,
-        requestId: `l${n++}`,
-        want: concurrency - held.length,
-        inflight: held.length,
-      });
-      if (l.status === 200) held.push(...(l.body.credits as Array<{ seq: number }>).map((c) => c.seq));
-    }
-    if (held.length === 0) return;
-    const settle = held.splice(0, 2);
-    const results = settle.map((seq) => {
-      const ttftMs = 15 + ((seq * 13) % 40);
-      const outputTokens = 16 + (seq % 17);
-      const latencyMs = ttftMs + outputTokens * (3 + (seq % 5)) + ((seq * 37) % 60);
-      const endMs = Date.now() - startedAt;
-      if (seq % 23 === 7) return { seq, ok: false, latencyMs, endMs, error: { code: "http_500", type: "server_error" } };
-      return { seq, ok: true, latencyMs, ttftMs, inputTokens: 120, outputTokens, endMs };
-    });
-    const r = await api(server.url, "POST", `${path}/reports`, run.agentToken, {
-      agentId,
-      reportId: `r${n++}`,
-      inflight: held.length,
-      results,
-    });
-    expect(r.status, JSON.stringify(r.body)).toBe(200);
-    await sleep(pauseMs);
-  }
-}
+const createRun = (spec: Record<string, unknown>) => createRunOn(server.url, spec);
+const drive = (run: Run, opts: DriveOptions) => driveOn(server.url, run, opts);
 
 /** Console errors, uncaught exceptions and CSP violations on a page: all must stay empty. */
 function watchProblems(page: Page): string[] {
@@ -125,6 +74,42 @@ function colouredPixels(page: Page, chartId: string): Promise<number> {
   });
 }
 
+/**
+ * How far the progress bar is drawn, from its pixels: the share of its middle row that is
+ * not the colour of its unfilled end (read in a blank page, from a screenshot), beside
+ * the fraction its value says.
+ */
+async function progressDrawn(page: Page): Promise<{ value: number; filled: number }> {
+  const value = await page.$eval("#progress", (el) => Number((el as any).value) / Number((el as any).max));
+  const png = (await page.locator("#progress").screenshot({ animations: "disabled" })).toString("base64");
+  const blank = await page.context().newPage();
+  const filled = await blank.evaluate(async (b64: string) => {
+    const d = document as any;
+    const img = new (globalThis as any).Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const canvas = d.createElement("canvas");
+    canvas.width = img.width;
+    canvas.height = img.height;
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(img, 0, 0);
+    const y = Math.floor(img.height / 2);
+    // Inside the rounded border: a few pixels in from each end.
+    const from = Math.ceil(img.height / 2);
+    const to = img.width - from;
+    const row = ctx.getImageData(0, y, img.width, 1).data;
+    const track = [row[(to - 1) * 4], row[(to - 1) * 4 + 1], row[(to - 1) * 4 + 2]];
+    let n = 0;
+    for (let x = from; x < to; x++) {
+      const diff = Math.abs(row[x * 4] - track[0]) + Math.abs(row[x * 4 + 1] - track[1]) + Math.abs(row[x * 4 + 2] - track[2]);
+      if (diff > 60) n++;
+    }
+    return n / (to - from);
+  }, png);
+  await blank.close();
+  return { value, filled };
+}
+
 const CHARTS = ["chart-throughput", "chart-latency", "chart-ttft", "chart-ttft-dist", "chart-itl-dist"];
 
 describe("the dashboard page", () => {
@@ -149,6 +134,8 @@ describe("the dashboard page", () => {
       ["dashboard.ui.js", "text/javascript"],
       ["charts.ui.js", "text/javascript"],
       ["render.ui.js", "text/javascript"],
+      ["results.ui.js", "text/javascript"],
+      ["downloads.ui.js", "text/javascript"],
       ["dashboard.ui.css", "text/css"],
     ] as const) {
       const res = await fetch(`${server.url}/assets/${file}`);
@@ -191,7 +178,8 @@ describe("the dashboard page", () => {
       new MutationObserver(() => window.modes.push(conn.dataset.mode)).observe(conn, { attributes: true });
     })()`);
 
-    const driving = drive(run, { concurrency: 4, pauseMs: 200 });
+    // The agent holds its credits a while before it sends them: it reports one in flight.
+    const driving = drive(run, { concurrency: 4, pauseMs: 200, inflight: (held) => Math.min(held, 1) });
     await page.waitForSelector('#phase[data-phase="running"]');
     // Progress moves while the run is still running, not only at the end.
     await page.waitForFunction(() => Number(document.getElementById("progress")!.dataset.completed) > 0);
@@ -202,6 +190,20 @@ describe("the dashboard page", () => {
     }, before);
     // The agent's credits and its region, as the coordinator sees them.
     await page.waitForSelector('#agents tr[data-agent]:not([data-outstanding="0"])');
+    // "In flight" is what the agents report sending; the credits they hold are another tile.
+    await page.waitForFunction(() => {
+      const kpi = (k: string) => Number((document as any).querySelector(`[data-kpi="${k}"] dd`).textContent);
+      const agent = (document as any).querySelector("#agents tr[data-agent]");
+      return (
+        kpi("inflight") === Number(agent.dataset.inflight) &&
+        kpi("credits") === Number(agent.dataset.outstanding) &&
+        kpi("credits") > kpi("inflight")
+      );
+    });
+    // The bar is drawn as far as the label says.
+    const drawn = await progressDrawn(page);
+    expect(drawn.value).toBeGreaterThan(0);
+    expect(Math.abs(drawn.filled - drawn.value)).toBeLessThan(0.06);
     expect(await page.textContent("#agents tbody")).toContain("e2e-agent");
     await page.waitForSelector('#regions .chip[data-region="weur"]');
     // The charts fill in during the run, from the periodic results fetches.
@@ -242,17 +244,30 @@ describe("the dashboard page", () => {
     );
     expect(await page.isVisible("#errors-card")).toBe(true);
     expect(await page.textContent("#errors")).toContain("http_500");
+    // The load delivered, and the warning that this hand-driven agent fell short of it.
+    expect(await page.textContent('[data-kpi="delivered-concurrency"] dd')).toMatch(/^[\d.]+ of 4$/);
+    expect(final.warnings.map((w: { code: string }) => w.code)).toContain("generator_bound");
+    expect(await page.isVisible("#warnings-card")).toBe(true);
+    expect(await page.textContent('#warnings li[data-code="generator_bound"]')).toContain(
+      final.warnings.find((w: { code: string }) => w.code === "generator_bound").message,
+    );
 
     // The grace window: a countdown to the wipe.
     expect(await page.isVisible("#wipe")).toBe(true);
     expect(await page.textContent("#wipe-in")).toMatch(/^\d+ s$/);
 
-    // Downloads: three buttons; CSV and AIPerf JSON come from the server with the token.
+    // Downloads: four buttons; CSV, AIPerf JSON and the report come from the server with the token.
     expect(await page.$$eval("button[data-format]", (bs) => bs.map((b) => (b as unknown as BrowserElement).dataset.format))).toEqual([
       "json",
       "aiperf",
       "csv",
+      "report",
     ]);
+    const [report] = await Promise.all([page.waitForEvent("download"), page.click('button[data-format="report"]')]);
+    expect(report.suggestedFilename()).toBe(`edgeperf-${run.id.slice(0, 12)}-report.html`);
+    const reportPath = join(ARTIFACTS, "dashboard-download-report.html");
+    await report.saveAs(reportPath);
+    expect(readFileSync(reportPath, "utf8")).toContain(`"id":"${run.id}"`);
     const [csv] = await Promise.all([page.waitForEvent("download"), page.click('button[data-format="csv"]')]);
     expect(csv.suggestedFilename()).toMatch(/\.csv$/);
     const csvPath = join(ARTIFACTS, "dashboard-download.csv");
@@ -348,6 +363,10 @@ describe("the dashboard page", () => {
     await page.goto(`${server.url}/runs/${id}`);
     await page.waitForSelector("#notice:not([hidden])");
     expect(await page.textContent("#notice")).toContain("#token=");
+    // The badge says so too, and nothing empty is left on the page: no downloads, no charts.
+    expect(await page.textContent("#phase")).toBe("no access");
+    expect(await page.isVisible("#downloads")).toBe(false);
+    expect(await page.isVisible("#chart-throughput")).toBe(false);
     const second = await context.newPage();
     await second.goto(`${server.url}/runs/${id}#token=epr_not-a-real-token`);
     // A token that is not the run's own gets a 404, like a run that does not exist.
@@ -355,6 +374,8 @@ describe("the dashboard page", () => {
       (document.getElementById("notice") as unknown as { textContent: string }).textContent.includes("No such run"),
     );
     expect(await dataset(second, "#conn", "mode")).toBe("offline");
+    expect(await second.textContent("#phase")).toBe("not found");
+    expect(await second.isVisible('button[data-format="json"]')).toBe(false);
     await context.close();
   });
 
@@ -387,6 +408,92 @@ describe("the dashboard page", () => {
     expect(await page.isVisible("#notice")).toBe(false);
     // The aborted event stream is the one expected failure in the console.
     expect(problems.filter((p) => !p.includes("ERR_FAILED"))).toEqual([]);
+
+    // Opened after the wipe: not "loading" for ever, and nothing to download.
+    const late = await context.newPage();
+    await late.goto(`${server.url}/runs/${run.id}#token=${run.readToken}`);
+    await late.waitForSelector('#phase[data-phase="gone"]');
+    expect(await late.textContent("#phase")).toBe("not found");
+    expect(await late.textContent("#notice")).toContain("No such run");
+    expect(await late.$$eval("button[data-format]", (bs) => bs.filter((b) => (b as any).offsetParent !== null).length)).toBe(0);
+    await context.close();
+  });
+});
+
+describe("the dashboard while a run is live", () => {
+  it("draws the progress bar as far as its label says, also where the page's colours are forced (a contrast theme)", async () => {
+    const run = await createRun({ target: { url: "builtin:mock" }, load: { concurrency: 4 }, stop: { requests: 60 }, graceSeconds: 30 });
+    const driving = drive(run, { concurrency: 4, pauseMs: 150 });
+    for (const options of [{}, { forcedColors: "active" as const }]) {
+      const context = await browser.newContext({ viewport: { width: 1024, height: 800 }, ...options });
+      const page = await context.newPage();
+      await page.goto(`${server.url}/runs/${run.id}#token=${run.readToken}`);
+      await page.waitForFunction(() => {
+        const p = document.getElementById("progress")!;
+        return p.dataset.phase === "running" && Number(p.dataset.completed) >= 8;
+      });
+      const { value, filled } = await progressDrawn(page);
+      expect(await page.textContent("#progress-label")).toMatch(/ · \d+%$/);
+      expect(value, JSON.stringify(options)).toBeGreaterThan(0.1);
+      expect(value).toBeLessThan(1);
+      expect(Math.abs(filled - value), `${JSON.stringify(options)}: drawn ${filled}, value ${value}`).toBeLessThan(0.06);
+      await context.close();
+    }
+    await driving;
+  });
+
+  it("keeps the live charts within about two seconds of the elapsed time", async () => {
+    const run = await createRun({ target: { url: "builtin:mock" }, load: { concurrency: 4 }, stop: { requests: 90 }, graceSeconds: 30 });
+    const context = await browser.newContext({ viewport: { width: 1024, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(`${server.url}/runs/${run.id}#token=${run.readToken}`);
+    const driving = drive(run, { concurrency: 4, pauseMs: 150 });
+    const startedAt = async () => Date.parse((await api(server.url, "GET", `/v1/runs/${run.id}`, run.readToken)).body.startedAt);
+    await page.waitForSelector('#phase[data-phase="running"]');
+    const start = await startedAt();
+    let finished = false;
+    driving.finally(() => (finished = true));
+    const lags: number[] = [];
+    while (!finished) {
+      await sleep(300);
+      const elapsed = (Date.now() - start) / 1000;
+      const last = await dataset(page, "#chart-throughput", "lastX");
+      // From the third second on: before that there is hardly a second to draw.
+      if (elapsed > 3 && last !== "" && !finished) lags.push(elapsed - Number(last));
+    }
+    await driving;
+    expect(lags.length).toBeGreaterThan(8);
+    const mean = lags.reduce((a, b) => a + b, 0) / lags.length;
+    expect(mean, lags.map((l) => l.toFixed(1)).join(" ")).toBeLessThan(2.5);
+    expect(Math.max(...lags), lags.map((l) => l.toFixed(1)).join(" ")).toBeLessThan(3.6);
+    await context.close();
+  });
+
+  it("draws a steady load as a steady throughput line (a moving average over the seconds' edges), on axes that start at 0", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    // Any page of the Worker: the test imports the dashboard's chart module as the page would.
+    await page.goto(`${server.url}/runs/${"0".repeat(64)}`);
+    const out = (await page.evaluate(`(async () => {
+      const charts = await import("/assets/charts.ui.js");
+      // 30 s at a steady 14 req/s, settled in waves of 4 that land 3 or 4 to a second.
+      const buckets = Array.from({ length: 30 }, (_, t) => ({ t, completed: t % 2 ? 16 : 12, failed: 0, outputTokens: 0, latency: null, ttft: null }));
+      const final = { final: true, timeseries: { bucketSeconds: 1, buckets }, metrics: { benchmark_duration: { avg: 30 } } };
+      const live = { final: false, timeseries: { bucketSeconds: 1, buckets: buckets.slice(0, 11) }, metrics: { benchmark_duration: { avg: 10.4 } } };
+      const [xs, rps] = charts.throughputData(final);
+      const [liveXs, liveRps] = charts.throughputData(live);
+      return { xs, rps, liveXs, liveRps, range: charts.fromZero(null, 12, 16), empty: charts.fromZero(null, 0, 0) };
+    })()`)) as { xs: number[]; rps: number[]; liveXs: number[]; liveRps: Array<number | null>; range: number[]; empty: number[] };
+    // Each second is drawn at its end.
+    expect(out.xs).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    // Raw, the counts zig-zag between 12 and 16; averaged over 5 s, within half a request of 14.
+    for (const v of out.rps.slice(4)) expect(Math.abs(v - 14)).toBeLessThanOrEqual(0.41);
+    // While live: only seconds that ended a report interval ago, and the axis runs on to now.
+    expect(out.liveXs).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10.4]);
+    expect(out.liveRps.at(-1)).toBeNull();
+    expect(out.range[0]).toBe(0);
+    expect(out.range[1]).toBeGreaterThanOrEqual(16);
+    expect(out.empty).toEqual([0, 1]);
     await context.close();
   });
 });

@@ -9,11 +9,15 @@ import type { IRequest } from "itty-router";
 import uplotCss from "uplot/dist/uPlot.min.css";
 import uplotJs from "uplot/dist/uPlot.iife.min.js";
 import { StatusError } from "../../contract/errors";
-import { METRICS } from "../../contract/metric-catalog";
+import { metricsModule } from "../../contract/report-html";
+import type { REPORT_MODULES, ReportAssets } from "../../contract/report-html";
 import chartsJs from "./charts.ui.js";
 import dashboardCss from "./dashboard.ui.css";
 import dashboardJs from "./dashboard.ui.js";
+import downloadsJs from "./downloads.ui.js";
 import renderJs from "./render.ui.js";
+import reportJs from "./report.ui.js";
+import resultsJs from "./results.ui.js";
 
 const JS = "text/javascript; charset=utf-8";
 const CSS = "text/css; charset=utf-8";
@@ -23,10 +27,23 @@ const ASSETS: Record<string, { body: string; type: string }> = {
   "uplot.min.css": { body: uplotCss, type: CSS },
   "dashboard.ui.js": { body: dashboardJs, type: JS },
   "render.ui.js": { body: renderJs, type: JS },
+  "results.ui.js": { body: resultsJs, type: JS },
+  "downloads.ui.js": { body: downloadsJs, type: JS },
   "charts.ui.js": { body: chartsJs, type: JS },
   "dashboard.ui.css": { body: dashboardCss, type: CSS },
   // The metric catalog as a browser module, so the dashboard names no metric itself.
-  "metrics.ui.js": { body: `export const METRICS = ${JSON.stringify(METRICS)};\n`, type: JS },
+  "metrics.ui.js": { body: metricsModule(), type: JS },
+};
+
+/** What report.html is built from (contract/report-html.ts): the same files the live page loads. */
+export const REPORT_ASSETS: ReportAssets = {
+  uplotJs,
+  uplotCss,
+  dashboardCss,
+  modules: { "charts.ui.js": chartsJs, "render.ui.js": renderJs, "results.ui.js": resultsJs, "report.ui.js": reportJs } satisfies Record<
+    (typeof REPORT_MODULES)[number],
+    string
+  >,
 };
 
 // Not stored anywhere: a pure function of constant content, computed once per isolate.

@@ -2,13 +2,28 @@
 // this module, as the global `uPlot`).
 //
 // Over time, from the results document's per-second buckets: throughput, and latency
-// and TTFT percentiles. Distributions, from the whole-run percentiles (the document
-// holds percentiles, not samples): TTFT and ITL as percentile curves, with the x axis
-// spaced by "nines" (x = log10(100 / (100 - p)): p50 ≈ 0.3, p90 = 1, p99 = 2, p99.9 = 3),
-// the usual way to show a latency tail without squashing it against the right edge.
+// and TTFT percentiles. Each bucket is drawn at its end (the bucket [3, 4) at 4 s), on
+// the clock of the measured period, so the last point is as recent as the data.
+// Throughput is a moving average over SMOOTH_SECONDS: a steady load settles requests in
+// waves (a concurrency of 8 finishes 8 at a time), and whether 3 or 4 waves land in one
+// second depends on where the second's edge falls, so per-second counts zig-zag around
+// the true rate. Distributions, from the whole-run percentiles (the document holds
+// percentiles, not samples): TTFT and ITL as percentile curves, with the x axis spaced by
+// "nines" (x = log10(100 / (100 - p)): p50 ≈ 0.3, p90 = 1, p99 = 2, p99.9 = 3), the usual
+// way to show a latency tail without squashing it against the right edge.
 //
-// Each chart's container carries data-points: the number of values drawn, so a test
-// (or a person with devtools) can tell an empty chart from a flat one.
+// While the run goes on, a bucket is drawn once a report interval has passed since it
+// ended (agents report about once a second, so a younger bucket is still filling), and
+// the x axis runs to now, so the chart keeps pace with the elapsed time.
+//
+// Each chart's container carries data-points (the number of values drawn, so a test or a
+// person with devtools can tell an empty chart from a flat one) and data-last-x (the x of
+// the newest point, in seconds).
+
+/** The throughput chart's moving-average window. */
+export const SMOOTH_SECONDS = 5;
+/** Agents report once a second: a bucket younger than this is still being reported. */
+const REPORT_LAG_SECONDS = 1;
 
 const PERCENTILES = [
   ["p1", 1],
@@ -58,22 +73,71 @@ function axis(t, extra = {}) {
 
 const line = (label, stroke, extra = {}) => ({ label, stroke, width: 2, points: { size: 5, fill: stroke }, ...extra });
 
-/** The bucket starts from first to last, one per bucketSeconds: seconds nothing ended in count as 0. */
-function timeAxis(ts) {
+/**
+ * The buckets to draw, from the first to the last, one per bucketSeconds (a second in
+ * which nothing ended counts as 0), as `ends` (x of each, its end) and `at` (bucket by
+ * start); `until` is where the x axis ends: now (the measured period so far, from
+ * benchmark_duration) while the run goes on, else the last bucket's end.
+ */
+export function timeline(r) {
+  const ts = r.timeseries;
   const bs = ts?.bucketSeconds || 1;
   const buckets = [...(ts?.buckets ?? [])].sort((a, b) => a.t - b.t);
-  if (buckets.length === 0) return { bs, xs: [], at: new Map() };
+  const measured = r.metrics?.benchmark_duration?.avg;
+  const now = typeof measured === "number" && Number.isFinite(measured) ? measured : null;
   const at = new Map(buckets.map((b) => [b.t, b]));
-  const xs = [];
-  for (let t = buckets[0].t; t <= buckets[buckets.length - 1].t; t += bs) xs.push(t);
-  return { bs, xs, at };
+  const starts = [];
+  if (buckets.length > 0) {
+    const last = buckets[buckets.length - 1].t;
+    for (let t = buckets[0].t; t <= last; t += bs) {
+      if (!r.final && now !== null && t + bs > now - REPORT_LAG_SECONDS) break;
+      starts.push(t);
+    }
+  }
+  const ends = starts.map((t) => t + bs);
+  const lastEnd = ends.length > 0 ? ends[ends.length - 1] : 0;
+  const until = r.final || now === null ? lastEnd : Math.max(lastEnd, now);
+  return { bs, starts, ends, at, until };
+}
+
+/** Per-second rates of `counts` (one per bucket), each averaged over the window that ends with it. */
+export function movingRate(counts, bs) {
+  const n = Math.max(1, Math.round(Math.max(SMOOTH_SECONDS, bs) / bs));
+  return counts.map((_, i) => {
+    const from = Math.max(0, i - n + 1);
+    let sum = 0;
+    for (let j = from; j <= i; j++) sum += counts[j];
+    return sum / ((i - from + 1) * bs);
+  });
+}
+
+/** A y scale that starts at 0: rates and latencies are read against zero, not against their minimum. */
+export function fromZero(_u, _min, max) {
+  return [0, Number.isFinite(max) && max > 0 ? max * 1.1 : 1];
+}
+
+/** x values with a last, empty point at `until`, so the axis reaches it while no data does. */
+function withUntil(tl, series) {
+  if (tl.ends.length > 0 && tl.until > tl.ends[tl.ends.length - 1]) return [[...tl.ends, tl.until], ...series.map((ys) => [...ys, null])];
+  return [tl.ends, ...series];
+}
+
+/** The throughput chart's data: requests/s, failed/s and output tokens/s. */
+export function throughputData(r) {
+  const tl = timeline(r);
+  const count = (k) => tl.starts.map((t) => tl.at.get(t)?.[k] ?? 0);
+  return withUntil(tl, [
+    movingRate(count("completed"), tl.bs),
+    movingRate(count("failed"), tl.bs),
+    movingRate(count("outputTokens"), tl.bs),
+  ]);
 }
 
 const SPECS = [
   {
     id: "chart-throughput",
     options: (t) => ({
-      scales: { x: { time: false }, tok: {} },
+      scales: { x: { time: false }, y: { range: fromZero }, tok: { range: fromZero } },
       series: [
         {},
         line("requests/s", t.ok, { fill: `${t.ok}1f` }),
@@ -86,25 +150,19 @@ const SPECS = [
         axis(t, { scale: "tok", side: 1, grid: { show: false }, size: 62, label: "tok/s", labelSize: 16 }),
       ],
     }),
-    data(r) {
-      const { bs, xs, at } = timeAxis(r.timeseries);
-      // While the run goes on, the newest second is still filling: its rate would dip.
-      const shown = r.final || xs.length < 2 ? xs : xs.slice(0, -1);
-      const get = (x, k) => (at.get(x)?.[k] ?? 0) / bs;
-      return [shown, shown.map((x) => get(x, "completed")), shown.map((x) => get(x, "failed")), shown.map((x) => get(x, "outputTokens"))];
-    },
+    data: throughputData,
   },
   ...["latency", "ttft"].map((key) => ({
     id: key === "latency" ? "chart-latency" : "chart-ttft",
     options: (t) => ({
-      scales: { x: { time: false } },
+      scales: { x: { time: false }, y: { range: fromZero } },
       series: [{}, line("p50", t.p50), line("p90", t.p90), line("p99", t.p99)],
       axes: [axis(t, { label: "seconds", labelSize: 18, incrs: SECOND_STEPS }), axis(t, { size: 48 })],
     }),
     data(r) {
-      const { xs, at } = timeAxis(r.timeseries);
-      const q = (x, p) => at.get(x)?.[key]?.[p] ?? null;
-      return [xs, xs.map((x) => q(x, "p50")), xs.map((x) => q(x, "p90")), xs.map((x) => q(x, "p99"))];
+      const tl = timeline(r);
+      const q = (p) => tl.starts.map((t) => tl.at.get(t)?.[key]?.[p] ?? null);
+      return withUntil(tl, [q("p50"), q("p90"), q("p99")]);
     },
   })),
   ...[
@@ -133,7 +191,13 @@ const SPECS = [
   })),
 ];
 
-const countPoints = (data) => data.slice(1).reduce((n, ys) => n + ys.filter((v) => v !== null && v !== undefined).length, 0);
+const drawn = (v) => v !== null && v !== undefined;
+const countPoints = (data) => data.slice(1).reduce((n, ys) => n + ys.filter(drawn).length, 0);
+/** The x of the newest point with a value; "" when nothing is drawn. */
+function lastX(data) {
+  for (let i = data[0].length - 1; i >= 0; i--) if (data.slice(1).some((ys) => drawn(ys[i]))) return String(data[0][i]);
+  return "";
+}
 
 function plotHeight(width) {
   return width < 500 ? 190 : 230;
@@ -171,6 +235,7 @@ export function createCharts() {
         const data = c.spec.data(results);
         c.u.setData(data);
         c.figure.dataset.points = String(countPoints(data));
+        c.figure.dataset.lastX = lastX(data);
       }
     },
   };

@@ -4,8 +4,9 @@
 // 1. GET /v1/runs/:id/results once: the spec (for progress), metrics and time series.
 // 2. GET /v1/runs/:id/events as Server-Sent Events, read with fetch() and a stream
 //    reader, because EventSource cannot send an Authorization header. Each `status`
-//    event updates the header, progress and agents; the heavier results document (for
-//    charts and the table) is fetched again at most every RESULTS_EVERY_MS.
+//    event updates the header, progress, delivered load and agents; the heavier results
+//    document (for charts and the table) is fetched again every RESULTS_EVERY_MS on the
+//    page's own clock, one request at a time, so the charts keep pace with "Elapsed".
 //    A stream lives a few minutes: the server ends it with `event: reconnect`, and the
 //    page opens a new one at once with Last-Event-ID (the id of the last event it read).
 //    A stream that drops after it delivered events is reopened the same way, after the
@@ -16,14 +17,18 @@
 //    buffers or blocks streaming), poll GET /results every POLL_MS instead.
 // 4. On `complete` (or a final document), render the final results and count down to
 //    the end of the grace window, when the server wipes the run.
+// 5. A run that cannot be shown (no token, a token that does not open it, wiped before
+//    the page opened) says so in the badge and the notice, and shows no empty sections.
 //
 // The token only ever travels in an Authorization header, to this origin.
 
 import { createCharts } from "./charts.ui.js";
-import { renderAgents, renderConnection, renderHeader, renderProgress, renderResults, renderWipe, showNotice } from "./render.ui.js";
+import { renderAgents, renderConnection, renderGone, renderHeader, renderProgress, renderWipe } from "./render.ui.js";
+import { installDownloads } from "./downloads.ui.js";
+import { renderDelivered, renderResults } from "./results.ui.js";
 
 const POLL_MS = 2_000;
-const RESULTS_EVERY_MS = 2_000;
+const RESULTS_EVERY_MS = 1_000;
 
 const runId = decodeURIComponent(location.pathname.split("/")[2] ?? "");
 const token = new URLSearchParams(location.hash.slice(1)).get("token");
@@ -34,13 +39,16 @@ const state = {
   results: null,
   /** server clock − local clock, from the last snapshot: the countdown uses the server's. */
   skewMs: 0,
-  lastResultsAt: 0,
+  /** When the last results request went out: the tick sends the next one RESULTS_EVERY_MS later. */
+  resultsRequestedAt: 0,
   resultsInFlight: false,
   wiped: false,
   /** The id of the last event read: sent as Last-Event-ID when a stream is reopened. */
   lastEventId: null,
   /** The server's `retry:` delay: how long to wait before reopening a dropped stream. */
   retryMs: 1_000,
+  /** Following over SSE: the tick refreshes the results (polling fetches them itself). */
+  streaming: false,
 };
 
 let charts = null;
@@ -83,13 +91,13 @@ function applySnapshot(s) {
   renderHeader(s, state.results?.spec);
   renderProgress(s, state.results?.spec, serverNow());
   renderAgents(s, serverNow());
+  renderDelivered(s.delivered);
   renderWipe(s.wipeAt, serverNow());
 }
 
 function applyResults(r) {
   if (state.results?.final && !r.final) return;
   state.results = r;
-  state.lastResultsAt = Date.now();
   applySnapshot(r);
   renderResults(r);
   charts?.update(r);
@@ -99,12 +107,17 @@ async function loadResults() {
   applyResults(await (await api(`${base}/results`)).json());
 }
 
-/** Results for the charts while the run goes on: at most one request at a time, and not too often. */
+/**
+ * Results for the charts while the run goes on: at most one request at a time. Timed from
+ * when the previous one was sent (a little early is fine), so a one-second tick sends one
+ * every second rather than every other second.
+ */
 function maybeRefreshResults() {
-  if (state.resultsInFlight || state.results?.final || Date.now() - state.lastResultsAt < RESULTS_EVERY_MS) return;
+  if (state.resultsInFlight || state.results?.final || Date.now() - state.resultsRequestedAt < RESULTS_EVERY_MS - 200) return;
   state.resultsInFlight = true;
+  state.resultsRequestedAt = Date.now();
   loadResults()
-    .catch(() => {}) // the next status event tries again
+    .catch(() => {}) // the next tick tries again
     .finally(() => (state.resultsInFlight = false));
 }
 
@@ -145,10 +158,8 @@ async function followEvents() {
       if (data.length === 0) continue;
       events++;
       const payload = JSON.parse(data.join("\n"));
-      if (event === "status") {
-        applySnapshot(payload);
-        if (payload.phase !== "created") maybeRefreshResults();
-      } else if (event === "complete") {
+      if (event === "status") applySnapshot(payload);
+      else if (event === "complete") {
         applyResults(payload);
         reader.cancel().catch(() => {});
         return { how: "complete", events };
@@ -167,6 +178,15 @@ async function followEvents() {
  * polling to take over, when a stream cannot be opened or ends before its first event.
  */
 async function stream() {
+  state.streaming = true;
+  try {
+    await streamUntilDone();
+  } finally {
+    state.streaming = false;
+  }
+}
+
+async function streamUntilDone() {
   for (;;) {
     renderConnection("live", "live");
     let r;
@@ -216,35 +236,12 @@ function tick() {
   renderWipe(s.wipeAt, serverNow());
   if (s.phase !== "complete") {
     renderProgress(s, state.results?.spec, serverNow());
+    if (s.phase !== "created" && state.streaming) maybeRefreshResults();
   } else if (!state.wiped && s.wipeAt && Date.parse(s.wipeAt) <= serverNow()) {
+    // Only the JSON download works without the server: the page holds the final document.
     state.wiped = true;
     for (const b of document.querySelectorAll("button[data-format]")) b.disabled = b.dataset.format !== "json";
   }
-}
-
-async function download(format) {
-  const status = document.getElementById("download-status");
-  const name = `edgeperf-${runId.slice(0, 12)}${format === "aiperf" ? "-aiperf" : ""}.${format === "csv" ? "csv" : "json"}`;
-  status.textContent = "";
-  let blob;
-  try {
-    // The final document is already here, and outlives the server's copy.
-    if (format === "json" && state.results?.final) {
-      blob = new Blob([JSON.stringify(state.results, null, 2)], { type: "application/json" });
-    } else {
-      blob = await (await api(`${base}/results?format=${format}`)).blob();
-    }
-  } catch (e) {
-    status.textContent = `Download failed: ${e.message}`;
-    return;
-  }
-  const url = URL.createObjectURL(blob);
-  const a = Object.assign(document.createElement("a"), { href: url, download: name });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-  status.textContent = `Saved ${name}`;
 }
 
 function explain(e) {
@@ -258,22 +255,29 @@ function main() {
   document.getElementById("run-id").textContent = runId.slice(0, 12);
   if (!token) {
     renderConnection("offline", "no token");
-    showNotice(
+    renderGone(
+      401,
       "This page needs the run's read token in its URL fragment: /runs/<id>#token=<read token>. The fragment is never sent to the server.",
     );
     return;
   }
-  for (const b of document.querySelectorAll("button[data-format]")) b.addEventListener("click", () => download(b.dataset.format));
+  installDownloads({
+    runId,
+    // The final document is already here, and outlives the server's copy.
+    held: () => (state.results?.final ? state.results : null),
+    fetch: async (path) => (await api(`${base}${path}`)).blob(),
+  });
   try {
     charts = createCharts();
   } catch (e) {
-    showNotice(`Charts are unavailable: ${e.message}`);
+    document.getElementById("notice").hidden = false;
+    document.getElementById("notice").textContent = `Charts are unavailable: ${e.message}`;
   }
   setInterval(tick, 1_000);
   follow().catch((e) => {
     renderConnection("offline", "stopped");
     // Once the final results are on screen, a wiped run is no error: the page keeps them.
-    if (!state.results?.final) showNotice(explain(e));
+    if (!state.results?.final) renderGone(e instanceof HttpError ? e.status : 0, explain(e));
   });
 }
 

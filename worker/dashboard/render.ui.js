@@ -2,9 +2,7 @@
 // sections. Every value from the server goes in through textContent, never innerHTML:
 // agent names and error codes come from agents, not from us.
 
-import { METRICS } from "./metrics.ui.js";
-
-const $ = (id) => document.getElementById(id);
+export const $ = (id) => document.getElementById(id);
 
 /** A new element; children are nodes or strings (set as text). */
 export function h(tag, attrs = {}, ...children) {
@@ -18,7 +16,7 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-const isNum = (v) => typeof v === "number" && Number.isFinite(v);
+export const isNum = (v) => typeof v === "number" && Number.isFinite(v);
 
 /** A number for people: fewer decimals as it grows, "–" for nothing. */
 export function fmt(v, unit = "") {
@@ -77,7 +75,7 @@ function progressOf(s, spec, now) {
   return { frac: frac === null ? null : Math.min(1, Math.max(0, frac)), label };
 }
 
-function kpi(key, label, value, title) {
+export function kpi(key, label, value, title) {
   return h("div", { class: "kpi", "data-kpi": key, title }, h("dt", {}, label), h("dd", {}, value));
 }
 
@@ -86,18 +84,32 @@ export function renderProgress(s, spec, now) {
   const bar = $("progress");
   bar.dataset.completed = String(s.counts.completed);
   bar.dataset.phase = s.phase;
-  $("progress-fill").style.width = `${Math.round((frac ?? 0) * 1000) / 10}%`;
-  bar.toggleAttribute("data-indeterminate", frac === null);
-  if (frac !== null) bar.setAttribute("aria-valuenow", String(Math.round(frac * 100)));
+  // A <progress> element: its value is an attribute, so no inline style is involved, and
+  // it is drawn natively where a page's colours are overridden (forced colours). Without a
+  // value it shows as indeterminate.
+  if (frac === null) bar.removeAttribute("value");
+  else bar.value = Math.round(frac * 1000);
   $("progress-label").textContent = frac === null ? label : `${label} · ${Math.floor(frac * 100)}%`;
 
   const c = s.counts;
   const l = s.live ?? {};
   const elapsed = s.startedAt ? (s.completedAt ? Date.parse(s.completedAt) : now) - Date.parse(s.startedAt) : null;
+  // Requests in flight are what agents last reported sending; credits held also count
+  // what agents hold ahead (lease depth) and results not yet reported, so they run higher.
+  const inflight = s.phase === "complete" ? 0 : (s.agents ?? []).reduce((n, a) => n + (a.inflight ?? 0), 0);
   $("kpis").replaceChildren(
     kpi("completed", "Completed", fmt(c.completed)),
-    kpi("failed", "Failed", fmt(c.failed)),
-    kpi("outstanding", "In flight", fmt(c.outstanding), "Credits granted to agents and not yet settled"),
+    kpi("failed", "Failed", fmt(c.failed), "Measured requests that failed (errors below)"),
+    ...(c.abandoned > 0
+      ? [kpi("abandoned", "Abandoned", fmt(c.abandoned), "Credits abandoned by a force stop, a dead agent or the drain timeout")]
+      : []),
+    kpi("inflight", "In flight", fmt(inflight), "Requests in flight, as the agents last reported"),
+    kpi(
+      "credits",
+      "Credits held",
+      fmt(c.outstanding),
+      "Credits granted to agents and not yet settled: in flight, held ahead, or settled but not yet reported",
+    ),
     kpi("throughput", "Throughput", fmt(l.requestThroughput, "req/s")),
     kpi("latency-p50", "Latency p50", fmt(l.latencyP50, "ms")),
     kpi("latency-p99", "Latency p99", fmt(l.latencyP99, "ms")),
@@ -140,11 +152,7 @@ export function renderAgents(s, now) {
       h(
         "td",
         { class: "num" },
-        h(
-          "span",
-          { class: "meter", "aria-hidden": "true" },
-          h("span", { class: "meter-fill", "data-w": Math.round((100 * a.outstanding) / share) }),
-        ),
+        h("meter", { class: "meter", min: 0, max: share, value: a.outstanding, "aria-hidden": "true" }),
         String(a.outstanding),
       ),
       h("td", { class: "num" }, String(a.inflight)),
@@ -154,56 +162,6 @@ export function renderAgents(s, now) {
   });
   if (rows.length === 0) rows.push(h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No agent has joined yet.")));
   $("agents").tBodies[0].replaceChildren(...rows);
-  // Widths through the CSSOM: the CSP allows no style attributes.
-  for (const el of document.querySelectorAll("#agents .meter-fill")) el.style.width = `${el.dataset.w}%`;
-}
-
-// The metric catalog (contract/metric-catalog.ts), served as a module by the Worker.
-const DISTRIBUTIONS = METRICS.filter((m) => m.kind === "distribution");
-const SCALARS = METRICS.filter((m) => m.kind === "scalar");
-const STATS = ["avg", "min", "p50", "p90", "p99", "max", "std"];
-// Short units for the summary tiles; the table keeps AIPerf's own.
-const SHORT_UNIT = { "requests/sec": "req/s", "tokens/sec": "tok/s", sec: "s", requests: "" };
-
-export function renderResults(r) {
-  const m = r.metrics ?? {};
-  $("results-state").textContent = r.final ? "final" : "live, partial";
-  $("results-state").dataset.final = String(Boolean(r.final));
-  $("scalars").replaceChildren(
-    ...SCALARS.map(({ tag, label }) => kpi(tag, label, fmt(m[tag]?.avg, SHORT_UNIT[m[tag]?.unit] ?? m[tag]?.unit), label)),
-  );
-  $("metrics").tBodies[0].replaceChildren(
-    ...DISTRIBUTIONS.map(({ tag, label }) => {
-      const d = m[tag] ?? {};
-      return h(
-        "tr",
-        { "data-metric": tag },
-        h("th", { scope: "row" }, label, h("span", { class: "unit" }, d.unit ?? "")),
-        ...STATS.map((k) => h("td", { class: "num", "data-stat": k, "data-value": isNum(d[k]) ? d[k] : null }, fmt(d[k]))),
-      );
-    }),
-  );
-
-  const thresholds = r.thresholds ?? [];
-  $("thresholds").replaceChildren(
-    ...(thresholds.length
-      ? thresholds.map((t) =>
-          h(
-            "li",
-            { "data-ok": String(t.ok) },
-            h("span", { class: "verdict" }, t.ok ? "pass" : "fail"),
-            h("code", {}, t.expr),
-            h("span", { class: "muted" }, `value ${fmt(t.value)}`),
-          ),
-        )
-      : [h("li", { class: "muted" }, "No thresholds set for this run.")]),
-  );
-
-  const errors = r.errors ?? [];
-  $("errors-card").hidden = errors.length === 0;
-  $("errors").tBodies[0].replaceChildren(
-    ...errors.map((e) => h("tr", {}, h("td", {}, h("code", {}, e.code)), h("td", {}, e.type), h("td", { class: "num" }, fmt(e.count)))),
-  );
 }
 
 /** The grace-window banner: seconds left until the run's storage is wiped, then gone. */
@@ -238,4 +196,20 @@ export function showNotice(text) {
   const el = $("notice");
   el.hidden = !text;
   el.textContent = text ?? "";
+}
+
+const GONE_LABEL = { 404: "not found", 401: "no access", 403: "no access" };
+
+/**
+ * The page has nothing to show: no token, a token that does not open the run, or a run
+ * already wiped. The badge says so instead of "loading", and the sections that would
+ * stay empty (downloads included: there is nothing left to download) are hidden.
+ */
+export function renderGone(status, text) {
+  const badge = $("phase");
+  badge.dataset.phase = "gone";
+  badge.dataset.outcome = "";
+  badge.textContent = GONE_LABEL[status] ?? "unavailable";
+  document.body.dataset.state = "gone";
+  showNotice(text);
 }
