@@ -186,7 +186,7 @@ const LoadSchema = z
     if (l.concurrency !== undefined) {
       if (l.rate !== undefined) return fail(ctx, [], "must have either concurrency or rate, not both");
       if (l.arrival !== undefined) return fail(ctx, ["arrival"], "is only allowed with rate");
-      if (l.smoothness !== undefined) return fail(ctx, ["smoothness"], "is only allowed with rate and arrival \"gamma\"");
+      if (l.smoothness !== undefined) return fail(ctx, ["smoothness"], 'is only allowed with rate and arrival "gamma"');
       if (l.maxConcurrency !== undefined) return fail(ctx, ["maxConcurrency"], "is only allowed with rate");
       return { concurrency: l.concurrency, ...ramp };
     }
