@@ -123,7 +123,7 @@ export class ApiClient {
     return this.json("GET", `${runPath(id)}/results${q}`, { token, timeoutMs: DEFAULT_TIMEOUT_MS + waitSeconds * 1000 });
   }
 
-  export(id: string, token: string, format: "aiperf" | "csv"): Promise<string> {
+  export(id: string, token: string, format: "aiperf" | "csv" | "regions-csv" | "timeslices-csv" | "timeslices"): Promise<string> {
     return this.text("GET", `${runPath(id)}/results?format=${format}`, { token });
   }
 

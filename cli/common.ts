@@ -61,9 +61,15 @@ export async function writeOut(dir: string, client: ApiClient, results: Results,
     write(dir, "results.json", `${JSON.stringify(results, null, 2)}\n`),
     write(dir, "report.html", await reportHtml(results)),
   ];
-  let exports: [string, string];
+  let exports: [string, string, string, string, string];
   try {
-    exports = await Promise.all([client.export(results.id, token, "aiperf"), client.export(results.id, token, "csv")]);
+    exports = await Promise.all([
+      client.export(results.id, token, "aiperf"),
+      client.export(results.id, token, "csv"),
+      client.export(results.id, token, "regions-csv"),
+      client.export(results.id, token, "timeslices-csv"),
+      client.export(results.id, token, "timeslices"),
+    ]);
   } catch (e) {
     if (e instanceof CliError && e.status === 404 && results.final) {
       throw new CliError(
@@ -72,7 +78,13 @@ export async function writeOut(dir: string, client: ApiClient, results: Results,
     }
     throw e;
   }
-  written.push(write(dir, "profile_export_aiperf.json", exports[0]), write(dir, "profile_export_aiperf.csv", exports[1]));
+  written.push(
+    write(dir, "profile_export_aiperf.json", exports[0]),
+    write(dir, "profile_export_aiperf.csv", exports[1]),
+    write(dir, "profile_export_aiperf_regions.csv", exports[2]),
+    write(dir, "profile_export_aiperf_timeslices.csv", exports[3]),
+    write(dir, "profile_export_aiperf_timeslices.json", exports[4]),
+  );
   return written;
 }
 

@@ -149,6 +149,32 @@ export function dashboardLifetime(results: Results): string {
   return `(works until ${visible(clock(results.wipeAt))}, in ${left} s: then the run's grace window ends and the server wipes it)`;
 }
 
+/**
+ * README, "Results per region": one row a region (region, agents, requests, TTFT and
+ * latency p50/p99, error rate); nothing when the run has at most one region.
+ */
+export function regionsTable(results: Results): string | null {
+  const regions = Object.entries(results.regions ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (regions.length < 2) return null;
+  const stat = (m: Metric | undefined, s: "p50" | "p99" | "avg") => formatNumber(m?.[s]);
+  const body = regions.map(([name, r]) => [
+    visible(name),
+    String(r.agents),
+    formatNumber(r.counts.completed + r.counts.failed, true),
+    stat(r.metrics.time_to_first_token, "p50"),
+    stat(r.metrics.time_to_first_token, "p99"),
+    stat(r.metrics.request_latency, "p50"),
+    stat(r.metrics.request_latency, "p99"),
+    stat(r.metrics.request_error_rate, "avg"),
+  ]);
+  return renderTable(
+    "edgeperf | Per Region",
+    ["Region", "Agents", "Requests", "TTFT p50", "TTFT p99", "Latency p50", "Latency p99", "Error %"],
+    body,
+  );
+}
+
 export function renderResults(results: Results, dashboardUrl?: string): string {
-  return `${metricsTable(results)}\n${summary(results, dashboardUrl)}\n`;
+  const regions = regionsTable(results);
+  return `${metricsTable(results)}\n${regions ? `${regions}\n` : ""}${summary(results, dashboardUrl)}\n`;
 }

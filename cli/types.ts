@@ -80,8 +80,17 @@ export interface Warning {
   message: string;
 }
 
+/** One region's results (README, "Results per region"). */
+export interface RegionResults {
+  agents: number;
+  counts: { completed: number; failed: number; abandoned: number };
+  metrics: Record<string, Metric>;
+}
+
 export interface Results extends Snapshot {
   final: boolean;
+  /** Absent from servers that predate results per region. */
+  regions?: Record<string, RegionResults>;
   /** Absent from servers that predate warnings. */
   warnings?: Warning[];
   spec: PublicSpec;

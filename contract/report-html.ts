@@ -91,6 +91,19 @@ ${onlyLive(`
     </div>
   </section>
 
+  <section class="card" id="regions-card" aria-labelledby="regions-h" hidden>
+    <div class="card-head">
+      <h2 id="regions-h">Regions</h2>
+      <span class="muted">what users in each place see</span>
+    </div>
+    <div class="table-wrap">
+      <table id="region-results">
+        <thead><tr><th>Region</th><th class="num">Agents</th><th class="num">Requests</th><th class="num">TTFT p50</th><th class="num">TTFT p99</th><th class="num">Latency p50</th><th class="num">Latency p99</th><th class="num">Error %</th><th>Latency p99, compared</th></tr></thead>
+        <tbody></tbody>
+      </table>
+    </div>
+  </section>
+
   <section class="charts" aria-label="Charts">
     <figure class="card chart" id="chart-throughput" data-points="0">
       <figcaption><h2>Throughput</h2><span class="muted">per second, by completion time, 5 s moving average</span></figcaption>

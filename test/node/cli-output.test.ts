@@ -251,3 +251,29 @@ describe("suggestions for mistyped flags and commands", () => {
     expect(suggest("rnu", ["run", "status", "drain"])).toBe("run");
   });
 });
+
+describe("the per-region table", () => {
+  const region = (p50: number, p99: number, completed: number) => ({
+    agents: 1,
+    counts: { completed, failed: 0, abandoned: 0 },
+    metrics: {
+      time_to_first_token: { unit: "ms", avg: p50, p50, p99, count: completed },
+      request_latency: { unit: "ms", avg: p50 * 3, p50: p50 * 3, p99: p99 * 3, count: completed },
+      request_error_rate: { unit: "%", avg: 0 },
+    },
+  });
+
+  it("prints a row a region, escaped, after the main table, and nothing for a run in one region", async () => {
+    const { regionsTable } = await import("../../cli/table.ts");
+    const base = { metrics: {}, counts: {}, thresholds: [], errors: [] } as never as Parameters<typeof regionsTable>[0];
+    const two = regionsTable({ ...base, regions: { weur: region(40, 60, 10), "ap\u001b[2J": region(140, 220, 12) } });
+    expect(two).not.toBeNull();
+    const lines = two!.split("\n");
+    expect(
+      lines.some((l) => /│\s+weur\s+│\s+1\s+│\s+10\s+│\s+40\.00\s+│\s+60\.00\s+│\s+120\.00\s+│\s+180\.00\s+│\s+0\.00\s+│/.test(l)),
+    ).toBe(true);
+    expect(two).toContain("ap\\x1b[2J");
+    expect(two).not.toContain("\u001b");
+    expect(regionsTable({ ...base, regions: { local: region(40, 60, 10) } })).toBeNull();
+  });
+});

@@ -48,6 +48,12 @@ describe("edgeperf run", () => {
     const aiperf = JSON.parse(readFileSync(join(out, "profile_export_aiperf.json"), "utf8"));
     expect(aiperf.request_latency).toBeDefined();
     expect(readFileSync(join(out, "profile_export_aiperf.csv"), "utf8").startsWith("Metric,")).toBe(true);
+    // The breakdowns: per region (edge agents with no region count under their colo) and per time slice.
+    expect(readFileSync(join(out, "profile_export_aiperf_regions.csv"), "utf8")).toMatch(/^Region,Metric,avg,[^\n]*\nlocal,/);
+    expect(readFileSync(join(out, "profile_export_aiperf_timeslices.csv"), "utf8").startsWith("Timeslice,Metric,Unit,Stat,Value\n0,")).toBe(
+      true,
+    );
+    expect(JSON.parse(readFileSync(join(out, "profile_export_aiperf_timeslices.json"), "utf8")).timeslices.length).toBeGreaterThan(0);
     // The dashboard as one file, with the same results inside (report.test.ts opens it in a browser).
     const report = readFileSync(join(out, "report.html"), "utf8");
     expect(report).toMatch(/^<!doctype html>/);

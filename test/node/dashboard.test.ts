@@ -206,6 +206,11 @@ describe("the dashboard page", () => {
     expect(Math.abs(drawn.filled - drawn.value)).toBeLessThan(0.06);
     expect(await page.textContent("#agents tbody")).toContain("e2e-agent");
     await page.waitForSelector('#regions .chip[data-region="weur"]');
+    // Results per region: the agent's region gets its row, with its requests and a bar.
+    await page.waitForFunction(() => {
+      const row = (document as any).querySelector('#region-results tr[data-region="weur"]');
+      return row !== null && Number(row.children[2].dataset.value) > 0 && row.querySelector("meter") !== null;
+    });
     // The charts fill in during the run, from the periodic results fetches.
     await page.waitForFunction(
       () =>

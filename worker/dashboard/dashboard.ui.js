@@ -25,7 +25,7 @@
 import { createCharts } from "./charts.ui.js";
 import { renderAgents, renderConnection, renderGone, renderHeader, renderProgress, renderWipe } from "./render.ui.js";
 import { installDownloads } from "./downloads.ui.js";
-import { renderDelivered, renderResults } from "./results.ui.js";
+import { renderDelivered, renderRegions, renderResults } from "./results.ui.js";
 
 const POLL_MS = 2_000;
 const RESULTS_EVERY_MS = 1_000;
@@ -92,6 +92,7 @@ function applySnapshot(s) {
   renderProgress(s, state.results?.spec, serverNow());
   renderAgents(s, serverNow());
   renderDelivered(s.delivered);
+  renderRegions(s.regions);
   renderWipe(s.wipeAt, serverNow());
 }
 

@@ -4,7 +4,7 @@
 
 import { createCharts } from "./charts.ui.js";
 import { renderAgents, renderConnection, renderHeader, renderProgress } from "./render.ui.js";
-import { renderDelivered, renderResults } from "./results.ui.js";
+import { renderDelivered, renderRegions, renderResults } from "./results.ui.js";
 
 const results = JSON.parse(document.getElementById("edgeperf-results").textContent);
 // The report's "now" is when it was saved, on the server's clock.
@@ -14,6 +14,7 @@ renderHeader(results, results.spec);
 renderProgress(results, results.spec, savedAt);
 renderAgents(results, savedAt);
 renderDelivered(results.delivered);
+renderRegions(results.regions);
 renderResults(results);
 renderConnection(
   "report",

@@ -98,3 +98,38 @@ export function renderDelivered(d) {
   }
   $("delivered").replaceChildren(...tiles);
 }
+
+/**
+ * README, "Results per region": a row a region, with its latency p99 drawn as a bar
+ * against the slowest region's, so the regions compare at a glance. Hidden with none.
+ */
+export function renderRegions(regions) {
+  const entries = Object.entries(regions ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  $("regions-card").hidden = entries.length === 0;
+  const p99 = (r) => r.metrics?.request_latency?.p99;
+  const slowest = Math.max(0, ...entries.map(([, r]) => (isNum(p99(r)) ? p99(r) : 0)));
+  $("region-results").tBodies[0].replaceChildren(
+    ...entries.map(([name, r]) => {
+      const m = r.metrics ?? {};
+      const c = r.counts ?? {};
+      const cell = (v, unit) => h("td", { class: "num", "data-value": isNum(v) ? v : null }, fmt(v, unit));
+      return h(
+        "tr",
+        { "data-region": name },
+        h("th", { scope: "row" }, name),
+        cell(r.agents),
+        cell((c.completed ?? 0) + (c.failed ?? 0)),
+        cell(m.time_to_first_token?.p50, "ms"),
+        cell(m.time_to_first_token?.p99, "ms"),
+        cell(m.request_latency?.p50, "ms"),
+        cell(m.request_latency?.p99, "ms"),
+        cell(m.request_error_rate?.avg),
+        h(
+          "td",
+          {},
+          h("meter", { class: "meter", min: 0, max: slowest || 1, value: isNum(p99(r)) ? p99(r) : 0, "aria-label": `${name} latency p99` }),
+        ),
+      );
+    }),
+  );
+}
