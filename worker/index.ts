@@ -12,7 +12,10 @@ import { drainResume, drainStart, drainStatus, listRuns } from "./admin";
 import { getMetrics } from "./prometheus";
 import { getReport } from "./report";
 import { createRun, getResults, getStatus, joinRun, leaseCredits, reportResults, stopRun } from "./runs";
+import { createExperiment, getExperiment, getExperimentResults, stopExperiment } from "./experiments";
+import { streamExperimentEvents } from "./experiment-events";
 
+export { Experiment } from "../durable/Experiment";
 export { Fleet } from "../durable/Fleet";
 export { LoadAgent } from "../durable/LoadAgent";
 export { RunCoordinator } from "../durable/RunCoordinator";
@@ -44,6 +47,16 @@ router
   .post("/v1/runs/:id/agents", joinRun)
   .post("/v1/runs/:id/leases", leaseCredits)
   .post("/v1/runs/:id/reports", reportResults)
+  // Experiments: a sweep of levels, or capacity under an SLO, each level a run of its own: API token.
+  .post("/v1/experiments", createExperiment)
+  // The experiment's summary, long-pollable with ?wait=S for any change: read token.
+  .get("/v1/experiments/:id", getExperiment)
+  // Every level's results, long-pollable with ?wait=S for completion: read token.
+  .get("/v1/experiments/:id/results", getExperimentResults)
+  // Live Server-Sent Events until the final summary: read token.
+  .get("/v1/experiments/:id/events", streamExperimentEvents)
+  // No new level; the current level's run stops gracefully (or {"mode":"force"}): API token.
+  .post("/v1/experiments/:id/stop", stopExperiment)
   // Service drain before a redeploy: refuse new runs, let active ones finish.
   .post("/v1/admin/drain", drainStart)
   .get("/v1/admin/drain", drainStatus)
