@@ -39,19 +39,30 @@ export class DevServer {
   }
 
   async start(): Promise<void> {
-    this.port = await freePort();
-    this.inspectorPort = await freePort();
     const tmp = join(PROJECT_ROOT, ".wrangler", "tmp");
     const before = new Set(this.options.captureBundle && existsSync(tmp) ? readdirSync(tmp) : []);
-    this.wrangler = new Wrangler({
-      port: this.port,
-      inspectorPort: this.inspectorPort,
-      vars: { API_TOKEN: this.apiToken, ...this.options.vars },
-      persistTo: this.persistTo,
-      stdio: "pipe",
-      extraArgs: this.options.extraArgs ?? [],
-    });
-    await this.wrangler.ready(this.options.readyTimeoutMs ?? 90_000);
+    // A free port can be taken by another process between the probe and wrangler's bind
+    // (two local servers starting at once): then wrangler exits at once, and new ports
+    // are tried, a few times.
+    for (let attempt = 1; ; attempt++) {
+      this.port = await freePort();
+      this.inspectorPort = await freePort();
+      this.wrangler = new Wrangler({
+        port: this.port,
+        inspectorPort: this.inspectorPort,
+        vars: { API_TOKEN: this.apiToken, ...this.options.vars },
+        persistTo: this.persistTo,
+        stdio: "pipe",
+        extraArgs: this.options.extraArgs ?? [],
+      });
+      try {
+        await this.wrangler.ready(this.options.readyTimeoutMs ?? 90_000);
+        break;
+      } catch (e) {
+        if (attempt >= 3 || !(e instanceof Error) || !/address already in use/i.test(e.message)) throw e;
+        await this.kill();
+      }
+    }
     if (this.options.captureBundle) this.bundle = existsSync(tmp) ? newestBundle(tmp, before) : null;
   }
 
