@@ -215,7 +215,9 @@ interface ScaleRow {
   seconds: number;
 }
 
-const SIMULATED_RUN_MS = 60_000;
+// The simulated run's length: the coordinator's clock follows it (scaleRun), and it stays
+// under the 15 s lease TTL so no simulated agent, however far behind, is declared dead.
+const SIMULATED_RUN_MS = 14_000;
 
 async function databaseSize(stub: Coordinator): Promise<number> {
   return runInDurableObject(stub, (_instance, state) => state.storage.sql.databaseSize);
@@ -247,6 +249,13 @@ async function storageBreakdown(stub: Coordinator): Promise<Record<string, numbe
 async function scaleRun(total: number, batch: number): Promise<ScaleRow> {
   // Two shares outstanding per agent: a share of batch/2 lets each agent hold `batch`.
   const { id, stub } = await createRun(AGENTS * Math.ceil(batch / 2), total);
+  // The coordinator's clock follows the simulated run, so results end within its clock
+  // window (it clamps end times to it) and fill the time series as a real run would.
+  const t0 = Date.now();
+  let simulatedNow = t0;
+  await runInDurableObject(stub as never, (instance: { now: () => number }) => {
+    instance.now = () => simulatedNow;
+  });
   const agents = await joinAll(stub, AGENTS);
   const r = prng(3);
   let peak = 0;
@@ -275,6 +284,7 @@ async function scaleRun(total: number, batch: number): Promise<ScaleRow> {
         }
         if (seqs.length === 0) return;
         const results = seqs.map((seq) => simulated(r, seq, (seq / total) * SIMULATED_RUN_MS));
+        simulatedNow = Math.max(simulatedNow, t0 + (Math.max(...seqs) / total) * SIMULATED_RUN_MS + 1);
         const rep = value(await stub.report(AUTH, { agentId, reportId: `r${a}-${n}`, inflight: 0, results, returned: [] }));
         settled += rep.accepted;
         if (settled >= nextProbe) {
