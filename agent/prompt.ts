@@ -1,8 +1,11 @@
 // Seeded synthetic prompts. Each credit's request is a pure function of (seed, seq):
 // any agent, edge or external, sending credit 17 sends the same prompt and asks for the
 // same output length, so a run is reproducible however its credits were spread.
-// One word of the vocabulary stands for one token: the words are short and common, so
-// they are single tokens in the usual BPE vocabularies.
+// A prompt of N tokens is N words of the vocabulary joined by spaces, and that is exactly
+// N tokens by every encoding edgeperf ships (contract/spec.ts, TOKENIZERS): each word is
+// one token with and without its leading space, and BPE never merges across the space
+// before a word. A test counts the prompts with each encoding, so a word that breaks this
+// cannot be added; counting at run time would cost CPU on every request for nothing.
 
 import { prng } from "../contract/prng";
 import type { RunSpec } from "../contract/spec";

@@ -1,18 +1,31 @@
-// Sends one request to the target and measures it as AIPerf does (README, "The API"):
+// Sends one request to the target and measures it as AIPerf does (README, "Reading the
+// metrics"). A token is any text a stream carries: reasoning, answer or tool call.
 //   start   = right before fetch() is called
-//   TTFT    = first chunk with non-empty content − start          (streaming only)
-//   latency = last chunk with non-empty content − start           (streaming)
-//           = body fully read − start                             (otherwise)
-//   OSL     = usage.completion_tokens, else the non-empty content chunks (streaming) or
-//             the words of the content (not streaming)
+//   TTFT    = first event with a token − start                      (streaming only)
+//   TTFO    = first event with a non-reasoning token − start        (streaming only)
+//   TTST    = second event with a token − the first one             (streaming only)
+//   latency = last event with a token − start                       (streaming)
+//           = body fully read − start                               (otherwise)
+//   OSL     = usage's completion tokens, else the answer's and the reasoning's tokens
+//             by the tokenizer (agent/tokenizer.ts), streaming or not alike
+//   reasoning tokens = usage's reasoning_tokens, else the reasoning's tokens, for a
+//             request that reasoned
+// A response with only reasoning or only tool calls is a success; one with no token at
+// all is `empty_response`. What each kind's events look like is agent/endpoints.ts.
 // Never throws: every failure becomes a result with an error {code, type, message}. The
 // message is short and fixed: no response body, URL or header ever goes into it, since
 // URLs and bodies may carry secrets.
 
 import type { ResultItem } from "../contract/protocol";
-import type { TargetSpec } from "../contract/spec";
+import { DEFAULT_TOKENIZER } from "../contract/spec";
+import type { TargetSpec, TokenizerName } from "../contract/spec";
+import { hasEmbeddings, kindHeaders, read, requestBody } from "./endpoints";
+import type { Reading, Usage } from "./endpoints";
 import type { Job } from "./prompt";
 import { SseParser } from "./sse";
+import { countTokens } from "./tokenizer";
+
+export { mockPath } from "./endpoints";
 
 export type Outcome = Omit<ResultItem, "seq">;
 
@@ -28,11 +41,17 @@ export interface TargetContext {
 }
 
 /**
- * builtin:mock takes its latency shape per request in these headers (mock/mock.ts;
- * a test checks they match). Not imported: the mock module is Worker code, the agent
- * must also run on Node.
+ * builtin:mock takes its shape per request in these headers (mock/mock.ts; a test checks
+ * they match). Not imported: the mock module is Worker code, the agent must also run on Node.
  */
-export const MOCK_HEADERS = { ttftMs: "x-mock-ttft-ms", itlMs: "x-mock-itl-ms", errorRate: "x-mock-error-rate" } as const;
+export const MOCK_HEADERS = {
+  ttftMs: "x-mock-ttft-ms",
+  itlMs: "x-mock-itl-ms",
+  errorRate: "x-mock-error-rate",
+  reasoningTokens: "x-mock-reasoning-tokens",
+  toolCalls: "x-mock-tool-calls",
+  tokenizer: "x-mock-tokenizer",
+} as const;
 
 /** How much of an error response is read before the rest is cancelled. */
 const ERROR_BODY_BYTES = 4096;
@@ -40,39 +59,26 @@ const ERROR_BODY_BYTES = 4096;
 /** Milliseconds rounded to microseconds: reports stay small, precision stays far below noise. */
 const ms = (x: number) => Math.max(0, Math.round(x * 1000) / 1000);
 
-const get = (o: unknown, key: string): unknown => (typeof o === "object" && o !== null ? (o as Record<string, unknown>)[key] : undefined);
-
-const count = (v: unknown): number | undefined =>
-  typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 10_000_000 ? v : undefined;
-
-/**
- * The request for one job. openai APIs send `max_tokens` only: `max_completion_tokens`
- * is newer and refused by several OpenAI-compatible servers, while every server we
- * know still honours max_tokens. Usage in streams needs stream_options.include_usage.
- */
+/** The request for one job: the kind's body (agent/endpoints.ts), the spec's headers, the mock's knobs. */
 export function buildRequest(target: TargetSpec, job: Job): RequestInit {
   const headers = new Headers();
   if (target.api !== "http") headers.set("content-type", "application/json");
   for (const [name, value] of Object.entries(target.headers)) headers.set(name, value);
-  if (target.apiKey !== undefined) headers.set("authorization", `Bearer ${target.apiKey}`);
-  // Every agent, edge or external, gives the mock the spec's latency shape.
-  if (target.mock) {
-    for (const key of ["ttftMs", "itlMs", "errorRate"] as const) headers.set(MOCK_HEADERS[key], String(target.mock[key]));
+  kindHeaders(target, headers);
+  // Every agent, edge or external, gives the mock the spec's shape, and the tokenizer its usage is counted by.
+  const mock = target.mock;
+  if (mock) {
+    for (const key of ["ttftMs", "itlMs", "errorRate", "reasoningTokens"] as const) {
+      const v = mock[key];
+      if (v !== undefined) headers.set(MOCK_HEADERS[key], String(v));
+    }
+    if (mock.toolCalls !== undefined) headers.set(MOCK_HEADERS.toolCalls, mock.toolCalls ? "1" : "0");
+    headers.set(MOCK_HEADERS.tokenizer, target.tokenizer ?? DEFAULT_TOKENIZER);
   }
   if (target.api === "http") {
     return { method: target.method ?? "GET", headers, ...(target.body !== undefined ? { body: target.body } : {}) };
   }
-  const model = target.model ?? "";
-  const limits = {
-    max_tokens: job.outputTokens,
-    stream: target.stream,
-    ...(target.stream ? { stream_options: { include_usage: true } } : {}),
-  };
-  const body =
-    target.api === "openai-chat"
-      ? { model, messages: [{ role: "user", content: job.prompt }], ...limits }
-      : { model, prompt: job.prompt, ...limits };
-  return { method: "POST", headers, body: JSON.stringify(body) };
+  return { method: "POST", headers, body: JSON.stringify(requestBody(target, job)) };
 }
 
 type Failure = { code: string; type: string; message: string };
@@ -84,6 +90,7 @@ const STREAM_PARSE: Failure = { code: "stream_parse", type: "stream", message: "
 const STREAM_ERROR: Failure = { code: "stream_error", type: "stream", message: "The stream carried an error object." };
 const EMPTY: Failure = { code: "empty_response", type: "stream", message: "The response had no content." };
 const RESPONSE_PARSE: Failure = { code: "response_parse", type: "response", message: "The response was not valid JSON." };
+const RESPONSE_ERROR: Failure = { code: "response_error", type: "response", message: "The response carried an error object." };
 
 function httpFailure(status: number): Failure {
   const redirect = status >= 300 && status < 400;
@@ -91,19 +98,6 @@ function httpFailure(status: number): Failure {
     code: `http_${status}`,
     type: "http",
     message: redirect ? `The target answered HTTP ${status}; redirects are not followed.` : `The target answered HTTP ${status}.`,
-  };
-}
-
-/** Content and usage of one streamed chunk or whole response. */
-function inspect(obj: unknown, api: "openai-chat" | "openai-completions", streamed: boolean) {
-  const choice = get(get(obj, "choices"), "0");
-  const content = api === "openai-completions" ? get(choice, "text") : get(get(choice, streamed ? "delta" : "message"), "content");
-  const usage = get(obj, "usage");
-  return {
-    content: typeof content === "string" ? content : "",
-    promptTokens: count(get(usage, "prompt_tokens")),
-    completionTokens: count(get(usage, "completion_tokens")),
-    error: get(obj, "error") !== undefined && get(obj, "error") !== null,
   };
 }
 
@@ -162,8 +156,8 @@ export async function sendRequest(ctx: TargetContext, job: Job): Promise<Outcome
     }
     const json = (res.headers.get("content-type") ?? "").includes("application/json");
     // A server that ignores `stream: true` and answers JSON is measured as non-streaming.
-    if (target.stream && !json) return await readStream(res, target.api, job, start, now);
-    return await readWhole(res, target.api, job, start, now);
+    if (target.stream && !json) return await readStream(res, target, job, start, now);
+    return await readWhole(res, target, job, start, now);
   } catch {
     return fail(timedOut ? TIMEOUT : ctx.signal?.aborted ? CANCELLED : CONNECTION);
   } finally {
@@ -172,22 +166,58 @@ export async function sendRequest(ctx: TargetContext, job: Job): Promise<Outcome
   }
 }
 
-async function readStream(
-  res: Response,
-  api: "openai-chat" | "openai-completions",
-  job: Job,
-  start: number,
-  now: () => number,
-): Promise<Outcome> {
+/** What a response said, gathered over its events: the texts, the usage (later fields win) and when tokens came. */
+class Tally {
+  first: number | null = null;
+  second: number | null = null;
+  firstOutput: number | null = null;
+  last = 0;
+  private readonly reasoning: string[] = [];
+  private readonly output: string[] = [];
+  private usage: Usage = {};
+
+  add(r: Reading, t: number): void {
+    this.usage = { ...this.usage, ...r.usage };
+    if (r.reasoning === "" && r.output === "") return;
+    if (this.first === null) this.first = t;
+    else this.second ??= t;
+    if (r.output !== "") {
+      this.firstOutput ??= t;
+      this.output.push(r.output);
+    }
+    if (r.reasoning !== "") this.reasoning.push(r.reasoning);
+    this.last = t;
+  }
+
+  get empty(): boolean {
+    return this.first === null && !(this.usage.completionTokens !== undefined && this.usage.completionTokens > 0);
+  }
+
+  /**
+   * Token counts: the server's where it reported them, the tokenizer's otherwise (texts are
+   * counted only then). A request that reasoned gets a reasoning count; one that did not
+   * gets one only from a server that says it reasoned (OpenAI's o-series hides the text).
+   */
+  tokens(job: Job, tokenizer: TokenizerName): Pick<Outcome, "inputTokens" | "outputTokens" | "reasoningTokens"> {
+    const u = this.usage;
+    const reasoned = this.reasoning.length > 0;
+    const reasoningText = () => countTokens(this.reasoning.join(""), tokenizer);
+    const outputTokens = u.completionTokens ?? countTokens(this.output.join(""), tokenizer) + reasoningText();
+    const reasoningTokens = reasoned ? (u.reasoningTokens ?? reasoningText()) : u.reasoningTokens ? u.reasoningTokens : undefined;
+    return {
+      inputTokens: u.promptTokens ?? job.inputTokens,
+      outputTokens,
+      ...(reasoningTokens !== undefined ? { reasoningTokens } : {}),
+    };
+  }
+}
+
+async function readStream(res: Response, target: TargetSpec, job: Job, start: number, now: () => number): Promise<Outcome> {
   if (!res.body) return { ok: false, latencyMs: ms(now() - start), error: { ...EMPTY } };
   const reader = res.body.getReader();
   const decoder = new TextDecoder();
   const parser = new SseParser();
-  let first: number | null = null;
-  let last = 0;
-  let chunks = 0;
-  let promptTokens: number | undefined;
-  let completionTokens: number | undefined;
+  const tally = new Tally();
   const stopWith = async (f: Failure): Promise<Outcome> => {
     const out: Outcome = { ok: false, latencyMs: ms(now() - start), error: { ...f } };
     await reader.cancel().catch(() => undefined);
@@ -210,36 +240,30 @@ async function readStream(
       } catch {
         return stopWith(STREAM_PARSE);
       }
-      const c = inspect(obj, api, true);
-      if (c.error) return stopWith(STREAM_ERROR);
-      if (c.content !== "") {
-        first ??= t;
-        last = t;
-        chunks++;
+      const r = read(target, obj, true);
+      if (r.error) return stopWith(STREAM_ERROR);
+      tally.add(r, t);
+      if (r.end) {
+        finished = true;
+        break;
       }
-      promptTokens = c.promptTokens ?? promptTokens;
-      completionTokens = c.completionTokens ?? completionTokens;
     }
     if (done) break;
     if (finished) await reader.cancel().catch(() => undefined);
   }
+  const { first, second, firstOutput } = tally;
   if (first === null) return { ok: false, latencyMs: ms(now() - start), error: { ...EMPTY } };
   return {
     ok: true,
-    latencyMs: ms(last - start),
+    latencyMs: ms(tally.last - start),
     ttftMs: ms(first - start),
-    inputTokens: promptTokens ?? job.inputTokens,
-    outputTokens: completionTokens ?? chunks,
+    ...(firstOutput !== null ? { ttfoMs: ms(firstOutput - start) } : {}),
+    ...(second !== null ? { ttstMs: ms(second - first) } : {}),
+    ...tally.tokens(job, target.tokenizer ?? DEFAULT_TOKENIZER),
   };
 }
 
-async function readWhole(
-  res: Response,
-  api: "openai-chat" | "openai-completions",
-  job: Job,
-  start: number,
-  now: () => number,
-): Promise<Outcome> {
+async function readWhole(res: Response, target: TargetSpec, job: Job, start: number, now: () => number): Promise<Outcome> {
   const text = await res.text();
   const latencyMs = ms(now() - start);
   let obj: unknown;
@@ -248,8 +272,15 @@ async function readWhole(
   } catch {
     return { ok: false, latencyMs, error: { ...RESPONSE_PARSE } };
   }
-  const c = inspect(obj, api, false);
-  const words = c.content.split(/\s+/).filter((w) => w !== "").length;
-  if (words === 0 && !c.completionTokens) return { ok: false, latencyMs, error: { ...EMPTY, type: "response" } };
-  return { ok: true, latencyMs, inputTokens: c.promptTokens ?? job.inputTokens, outputTokens: c.completionTokens ?? words };
+  const r = read(target, obj, false);
+  if (r.error) return { ok: false, latencyMs, error: { ...RESPONSE_ERROR } };
+  if (target.api === "embeddings") {
+    // Embeddings produce no tokens: latency and the input's length are all there is.
+    if (!hasEmbeddings(obj)) return { ok: false, latencyMs, error: { ...EMPTY, type: "response" } };
+    return { ok: true, latencyMs, inputTokens: r.usage.promptTokens ?? job.inputTokens };
+  }
+  const tally = new Tally();
+  tally.add(r, 0);
+  if (tally.empty) return { ok: false, latencyMs, error: { ...EMPTY, type: "response" } };
+  return { ok: true, latencyMs, ...tally.tokens(job, target.tokenizer ?? DEFAULT_TOKENIZER) };
 }

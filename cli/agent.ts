@@ -12,13 +12,14 @@ import { clientOf, note, print, printJson, tokenOf } from "./common.ts";
 import { CliError, oneLine } from "./errors.ts";
 import { visible } from "./escape.ts";
 import { StatusLine } from "./follow.ts";
+import { mockPath } from "../agent/target.ts";
 
 const MOCK_URL = "builtin:mock";
 
 /** builtin:mock is served by the Worker itself; an external agent calls it over HTTP. */
 export function resolveTarget(server: string, spec: RunSpec): string {
   if (spec.target.url !== MOCK_URL) return spec.target.url;
-  return `${server}${spec.target.api === "openai-completions" ? "/mock/v1/completions" : "/mock/v1/chat/completions"}`;
+  return `${server}${mockPath(spec.target.api)}`;
 }
 
 function coordinatorFailure(e: unknown, server: string): CliError {

@@ -20,6 +20,7 @@ export const SPEC_FLAGS = {
   url: { type: "string" },
   model: { type: "string", short: "m" },
   "endpoint-type": { type: "string" },
+  tokenizer: { type: "string" },
   streaming: { type: "boolean" },
   concurrency: { type: "string" },
   "request-rate": { type: "string" },
@@ -123,9 +124,14 @@ export function num(values: Values, name: string): number | undefined {
   return n;
 }
 
+// AIPerf's --endpoint-type names, and ours (target.api) where they differ.
 const ENDPOINT_TYPES: Record<string, string> = {
   chat: "openai-chat",
   completions: "openai-completions",
+  embeddings: "embeddings",
+  responses: "responses",
+  messages: "messages",
+  template: "template",
   http: "http",
   "openai-chat": "openai-chat",
   "openai-completions": "openai-completions",
@@ -200,7 +206,9 @@ export function buildSpec(values: Values, base: Obj = {}): Obj {
   const endpoint = str(values, "endpoint-type");
   const api = endpoint === undefined ? undefined : ENDPOINT_TYPES[endpoint];
   if (endpoint !== undefined && api === undefined)
-    throw new UsageError(`--endpoint-type must be chat, completions or http (got "${oneLine(endpoint, 40)}")`);
+    throw new UsageError(
+      `--endpoint-type must be chat, completions, embeddings, responses, messages, template or http (got "${oneLine(endpoint, 40)}")`,
+    );
 
   const headers = (values.header as string[] | undefined)?.map(parseHeader);
   const thresholds = (values.threshold as string[] | undefined)?.map(parseThresholdFlag);
@@ -225,6 +233,8 @@ export function buildSpec(values: Values, base: Obj = {}): Obj {
       url: str(values, "url"),
       api,
       model: str(values, "model"),
+      // The server checks the name against the encodings it ships.
+      tokenizer: str(values, "tokenizer"),
       stream: values.streaming === true ? true : undefined,
       apiKey: str(values, "api-key"),
       headers: headers ? Object.fromEntries(headers) : undefined,

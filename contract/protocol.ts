@@ -61,6 +61,13 @@ export const ResultItem = z.strictObject({
   ttftMs: ms.optional(),
   inputTokens: nonNegInt(10_000_000).optional(),
   outputTokens: nonNegInt(10_000_000).optional(),
+  // Extensions for reasoning models (AIPerf's definitions; README, "Reading the metrics").
+  // ttfoMs: the first non-reasoning token (answer or tool call) − start. ttstMs: the
+  // second token's arrival − the first's. reasoningTokens: of outputTokens, how many
+  // were reasoning.
+  ttfoMs: ms.optional(),
+  ttstMs: ms.optional(),
+  reasoningTokens: nonNegInt(10_000_000).optional(),
   // Extension: when the request ended, ms after the run's start on the coordinator's
   // clock (as the agent estimates it). Places the result in the time series.
   endMs: z.number().min(0).max(1e10).optional(),

@@ -91,16 +91,94 @@ const HeadersSchema = z.record(z.string(), z.string()).superRefine((headers, ctx
   }
 });
 
+/**
+ * What target.api may be. AIPerf's --endpoint-type names where it has one (embeddings,
+ * responses, messages, template); the first two keep their older names.
+ */
+export const APIS = ["openai-chat", "openai-completions", "http", "embeddings", "responses", "messages", "template"] as const;
+export type Api = (typeof APIS)[number];
+
+/**
+ * The BPE encodings edgeperf ships (gpt-tokenizer), which target.tokenizer may name: token
+ * counts without `usage`, synthetic prompts and the mock's `usage` all use one of them.
+ * Each costs Worker bundle size: cl100k_base about 0.45 MiB gzipped, o200k_base about 1.1 MiB.
+ */
+export const TOKENIZERS = ["cl100k_base", "o200k_base"] as const;
+export type TokenizerName = (typeof TOKENIZERS)[number];
+export const DEFAULT_TOKENIZER: TokenizerName = "cl100k_base";
+
+// The mock's optional knobs have no default here, so a spec that does not use them
+// parses to what it did before they existed; the mock's own defaults apply.
 const MockSchema = z.strictObject({
   ttftMs: num(0, 60_000).default(20),
   itlMs: num(0, 10_000).default(5),
   errorRate: num(0, 1).default(0),
+  // Reasoning tokens streamed before the answer, counted within max_tokens.
+  reasoningTokens: int(0, 4096).optional(),
+  // The answer is a tool call whose arguments stream instead of content.
+  toolCalls: z.boolean().optional(),
 });
+
+/** The placeholders a template body may use; anything else in double braces is refused. */
+export const TEMPLATE_PLACEHOLDERS = ["prompt", "max_tokens", "model"] as const;
+/** `{{name}}` in a template body, spaces inside the braces allowed. */
+export const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
+// A dotted path into a JSON document: keys and array indexes, e.g. choices.0.delta.content.
+const JSON_PATH = z
+  .string()
+  .max(256)
+  .regex(/^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+){0,15}$/, {
+    error: "must be a dotted path of at most 16 keys or indexes, e.g. choices.0.message.content",
+  });
+
+// Deeper than any real API's body; filling a template recurses once per level.
+const MAX_TEMPLATE_DEPTH = 32;
+
+/** The placeholder names used in a JSON value's strings, and how deep it nests (walked without recursion). */
+function walkTemplate(value: unknown): { names: Set<string>; depth: number } {
+  const names = new Set<string>();
+  let depth = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [v, d] = top;
+    depth = Math.max(depth, d);
+    if (typeof v === "string") for (const m of v.matchAll(PLACEHOLDER)) names.add(m[1] ?? "");
+    else if (typeof v === "object" && v !== null && d < MAX_TEMPLATE_DEPTH + 1) {
+      for (const x of Array.isArray(v) ? v : [...Object.keys(v), ...Object.values(v)]) stack.push([x, d + 1]);
+    }
+  }
+  return { names, depth };
+}
+
+/** The placeholder names a template body uses. */
+export function templatePlaceholders(value: unknown): Set<string> {
+  return walkTemplate(value).names;
+}
+
+// api "template": any JSON API measured by a body template and where its text is.
+const TemplateSchema = z
+  .strictObject({
+    body: z.record(z.string(), z.unknown()),
+    textPath: JSON_PATH,
+    streamTextPath: JSON_PATH.optional(),
+    usagePath: JSON_PATH.optional(),
+  })
+  .superRefine((t, ctx) => {
+    const { names, depth } = walkTemplate(t.body);
+    if (depth > MAX_TEMPLATE_DEPTH) return fail(ctx, ["body"], `must nest at most ${MAX_TEMPLATE_DEPTH} levels deep`, "out_of_range", 422);
+    if (utf8.encode(JSON.stringify(t.body)).length > MAX_BODY_BYTES) {
+      return fail(ctx, ["body"], `must be at most ${MAX_BODY_BYTES} bytes as JSON`, "out_of_range", 422);
+    }
+    const unknown = [...names].find((n) => !(TEMPLATE_PLACEHOLDERS as readonly string[]).includes(n));
+    // The unknown name is not echoed: a body may carry anything.
+    if (unknown !== undefined) return fail(ctx, ["body"], "uses a placeholder other than {{prompt}}, {{max_tokens}} and {{model}}");
+    if (!names.has("prompt")) return fail(ctx, ["body"], "must use {{prompt}} somewhere, or no prompt is ever sent");
+  });
 
 const TargetSchema = z
   .strictObject({
     url: z.string().min(1).max(MAX_URL_LENGTH),
-    api: z.enum(["openai-chat", "openai-completions", "http"]).default("openai-chat"),
+    api: z.enum(APIS).default("openai-chat"),
     model: z.string().min(1).max(256).optional(),
     stream: z.boolean().default(false),
     headers: HeadersSchema.default({}),
@@ -121,21 +199,39 @@ const TargetSchema = z
       })
       .optional(),
     mock: MockSchema.optional(),
+    // Extension for api "template".
+    template: TemplateSchema.optional(),
+    tokenizer: z.enum(TOKENIZERS).optional(),
   })
   .transform((t, ctx) => {
     const isMock = t.url === MOCK_URL;
     const http = t.api === "http";
-    const { model, method, body, mock, ...rest } = t;
+    const { model, method, body, mock, template, tokenizer, ...rest } = t;
     if (mock !== undefined && !isMock) return fail(ctx, ["mock"], `is only allowed with url "${MOCK_URL}"`);
     if (!http && method !== undefined) return fail(ctx, ["method"], `is only allowed with api "http"`);
     if (!http && body !== undefined) return fail(ctx, ["body"], `is only allowed with api "http"`);
     if (body !== undefined && BODYLESS.has(method ?? "GET")) return fail(ctx, ["body"], "is not allowed with method GET or HEAD");
-    if (!http && model === undefined && !isMock) return fail(ctx, ["model"], `is required for api "${t.api}"`);
+    if (t.api === "template" && template === undefined) return fail(ctx, ["template"], `is required for api "template"`);
+    if (t.api !== "template" && template !== undefined) return fail(ctx, ["template"], `is only allowed with api "template"`);
+    if (http && tokenizer !== undefined) return fail(ctx, ["tokenizer"], `is not used with api "http", which counts no tokens`);
+    // An embeddings server answers one JSON body; there is nothing to stream.
+    if (t.api === "embeddings" && t.stream) return fail(ctx, ["stream"], `is not supported with api "embeddings"`);
+    // A template names the model itself unless it uses {{model}}.
+    const needsModel = t.api === "template" ? templatePlaceholders(template?.body).has("model") : !http;
+    if (needsModel && model === undefined && !isMock) {
+      return fail(
+        ctx,
+        ["model"],
+        t.api === "template" ? "is required: target.template.body uses {{model}}" : `is required for api "${t.api}"`,
+      );
+    }
     return {
       ...rest,
-      ...(model !== undefined ? { model } : !http ? { model: "mock" } : {}),
+      ...(model !== undefined ? { model } : isMock && !http ? { model: "mock" } : {}),
       ...(http ? { method: method ?? "GET" } : {}),
       ...(body !== undefined ? { body } : {}),
+      ...(template !== undefined ? { template } : {}),
+      ...(tokenizer !== undefined ? { tokenizer } : {}),
       ...(isMock ? { mock: mock ?? MockSchema.parse({}) } : {}),
     };
   });
@@ -392,7 +488,7 @@ export function parseRunSpec(body: unknown, cfg: Config): RunSpec {
 
 // The spec as it may be shown to anyone holding a read token, or logged.
 export function publicSpec(spec: RunSpec) {
-  const { apiKey, headers, body, ...target } = spec.target;
+  const { apiKey, headers, body, template, ...target } = spec.target;
   return {
     ...spec,
     target: {
@@ -401,6 +497,8 @@ export function publicSpec(spec: RunSpec) {
       hasApiKey: apiKey !== undefined,
       headers: Object.fromEntries(Object.keys(headers).map((name) => [name, "REDACTED"])),
       ...(body !== undefined ? { body: "REDACTED" } : {}),
+      // A template body is a request body like api "http"'s: some APIs take their key in it.
+      ...(template !== undefined ? { template: { ...template, body: "REDACTED" } } : {}),
     },
     // Webhook URLs (Slack, Discord…) carry their secret in the path.
     ...(spec.notify ? { notify: { url: redactUrl(spec.notify.url, { path: true }) } } : {}),

@@ -39,6 +39,7 @@ import type { RunSpec } from "../contract/spec";
 import { Ticker, handleMock } from "../mock/mock";
 import type { LoadAgentInit } from "./edge-agents";
 import { rpcTransport } from "./edge-agents";
+import { mockPath as mockPathFor } from "../agent/target";
 
 interface Stored {
   init: LoadAgentInit;
@@ -72,8 +73,9 @@ export const GIVE_UP_FLOOR_MS = 60 * 60_000;
 /** Requests to the built-in mock never leave the isolate: this host is never resolved. */
 const MOCK_HOST = "https://builtin-mock.edgeperf.internal";
 
+/** Where the built-in mock serves the spec's endpoint kind (agent/endpoints.ts). */
 export function mockPath(spec: RunSpec): string {
-  return spec.target.api === "openai-completions" ? "/mock/v1/completions" : "/mock/v1/chat/completions";
+  return mockPathFor(spec.target.api);
 }
 
 /** The spec as an edge agent runs it: the request timeout capped (see EDGE_REQUEST_TIMEOUT_S). */

@@ -1,16 +1,22 @@
 // The run's metrics accumulator. Definitions, tags and unit strings follow AIPerf
 // (ai-dynamo/aiperf, aiperf/metrics/types/*.py and common/enums/metric_enums.py):
 //
-// - request_latency, time_to_first_token, inter_token_latency (ms), output/input
-//   sequence lengths (tokens) and output_token_throughput_per_user (tokens/sec/user) are
-//   distributions over SUCCESSFUL requests only, each kept as a DDSketch so storage
-//   does not grow with the request count.
-// - ITL = (latency - TTFT) / (OSL - 1), only when TTFT is known and OSL >= 2.
+// - request_latency, time_to_first_token, time_to_first_output_token,
+//   time_to_second_token, inter_token_latency (ms), output/input sequence lengths and
+//   reasoning_token_count (tokens) and output_token_throughput_per_user
+//   (tokens/sec/user) are distributions over SUCCESSFUL requests only, each kept as a
+//   DDSketch so storage does not grow with the request count. A request adds to a
+//   distribution only what it reported: TTFO only if it produced a non-reasoning token,
+//   reasoning_token_count only if it reasoned.
+// - TTFT is the first token of any kind and OSL includes reasoning tokens, so
+//   ITL = (latency - TTFT) / (OSL - 1) is the pace of every token, reasoning included;
+//   only when TTFT is known and OSL >= 2.
 // - output_token_throughput_per_user = 1 / ITL in seconds = 1000 / ITL(ms).
 // - request_count = successes, error_request_count = failures (requests);
 //   request_error_rate = 100 * failures / (successes + failures), unit "%".
 // - request_throughput = successes / duration (requests/sec), output_token_throughput =
-//   total output tokens / duration (tokens/sec), benchmark_duration in "sec".
+//   total output tokens / duration (tokens/sec), total_token_throughput = (total input
+//   + total output tokens) / duration, benchmark_duration in "sec".
 //
 // Scalars with nothing to divide by are `null`, never NaN or Infinity, so the document
 // always survives JSON.stringify.
@@ -30,14 +36,18 @@ export interface ReportedResult {
   ok: boolean;
   latencyMs: number;
   ttftMs?: number;
+  ttfoMs?: number;
+  ttstMs?: number;
   inputTokens?: number;
   outputTokens?: number;
+  reasoningTokens?: number;
   error?: { code: string; type: string; message?: string };
 }
 
 /**
- * Serialized RunMetrics: six sketches and at most MAX_ERROR_KINDS + 1 error entries; once
- * frozen, the final document instead of the sketches (`distributions` is then null).
+ * Serialized RunMetrics: one sketch per distribution of the catalog and at most
+ * MAX_ERROR_KINDS + 1 error entries; once frozen, the final document instead of the
+ * sketches (`distributions` is then null).
  */
 export interface RunMetricsData {
   completed: number;
@@ -127,6 +137,9 @@ export class RunMetrics {
     }
     const latency = measure(r.latencyMs, "latencyMs");
     const ttft = r.ttftMs === undefined ? undefined : measure(r.ttftMs, "ttftMs");
+    const ttfo = r.ttfoMs === undefined ? undefined : measure(r.ttfoMs, "ttfoMs");
+    const ttst = r.ttstMs === undefined ? undefined : measure(r.ttstMs, "ttstMs");
+    const reasoning = r.reasoningTokens === undefined ? undefined : integer(r.reasoningTokens, "reasoningTokens", MAX_MEASURE);
     const osl = r.outputTokens === undefined ? undefined : integer(r.outputTokens, "outputTokens", MAX_MEASURE);
     const isl = r.inputTokens === undefined ? undefined : integer(r.inputTokens, "inputTokens", MAX_MEASURE);
     // AIPerf rejects a first token after the last one; we drop only the derived value.
@@ -136,6 +149,9 @@ export class RunMetrics {
     const s = this.sketches;
     s.request_latency.add(latency);
     if (ttft !== undefined) s.time_to_first_token.add(ttft);
+    if (ttfo !== undefined) s.time_to_first_output_token.add(ttfo);
+    if (ttst !== undefined) s.time_to_second_token.add(ttst);
+    if (reasoning !== undefined) s.reasoning_token_count.add(reasoning);
     if (osl !== undefined) s.output_sequence_length.add(osl);
     if (isl !== undefined) s.input_sequence_length.add(isl);
     if (itl !== undefined) {
@@ -150,11 +166,14 @@ export class RunMetrics {
     const seconds = Number.isFinite(benchmarkDurationMs) && benchmarkDurationMs > 0 ? benchmarkDurationMs / 1000 : null;
     const settled = this.successes + this.failures;
     const osl = this.sketches.output_sequence_length;
+    const isl = this.sketches.input_sequence_length;
     // How each scalar of the catalog is computed; the distributions are the sketches.
     const scalars: Record<ScalarTag, number | null> = {
       request_throughput: seconds !== null && settled > 0 ? this.successes / seconds : null,
       // Token throughput is unknown, not zero, when no success reported a token count.
       output_token_throughput: seconds !== null && osl.count > 0 ? osl.sum / seconds : null,
+      // AIPerf's (total ISL + total OSL) / duration; unknown when neither was reported.
+      total_token_throughput: seconds !== null && osl.count + isl.count > 0 ? (isl.sum + osl.sum) / seconds : null,
       request_count: this.successes,
       error_request_count: this.failures,
       request_error_rate: settled > 0 ? (100 * this.failures) / settled : null,
@@ -196,7 +215,13 @@ export class RunMetrics {
     m.successes = d.completed;
     m.failures = d.failed;
     if (d.final) m.final = d.final;
-    else if (d.distributions) for (const tag of DISTRIBUTION_TAGS) m.sketches[tag] = DDSketch.fromJSON(d.distributions[tag]);
+    else if (d.distributions) {
+      // A run stored before a metric existed (a deploy mid-run) has no sketch for it yet.
+      for (const tag of DISTRIBUTION_TAGS) {
+        const data = d.distributions[tag] as SketchData | undefined;
+        if (data) m.sketches[tag] = DDSketch.fromJSON(data);
+      }
+    }
     for (const e of d.errors) m.countError(e.code, e.type, e.count);
     return m;
   }

@@ -1,6 +1,8 @@
 // Seeded synthetic prompts: a pure function of (seed, seq).
 import { describe, expect, it } from "vitest";
 import { jobFor } from "../agent/prompt";
+import { countTokens } from "../agent/tokenizer";
+import { TOKENIZERS } from "../contract/spec";
 
 const workload = (seed: number, inMean = 550, inStd = 0, outMean = 128, outStd = 0) => ({
   inputTokens: { mean: inMean, stddev: inStd },
@@ -41,5 +43,27 @@ describe("synthetic prompts", () => {
     expect(sd).toBeGreaterThan(37);
     expect(sd).toBeLessThan(43);
     for (let seq = 0; seq < 200; seq++) expect(jobFor(workload(9, 1, 0, 1, 50), seq).outputTokens).toBeGreaterThanOrEqual(1);
+  });
+
+  it("has exactly the asked input tokens by every shipped tokenizer, from 1 token to 20,000", () => {
+    for (const name of TOKENIZERS) {
+      for (const [mean, seq] of [
+        [1, 0],
+        [2, 5],
+        [7, 1],
+        [550, 2],
+        [4096, 3],
+        [20_000, 4],
+      ] as const) {
+        const j = jobFor(workload(11, mean), seq);
+        expect(j.inputTokens).toBe(mean);
+        expect(countTokens(j.prompt, name), `${name}, ${mean} tokens`).toBe(mean);
+      }
+      // Drawn lengths too, on many seeds: every word and every neighbour pair is covered.
+      for (let seq = 0; seq < 300; seq++) {
+        const j = jobFor(workload(seq, 40, 30), seq);
+        expect(countTokens(j.prompt, name), `${name}, seq ${seq}`).toBe(j.inputTokens);
+      }
+    }
   });
 });

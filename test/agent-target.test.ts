@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import type { Job } from "../agent/prompt";
 import { buildRequest, MOCK_HEADERS, sendRequest } from "../agent/target";
-import { MOCK_LIMITS } from "../mock/mock";
+import { MOCK_LIMITS, MOCK_TOKENIZER_HEADER } from "../mock/mock";
 import type { TargetSpec } from "../contract/spec";
 
 const enc = new TextEncoder();
@@ -72,20 +72,20 @@ describe("streaming measurement", () => {
         [1_200, "data: [DONE]\n\n"],
       ]);
     });
-    expect(await result).toEqual({ ok: true, ttftMs: 50, latencyMs: 75, inputTokens: 12, outputTokens: 3 });
+    expect(await result).toEqual({ ok: true, ttftMs: 50, ttfoMs: 50, ttstMs: 10, latencyMs: 75, inputTokens: 12, outputTokens: 3 });
   });
 
-  it("counts non-empty content chunks as the output length and uses the synthetic input length without usage", async () => {
+  it("counts the output's tokens by the tokenizer, not its chunks, and uses the synthetic input length without usage", async () => {
     const clock = new Clock();
     const { result } = run(target(), clock, () =>
       sse(clock, [
-        [1_030, chat("a")],
+        [1_030, chat(" one two")],
         [1_040, ": comment\n\n" + chat("")],
-        [1_045, chat("b") + chat("c")], // two events in one read: both at 1045
+        [1_045, chat(" three four") + chat(" five")], // two events in one read: both at 1045
         [1_300, "data: [DONE]\n\n"],
       ]),
     );
-    expect(await result).toEqual({ ok: true, ttftMs: 30, latencyMs: 45, inputTokens: 5, outputTokens: 3 });
+    expect(await result).toEqual({ ok: true, ttftMs: 30, ttfoMs: 30, ttstMs: 15, latencyMs: 45, inputTokens: 5, outputTokens: 5 });
   });
 
   it("measures events split across reads when their last piece arrives", async () => {
@@ -98,7 +98,7 @@ describe("streaming measurement", () => {
         [1_035, comp("two").slice(4)],
       ]),
     );
-    expect(await result).toEqual({ ok: true, ttftMs: 25, latencyMs: 35, inputTokens: 5, outputTokens: 2 });
+    expect(await result).toEqual({ ok: true, ttftMs: 25, ttfoMs: 25, ttstMs: 10, latencyMs: 35, inputTokens: 5, outputTokens: 2 });
   });
 
   it("fails with stream_parse on a data line that is not JSON", async () => {
@@ -154,10 +154,10 @@ describe("non-streaming measurement", () => {
     expect(await result).toEqual({ ok: true, latencyMs: 180, inputTokens: 9, outputTokens: 6 });
   });
 
-  it("counts the words of the content when there is no usage", async () => {
+  it("counts the content's tokens by the tokenizer when there is no usage", async () => {
     const clock = new Clock();
     const { result } = run(target({ stream: false, api: "openai-completions" }), clock, () =>
-      Response.json({ choices: [{ text: " four  words of text" }] }),
+      Response.json({ choices: [{ text: " four tokens of text" }] }),
     );
     expect(await result).toEqual({ ok: true, latencyMs: 0, inputTokens: 5, outputTokens: 4 });
   });
@@ -205,17 +205,24 @@ describe("the request", () => {
 });
 
 describe("the built-in mock", () => {
-  it("gets the spec's latency knobs in the headers the mock reads", () => {
-    const init = buildRequest(target({ url: "builtin:mock", mock: { ttftMs: 7, itlMs: 2, errorRate: 0.5 } }), job);
+  it("gets the spec's knobs and the tokenizer in the headers the mock reads", () => {
+    const mock = { ttftMs: 7, itlMs: 2, errorRate: 0.5, reasoningTokens: 12, toolCalls: true };
+    const init = buildRequest(target({ url: "builtin:mock", tokenizer: "o200k_base", mock }), job);
     const headers = new Headers(init.headers);
     expect(headers.get(MOCK_LIMITS.ttftMs.header)).toBe("7");
     expect(headers.get(MOCK_LIMITS.itlMs.header)).toBe("2");
     expect(headers.get(MOCK_LIMITS.errorRate.header)).toBe("0.5");
-    expect(Object.values(MOCK_HEADERS).sort()).toEqual(
-      Object.values(MOCK_LIMITS)
-        .map((l) => l.header)
-        .sort(),
-    );
+    expect(headers.get(MOCK_LIMITS.reasoningTokens.header)).toBe("12");
+    expect(headers.get(MOCK_LIMITS.toolCalls.header)).toBe("1");
+    expect(headers.get(MOCK_TOKENIZER_HEADER)).toBe("o200k_base");
+    expect(Object.values(MOCK_HEADERS).sort()).toEqual([...Object.values(MOCK_LIMITS).map((l) => l.header), MOCK_TOKENIZER_HEADER].sort());
+  });
+
+  it("leaves the optional knobs out when the spec does not set them, and names the default tokenizer", () => {
+    const headers = new Headers(buildRequest(target({ url: "builtin:mock", mock: { ttftMs: 7, itlMs: 2, errorRate: 0 } }), job).headers);
+    expect(headers.has(MOCK_LIMITS.reasoningTokens.header)).toBe(false);
+    expect(headers.has(MOCK_LIMITS.toolCalls.header)).toBe(false);
+    expect(headers.get(MOCK_TOKENIZER_HEADER)).toBe("cl100k_base");
   });
 });
 

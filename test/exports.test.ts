@@ -17,12 +17,23 @@ const iso = (t: number) => new Date(t).toISOString();
 
 // The run behind the fixtures: ITL of the first request = (1000 - 200) / (5 - 1) = 200 ms,
 // of the second (2000 - 400) / (17 - 1) = 100 ms; the third has one output token, so no
-// ITL. 23 output tokens and 3 successes in 10 s; 2 of 5 requests failed.
+// ITL and no second token. The first two reasoned (2 and 8 of their tokens). 23 output
+// and 450 input tokens and 3 successes in 10 s; 2 of 5 requests failed.
 function fixtureRun(): RunMetrics {
   const m = RunMetrics.empty();
-  m.add({ seq: 1, ok: true, latencyMs: 1000, ttftMs: 200, outputTokens: 5, inputTokens: 100 });
-  m.add({ seq: 2, ok: true, latencyMs: 2000, ttftMs: 400, outputTokens: 17, inputTokens: 200 });
-  m.add({ seq: 3, ok: true, latencyMs: 1500, ttftMs: 300, outputTokens: 1, inputTokens: 150 });
+  m.add({ seq: 1, ok: true, latencyMs: 1000, ttftMs: 200, ttfoMs: 400, ttstMs: 20, outputTokens: 5, reasoningTokens: 2, inputTokens: 100 });
+  m.add({
+    seq: 2,
+    ok: true,
+    latencyMs: 2000,
+    ttftMs: 400,
+    ttfoMs: 1200,
+    ttstMs: 30,
+    outputTokens: 17,
+    reasoningTokens: 8,
+    inputTokens: 200,
+  });
+  m.add({ seq: 3, ok: true, latencyMs: 1500, ttftMs: 300, ttfoMs: 300, outputTokens: 1, inputTokens: 150 });
   m.add({ seq: 4, ok: false, latencyMs: 50, error: { code: "http_500", type: "HTTPError", message: "boom" } });
   m.add({ seq: 5, ok: false, latencyMs: 50, error: { code: "timeout", type: "TimeoutError" } });
   return m;
@@ -132,6 +143,10 @@ const DISPLAY_NAMES: Record<MetricTag, string> = {
   output_token_throughput_per_user: "Output Token Throughput Per User (tokens/sec/user)",
   request_latency: "Request Latency (ms)",
   time_to_first_token: "Time to First Token (ms)",
+  time_to_first_output_token: "Time to First Output Token (ms)",
+  time_to_second_token: "Time to Second Token (ms)",
+  reasoning_token_count: "Reasoning Token Count (tokens)",
+  total_token_throughput: "Total Token Throughput (tokens/sec)",
   benchmark_duration: "Benchmark Duration (sec)",
   error_request_count: "Error Request Count",
   output_token_throughput: "Output Token Throughput (tokens/sec)",
@@ -174,6 +189,9 @@ describe("the AIPerf JSON export", () => {
     expect(out.inter_token_latency).toMatchObject({ min: 100, max: 200, count: 2 });
     expect(out.request_throughput).toEqual({ unit: "requests/sec", avg: 0.3 });
     expect(out.output_token_throughput).toEqual({ unit: "tokens/sec", avg: 2.3 });
+    expect(out.total_token_throughput).toEqual({ unit: "tokens/sec", avg: 47.3 });
+    expect(out.time_to_second_token).toMatchObject({ min: 20, max: 30, count: 2, sum: 50 });
+    expect(out.reasoning_token_count).toMatchObject({ min: 2, max: 8, count: 2, sum: 10 });
     expect(out.request_error_rate).toEqual({ unit: "%", avg: 40 });
     expect(out.benchmark_duration).toEqual({ unit: "sec", avg: 10 });
   });
@@ -269,7 +287,8 @@ describe("the AIPerf CSV export", () => {
       const metric = r.metrics[tag] as Json;
       header.slice(1).forEach((stat, i) => {
         const cell = row[i + 1]!;
-        const whole = (tag === "input_sequence_length" || tag === "output_sequence_length") && ["min", "max", "sum"].includes(stat);
+        const tokens = ["input_sequence_length", "output_sequence_length", "reasoning_token_count"].includes(tag);
+        const whole = tokens && ["min", "max", "sum"].includes(stat);
         expect(cell, `${tag}.${stat}`).toMatch(whole ? /^\d+$/ : /^\d+\.\d\d$/);
         expect(Math.abs(Number(cell) - metric[stat]), `${tag}.${stat}`).toBeLessThanOrEqual(0.005 + 1e-9);
       });

@@ -12,6 +12,7 @@ import type { RpcResult } from "../contract/errors";
 import { advance, createRun } from "./helpers";
 import type { TestRun } from "./helpers";
 import { MAX_DEPTH_SHARES } from "../contract/protocol";
+import type { JoinAnswer } from "../contract/protocol";
 
 const API = { role: "api" } as const;
 
@@ -96,7 +97,8 @@ async function play(actions: Action[], budget: number, pool: number, warmup: num
   for (const a of actions) {
     n++;
     if (a.kind === "join") {
-      const j = value(await run.stub.join(API, { name: `a${agents.length}` }));
+      // RPC's type mapping of the answer's deep spec type defeats inference; the value is plain data.
+      const j = value((await run.stub.join(API, { name: `a${agents.length}` })) as RpcResult<JoinAnswer>);
       if (j) agents.push({ id: j.agentId, held: [], cap: 0, done: [] });
     } else if (a.kind === "lease" && agents.length > 0) {
       const ag = agents[a.agent % agents.length]!;

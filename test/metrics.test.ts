@@ -251,3 +251,69 @@ describe("final metrics", () => {
     expect(final[1]!).toBeLessThan(live[1]! / 2);
   });
 });
+
+describe("RunMetrics for reasoning models (AIPerf's definitions)", () => {
+  // The stream: first token (reasoning) at 100 ms, one every 10 ms, 20 reasoning
+  // tokens then 10 answer tokens, usage 30: the last token at 100 + 29 · 10 = 390 ms.
+  const reasoningStream: ReportedResult = {
+    seq: 1,
+    ok: true,
+    latencyMs: 390,
+    ttftMs: 100,
+    ttfoMs: 300,
+    ttstMs: 10,
+    outputTokens: 30,
+    reasoningTokens: 20,
+    inputTokens: 50,
+  };
+
+  it("paces every token, reasoning included: ITL 10 ms and 100 tokens/s per user for the issue's stream", () => {
+    const m = RunMetrics.empty();
+    m.add(reasoningStream);
+    const doc = m.document(1_000);
+    expect(dist(doc, "time_to_first_token").avg).toBe(100);
+    expect(dist(doc, "inter_token_latency").avg).toBeCloseTo(10, 12);
+    expect(dist(doc, "output_token_throughput_per_user").avg).toBeCloseTo(100, 10);
+    expect(dist(doc, "output_sequence_length").avg).toBe(30);
+  });
+
+  it("reports TTFO, TTST and reasoning tokens with their units, each from the requests that had one", () => {
+    const m = RunMetrics.empty();
+    m.add(reasoningStream);
+    m.add({ seq: 2, ok: true, latencyMs: 200, ttftMs: 50, ttfoMs: 50, ttstMs: 4, outputTokens: 16, inputTokens: 50 });
+    m.add({ seq: 3, ok: true, latencyMs: 90 }); // not streamed: none of them
+    m.add({ seq: 4, ok: false, latencyMs: 5, ttfoMs: 1, reasoningTokens: 9, error: { code: "timeout", type: "timeout" } });
+    const doc = m.document(1_000);
+    expect(dist(doc, "time_to_first_output_token")).toMatchObject({ unit: "ms", count: 2, min: 50, max: 300, sum: 350 });
+    expect(dist(doc, "time_to_second_token")).toMatchObject({ unit: "ms", count: 2, min: 4, max: 10 });
+    expect(dist(doc, "reasoning_token_count")).toMatchObject({ unit: "tokens", count: 1, min: 20, max: 20, sum: 20 });
+  });
+
+  it("computes total token throughput as the input and output tokens of successes over the duration", () => {
+    const m = handRun();
+    expect(scalar(m.document(10_000), "total_token_throughput")).toEqual({ unit: "tokens/sec", avg: (450 + 23) / 10 });
+    expect(scalar(m.document(0), "total_token_throughput").avg).toBeNull();
+    const tokenless = RunMetrics.empty();
+    tokenless.add(ok(1, 100));
+    expect(scalar(tokenless.document(1_000), "total_token_throughput").avg).toBeNull();
+  });
+
+  it("refuses a negative TTFO or TTST and a fractional reasoning count, recording nothing", () => {
+    const m = RunMetrics.empty();
+    expect(() => m.add({ ...reasoningStream, ttfoMs: -1 })).toThrow(RangeError);
+    expect(() => m.add({ ...reasoningStream, ttstMs: Number.POSITIVE_INFINITY })).toThrow(RangeError);
+    expect(() => m.add({ ...reasoningStream, reasoningTokens: 2.5 })).toThrow(RangeError);
+    expect(m.completed).toBe(0);
+  });
+
+  it("rebuilds a run stored before these metrics existed, with them empty", () => {
+    const m = handRun();
+    const stored = JSON.parse(JSON.stringify(m.toJSON()));
+    for (const tag of ["time_to_first_output_token", "time_to_second_token", "reasoning_token_count"]) delete stored.distributions[tag];
+    const back = RunMetrics.fromJSON(stored);
+    back.add(reasoningStream);
+    const doc = back.document(10_000);
+    expect(dist(doc, "reasoning_token_count").count).toBe(1);
+    expect(dist(doc, "request_latency").count).toBe(4);
+  });
+});

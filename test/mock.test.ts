@@ -5,6 +5,7 @@ import OpenAI, { APIError } from "openai";
 import { describe, expect, it } from "vitest";
 import { MAX_TOKENS, promptText } from "../agent/prompt";
 import { buildRequest } from "../agent/target";
+import { countTokens } from "../agent/tokenizer";
 import { readConfig } from "../contract/config";
 import { parseRunSpec } from "../contract/spec";
 import { handleMock, handleMockRoute, MOCK_DEFAULTS, MOCK_MAX_BODY_BYTES, mockKnobsFromHeaders } from "../mock/mock";
@@ -49,6 +50,8 @@ const messages = [
   { role: "system" as const, content: "You are terse." },
   { role: "user" as const, content: "count  to\nfive please" },
 ];
+/** What the mock's usage says for `messages`: each message's tokens by the default encoding. */
+const PROMPT = countTokens("You are terse.") + countTokens("count  to\nfive please");
 
 describe("chat completions", () => {
   it("streams exactly max_tokens content chunks to the openai client, then a length finish and the usage", async () => {
@@ -73,11 +76,12 @@ describe("chat completions", () => {
       if (chunk.usage) usage = chunk.usage;
     }
     expect(contents).toHaveLength(8);
-    expect(contents.every((c) => c === "tok ")).toBe(true);
+    expect(contents.every((c) => c === " tok")).toBe(true);
     expect(role).toBe("assistant");
     expect(finishes.at(-1)).toBe("length");
     expect(finishes.filter((f) => f !== null)).toHaveLength(1);
-    expect(usage).toEqual({ prompt_tokens: 7, completion_tokens: 8, total_tokens: 15 });
+    expect(PROMPT).toBe(10);
+    expect(usage).toEqual({ prompt_tokens: PROMPT, completion_tokens: 8, total_tokens: PROMPT + 8 });
   });
 
   it("sends the role on the first content chunk, an empty-choices usage chunk last, and [DONE]", async () => {
@@ -94,11 +98,11 @@ describe("chat completions", () => {
     expect(events.at(-1)).toBe("[DONE]");
     const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
     expect(chunks).toHaveLength(5);
-    expect(chunks[0].choices[0].delta).toEqual({ role: "assistant", content: "tok " });
-    expect(chunks[1].choices[0].delta).toEqual({ content: "tok " });
+    expect(chunks[0].choices[0].delta).toEqual({ role: "assistant", content: " tok" });
+    expect(chunks[1].choices[0].delta).toEqual({ content: " tok" });
     expect(chunks[3].choices[0]).toMatchObject({ delta: {}, finish_reason: "length" });
     expect(chunks[4].choices).toEqual([]);
-    expect(chunks[4].usage).toEqual({ prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 });
+    expect(chunks[4].usage).toEqual({ prompt_tokens: PROMPT, completion_tokens: 3, total_tokens: PROMPT + 3 });
     expect(chunks.slice(0, 4).every((c) => c.usage === null)).toBe(true);
     expect(new Set(chunks.map((c) => c.id)).size).toBe(1);
   });
@@ -119,7 +123,7 @@ describe("chat completions", () => {
     expect(res.object).toBe("chat.completion");
     expect(res.id).toMatch(/^chatcmpl-/);
     expect(res.model).toBe("my-model");
-    expect(res.choices[0]?.message).toMatchObject({ role: "assistant", content: "tok ".repeat(5) });
+    expect(res.choices[0]?.message).toMatchObject({ role: "assistant", content: " tok".repeat(5) });
     expect(res.choices[0]?.finish_reason).toBe("length");
     expect(res.usage).toEqual({ prompt_tokens: 3, completion_tokens: 5, total_tokens: 8 });
   });
@@ -156,7 +160,7 @@ describe("text completions", () => {
       if (choice?.finish_reason) finish = choice.finish_reason;
       if (chunk.usage) usage = chunk.usage;
     }
-    expect(texts).toEqual(Array(6).fill("tok "));
+    expect(texts).toEqual(Array(6).fill(" tok"));
     expect(finish).toBe("length");
     expect(usage).toEqual({ prompt_tokens: 4, completion_tokens: 6, total_tokens: 10 });
   });
@@ -165,7 +169,7 @@ describe("text completions", () => {
     const res = await client().completions.create({ model: "mock", prompt: ["x y", "z"], max_tokens: 4 });
     expect(res.object).toBe("text_completion");
     expect(res.id).toMatch(/^cmpl-/);
-    expect(res.choices[0]?.text).toBe("tok tok tok tok ");
+    expect(res.choices[0]?.text).toBe(" tok".repeat(4));
     expect(res.choices[0]?.finish_reason).toBe("length");
     expect(res.usage).toEqual({ prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 });
   });
@@ -270,9 +274,24 @@ describe("injected errors", () => {
 
 describe("the knob headers", () => {
   it("fall back to the defaults when absent and override them when present", () => {
-    expect(mockKnobsFromHeaders(new Headers(), MOCK_DEFAULTS)).toEqual({ ttftMs: 20, itlMs: 5, errorRate: 0 });
-    const h = new Headers({ "x-mock-ttft-ms": "60000", "x-mock-itl-ms": "2.5", "x-mock-error-rate": "0.25" });
-    expect(mockKnobsFromHeaders(h, MOCK_DEFAULTS)).toEqual({ ttftMs: 60000, itlMs: 2.5, errorRate: 0.25 });
+    const defaults = { ttftMs: 20, itlMs: 5, errorRate: 0, reasoningTokens: 0, toolCalls: 0, tokenizer: "cl100k_base" };
+    expect(mockKnobsFromHeaders(new Headers(), MOCK_DEFAULTS)).toEqual(defaults);
+    const h = new Headers({
+      "x-mock-ttft-ms": "60000",
+      "x-mock-itl-ms": "2.5",
+      "x-mock-error-rate": "0.25",
+      "x-mock-reasoning-tokens": "4096",
+      "x-mock-tool-calls": "1",
+      "x-mock-tokenizer": "o200k_base",
+    });
+    expect(mockKnobsFromHeaders(h, MOCK_DEFAULTS)).toEqual({
+      ttftMs: 60000,
+      itlMs: 2.5,
+      errorRate: 0.25,
+      reasoningTokens: 4096,
+      toolCalls: 1,
+      tokenizer: "o200k_base",
+    });
   });
 
   it.each([
@@ -283,6 +302,10 @@ describe("the knob headers", () => {
     ["x-mock-itl-ms", ""],
     ["x-mock-error-rate", "1.5"],
     ["x-mock-error-rate", "NaN"],
+    ["x-mock-reasoning-tokens", "4097"],
+    ["x-mock-reasoning-tokens", "1.5"],
+    ["x-mock-tool-calls", "2"],
+    ["x-mock-tokenizer", "gpt2"],
   ])("refuse %s: %j with 400", async (header, value) => {
     const res = await post("/chat/completions", { model: "m", messages }, { [header]: value });
     expect(res.status).toBe(400);
@@ -295,7 +318,7 @@ describe("the knob headers", () => {
 describe("refusals", () => {
   it("answers 404 in edgeperf's error shape for an unknown path or a wrong method", async () => {
     for (const req of [
-      new Request("https://mock.test/mock/v1/embeddings", { method: "POST" }),
+      new Request("https://mock.test/mock/v1/audio/speech", { method: "POST" }),
       new Request("https://mock.test/mock/", { method: "GET" }),
       new Request(`${BASE}/chat/completions`, { method: "GET" }),
     ]) {

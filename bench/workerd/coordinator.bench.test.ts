@@ -253,8 +253,8 @@ async function scaleRun(total: number, batch: number): Promise<ScaleRow> {
   // window (it clamps end times to it) and fill the time series as a real run would.
   const t0 = Date.now();
   let simulatedNow = t0;
-  await runInDurableObject(stub as never, (instance: { now: () => number }) => {
-    instance.now = () => simulatedNow;
+  await runInDurableObject(stub, (instance) => {
+    (instance as { now: () => number }).now = () => simulatedNow;
   });
   const agents = await joinAll(stub, AGENTS);
   const r = prng(3);
