@@ -21,9 +21,14 @@ const OUTPUT = `  --out DIR                        write results.json, profile_e
 const SPEC = `Target (AIPerf names):
   --url URL                        endpoint URL, or builtin:mock
   -m, --model NAME                 model name
-  --endpoint-type TYPE             chat (default), completions or http
+  --endpoint-type TYPE             chat (default), completions, embeddings, responses
+                                   (OpenAI Responses API), messages (Anthropic), http, or
+                                   template (its body and text paths in --spec's
+                                   target.template)
+  --tokenizer NAME                 counts tokens where the server reports no usage:
+                                   cl100k_base (default) or o200k_base
   --streaming                      stream responses (measures TTFT and ITL)
-  --api-key KEY                    sent as Authorization: Bearer KEY
+  --api-key KEY                    sent as Authorization: Bearer KEY (messages: x-api-key)
   -H, --header "Name: value"       extra request header (repeatable)
   --request-timeout-seconds S      per-request timeout
   --mock-ttft-ms MS, --mock-itl-ms MS, --mock-error-rate P   builtin:mock's latency shape
@@ -50,6 +55,21 @@ Run:
 Output:
 ${OUTPUT}`;
 
+// `run` with a list or --search-slo makes an experiment (cli/experiment.ts).
+const EXPERIMENT = `Experiments (a run per level, one after another; README, "Experiments"):
+  --concurrency 1,2,4,8            a list (AIPerf's syntax) sweeps the concurrency
+  --request-rate 5,10,20           or the request rate (--concurrency N then caps in flight)
+  --search-slo EXPR                capacity search: the highest level at which every SLO
+                                   holds, e.g. "time_to_first_token.p95<200" (repeatable)
+  --search-over concurrency|rate   what the search varies [concurrency]
+  --search-min N, --search-max N   its bounds [1, 256]: doubles from min, then bisects
+  The other flags build every level's run, as for a single run. Prints a line per level
+  as it ends, then a table of every level (and the search's answer). --out DIR writes
+  each level's run into DIR/level-<level>/, and experiment.json and experiment.csv.
+  Exit 0 when the experiment completed (a search that found no level meeting the SLO
+  included: it says so); 1 when it was stopped or failed, or when a sweep's level
+  failed a --threshold, was cancelled or partial, or had no successful request.`;
+
 const COMMANDS: Record<string, string> = {
   run: `Usage: edgeperf run --url URL [flags]
 
@@ -58,6 +78,8 @@ Creates a run (API token), follows it live on stderr, then prints the results ta
 terminal it stops gracefully at once); a second Ctrl-C force-stops.
 
 ${SPEC}
+
+${EXPERIMENT}
 
 ${CONNECTION}
 
@@ -142,7 +164,8 @@ export const MAIN = `edgeperf — benchmark OpenAI-compatible LLM endpoints and 
 Usage: edgeperf <command> [flags]
 
 Commands:
-  run               create a run, follow it live, print the results
+  run               create a run, follow it live, print the results (a list such as
+                    --concurrency 1,2,4, or --search-slo, runs an experiment: a run per level)
   status RUN_ID     status snapshot of a run
   watch RUN_ID      follow a run live until it completes
   results RUN_ID    results of a run (--out DIR writes the AIPerf exports and report.html)

@@ -6,6 +6,8 @@ import type { Values } from "./args.ts";
 import { clientOf, deliver, note, tokenOf } from "./common.ts";
 import { CliError, UsageError } from "./errors.ts";
 import { visible } from "./escape.ts";
+import { EXPERIMENT_FLAGS, experimentOf } from "./experiment-args.ts";
+import { runExperiment } from "./experiment.ts";
 import { StatusLine, follow } from "./follow.ts";
 import { withFlagNames } from "./field-flags.ts";
 import { handleInterrupts } from "./interrupt.ts";
@@ -61,22 +63,27 @@ export async function runSpec({ client, apiToken, spec, values, dashboardNote, s
 }
 
 export async function run(argv: string[], help: (cmd: string) => number): Promise<number> {
-  const { values } = parseFlags(argv, { ...COMMON_FLAGS, ...SPEC_FLAGS, ...OUTPUT_FLAGS }, { min: 0, max: 0, names: "" });
+  const flags = { ...COMMON_FLAGS, ...SPEC_FLAGS, ...OUTPUT_FLAGS, ...EXPERIMENT_FLAGS };
+  const { values } = parseFlags(argv, flags, { min: 0, max: 0, names: "" });
   if (values.help) return help("run");
   const specFile = str(values, "spec");
   const file = specFile !== undefined ? readSpecFile(specFile) : {};
-  const spec = buildSpec(values, file);
+  // A list (--concurrency 1,2,4) or --search-slo makes an experiment; its base is this spec.
+  const experiment = experimentOf(values, file);
+  const spec = experiment ? (experiment.body.base as Record<string, unknown>) : buildSpec(values, file);
   // Said here rather than by the server's 400, which would name target.url, not the flag.
   const target = spec.target as { url?: unknown } | undefined;
   if (target?.url === undefined)
     throw new UsageError("run needs --url (an endpoint URL, or builtin:mock), or a --spec file that sets target.url");
   const client = clientOf(values);
+  const fileRef = specFile !== undefined ? { specFile: { name: specFile, spec: file } } : {};
+  if (experiment) return runExperiment({ client, apiToken: tokenOf(values, "the API token"), request: experiment, values, ...fileRef });
   return runSpec({
     client,
     apiToken: tokenOf(values, "the API token"),
     spec,
     values,
-    ...(specFile !== undefined ? { specFile: { name: specFile, spec: file } } : {}),
+    ...fileRef,
   });
 }
 

@@ -16,6 +16,7 @@ export const KEY_FIGURES: ReadonlyArray<readonly [string, readonly string[]]> = 
   ["output_token_throughput", ["avg"]],
   ["time_to_first_token", ["p50", "p99"]],
   ["inter_token_latency", ["p50"]],
+  ["output_token_throughput_per_user", ["p50"]],
   ["request_latency", ["p50", "p99"]],
   ["request_error_rate", ["avg"]],
   ["goodput", ["avg"]],

@@ -33,9 +33,15 @@ export function experiment(env: Env, id: string | undefined) {
   }
 }
 
-export function experimentUrls(origin: string, id: string) {
+export function experimentUrls(origin: string, id: string, readToken?: string) {
   const self = `${origin}/v1/experiments/${id}`;
-  return { self, results: `${self}/results`, events: `${self}/events`, stop: `${self}/stop` };
+  return {
+    self,
+    results: `${self}/results`,
+    events: `${self}/events`,
+    stop: `${self}/stop`,
+    ...(readToken !== undefined ? { dashboard: `${origin}/experiments/${id}#token=${readToken}` } : {}),
+  };
 }
 
 /** ?wait=S: 0 to 60 seconds, fractions allowed. */
@@ -72,7 +78,7 @@ export async function createExperiment(request: IRequest, env: Env): Promise<Res
     origin,
   };
   const summary = unwrap(await env.EXPERIMENT.get(id).create(init)) as ExperimentSummary;
-  const urls = experimentUrls(origin, init.id);
+  const urls = experimentUrls(origin, init.id, readToken);
   return json({ ...summary, readToken, agentToken, urls }, 201, { location: urls.self });
 }
 

@@ -7,6 +7,7 @@ import { errorResponse, toErrorResponse } from "../contract/errors";
 import { streamEvents } from "./events";
 import { serveAsset } from "./dashboard/assets";
 import { serveDashboard } from "./dashboard/page";
+import { serveExperimentPage } from "./dashboard/experiment-page";
 import { handleMockRoute } from "../mock/mock";
 import { drainResume, drainStart, drainStatus, listRuns } from "./admin";
 import { getMetrics } from "./prometheus";
@@ -63,6 +64,8 @@ router
   .delete("/v1/admin/drain", drainResume)
   // The live dashboard page; the read token stays in the URL fragment, never sent here.
   .get("/runs/:id", serveDashboard)
+  // The experiment page: its levels side by side, linking each level's run dashboard; token in the fragment.
+  .get("/experiments/:id", serveExperimentPage)
   // The dashboard's scripts and styles (and uPlot), bundled into the Worker.
   .get("/assets/:file", serveAsset)
   // The built-in OpenAI-compatible mock target (no token: it serves benchmarks, holds nothing).

@@ -15,6 +15,10 @@ import chartsJs from "./charts.ui.js";
 import dashboardCss from "./dashboard.ui.css";
 import dashboardJs from "./dashboard.ui.js";
 import downloadsJs from "./downloads.ui.js";
+import experimentChartsJs from "./experiment-charts.ui.js";
+import experimentCss from "./experiment.ui.css";
+import experimentRenderJs from "./experiment-render.ui.js";
+import experimentJs from "./experiment.ui.js";
 import renderJs from "./render.ui.js";
 import reportJs from "./report.ui.js";
 import resultsJs from "./results.ui.js";
@@ -31,6 +35,11 @@ const ASSETS: Record<string, { body: string; type: string }> = {
   "downloads.ui.js": { body: downloadsJs, type: JS },
   "charts.ui.js": { body: chartsJs, type: JS },
   "dashboard.ui.css": { body: dashboardCss, type: CSS },
+  // The experiment page (experiment-page.ts).
+  "experiment.ui.js": { body: experimentJs, type: JS },
+  "experiment-charts.ui.js": { body: experimentChartsJs, type: JS },
+  "experiment-render.ui.js": { body: experimentRenderJs, type: JS },
+  "experiment.ui.css": { body: experimentCss, type: CSS },
   // The metric catalog as a browser module, so the dashboard names no metric itself.
   "metrics.ui.js": { body: metricsModule(), type: JS },
 };

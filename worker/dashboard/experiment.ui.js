@@ -1,0 +1,216 @@
+// Browser side: the experiment page's entry module (/experiments/:id#token=…). Reads the
+// experiment's id from the path and its read token from the fragment, then follows it:
+//
+// 1. GET /v1/experiments/:id/events as Server-Sent Events, read with fetch() and a stream
+//    reader (EventSource cannot send an Authorization header). Each `status` event is the
+//    whole summary: the header, the levels table, the Pareto charts. `complete` carries
+//    the final summary. A stream ends after a few minutes with `event: reconnect` (or
+//    drops): the page opens a new one with Last-Event-ID.
+// 2. If a stream cannot be opened, or ends before its first event (a proxy that buffers
+//    streams), it polls GET /v1/experiments/:id every POLL_MS instead.
+// 3. While a level runs, its run's status (GET /v1/runs/:runId: the experiment's read
+//    token reads every level's run) is read every second for the progress bar: the
+//    summary has a level's figures only once its run completed.
+// 4. Each level links to its run's dashboard with the same token in the fragment.
+//
+// Rendering is experiment-render.ui.js's and the charts experiment-charts.ui.js's; the
+// token only ever travels in an Authorization header, or in a same-origin link's fragment.
+
+import { createParetoCharts } from "./experiment-charts.ui.js";
+import { renderHeader, renderLevels, renderOverview, renderWipe } from "./experiment-render.ui.js";
+import { $, renderConnection, renderGone, showNotice } from "./render.ui.js";
+
+const POLL_MS = 2_000;
+const PROGRESS_EVERY_MS = 1_000;
+
+const experimentId = decodeURIComponent(location.pathname.split("/")[2] ?? "");
+const token = new URLSearchParams(location.hash.slice(1)).get("token");
+const base = `/v1/experiments/${encodeURIComponent(experimentId)}`;
+
+const state = {
+  summary: null,
+  /** server clock − local clock, from the last summary: the wipe countdown uses the server's. */
+  skewMs: 0,
+  lastEventId: null,
+  retryMs: 1_000,
+  /** The current level's run status: { runId, snapshot }. */
+  run: null,
+  runInFlight: false,
+};
+
+let charts = null;
+
+class HttpError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** Not worth retrying: the token or the experiment is wrong, or it is gone. */
+const fatal = (e) => e instanceof HttpError && (e.status === 401 || e.status === 403 || e.status === 404);
+
+async function api(path, init = {}) {
+  const res = await fetch(path, { ...init, cache: "no-store", headers: { authorization: `Bearer ${token}`, ...(init.headers ?? {}) } });
+  if (!res.ok) {
+    let code = "http_error";
+    let message = `HTTP ${res.status}`;
+    try {
+      const body = await res.json();
+      code = body.error?.code ?? code;
+      message = body.error?.message ?? message;
+    } catch {
+      /* not JSON */
+    }
+    throw new HttpError(res.status, code, message);
+  }
+  return res;
+}
+
+const serverNow = () => Date.now() + state.skewMs;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function applySummary(s) {
+  // A status event can trail the final summary it preceded on the wire; the final wins.
+  if (state.summary?.phase === "complete" && s.phase !== "complete") return;
+  state.summary = s;
+  state.skewMs = Date.parse(s.serverTime) - Date.now();
+  renderHeader(s);
+  renderOverview(s, state.run);
+  renderLevels(s, token);
+  renderWipe(s, serverNow());
+  charts?.update(s.levels);
+}
+
+/** The current level's run status, for the progress bar: one request at a time. */
+function refreshRun() {
+  const s = state.summary;
+  const runId = s && s.phase !== "complete" ? s.current?.runId : null;
+  if (!runId || state.runInFlight) return;
+  state.runInFlight = true;
+  api(`/v1/runs/${encodeURIComponent(runId)}`)
+    .then((r) => r.json())
+    .then((snapshot) => {
+      state.run = { runId, snapshot };
+      if (state.summary) renderOverview(state.summary, state.run);
+    })
+    .catch(() => {}) // the next tick tries again; the summary says how the level ended
+    .finally(() => (state.runInFlight = false));
+}
+
+/** Reads one SSE stream: resolves with how it ended ("complete", "reconnect" or "ended") and how many events it carried. */
+async function followEvents() {
+  const headers = { accept: "text/event-stream" };
+  if (state.lastEventId !== null) headers["last-event-id"] = state.lastEventId;
+  const res = await api(`${base}/events`, { headers });
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  let events = 0;
+  for (;;) {
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch {
+      return { how: "ended", events };
+    }
+    if (chunk.done) return { how: "ended", events };
+    buffer = (buffer + chunk.value).replace(/\r\n?/g, "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        const value = line.slice(line.indexOf(":") + 1).replace(/^ /, "");
+        if (line.startsWith("event:")) event = value.trim();
+        else if (line.startsWith("data:")) data.push(value);
+        else if (line.startsWith("id:")) state.lastEventId = value;
+        else if (line.startsWith("retry:") && /^\d+$/.test(value)) state.retryMs = Number(value);
+      }
+      if (data.length === 0) continue;
+      events++;
+      const payload = JSON.parse(data.join("\n"));
+      if (event === "status" || event === "complete") applySummary(payload);
+      if (event === "complete" || event === "reconnect") {
+        reader.cancel().catch(() => {});
+        return { how: event, events };
+      }
+      if (event === "error") {
+        throw new HttpError(payload.error?.code === "experiment_not_found" ? 404 : 500, payload.error?.code, payload.error?.message);
+      }
+    }
+  }
+}
+
+/** Streams until the experiment completes; returns early, for polling to take over, when a stream will not work. */
+async function stream() {
+  for (;;) {
+    renderConnection("live", "live");
+    let r;
+    try {
+      r = await followEvents();
+    } catch (e) {
+      if (fatal(e)) throw e;
+      return;
+    }
+    if (r.how === "complete") return;
+    if (r.how === "ended") {
+      if (r.events === 0) return;
+      renderConnection("live", "reconnecting…");
+      await sleep(state.retryMs);
+    }
+  }
+}
+
+async function poll() {
+  while (state.summary?.phase !== "complete") {
+    try {
+      applySummary(await (await api(base)).json());
+      renderConnection("polling", "polling every 2 s");
+    } catch (e) {
+      if (fatal(e)) throw e;
+      renderConnection("offline", "reconnecting…");
+    }
+    if (state.summary?.phase !== "complete") await sleep(POLL_MS);
+  }
+}
+
+function explain(e) {
+  if (e instanceof HttpError && e.status === 404) return "No such experiment: it may have finished and been wiped after its grace window.";
+  if (e instanceof HttpError && (e.status === 401 || e.status === 403))
+    return "The token in this page's URL is not valid for this experiment.";
+  return `Could not load the experiment: ${e.message}`;
+}
+
+async function follow() {
+  await stream();
+  if (state.summary?.phase !== "complete") await poll();
+  renderConnection("final", "final results");
+}
+
+function main() {
+  window.addEventListener("hashchange", () => location.reload());
+  $("experiment-id").textContent = experimentId.slice(0, 12);
+  if (!token) {
+    renderConnection("offline", "no token");
+    renderGone(401, "This page needs the experiment's read token in its URL fragment: /experiments/<id>#token=<read token>.");
+    return;
+  }
+  try {
+    charts = createParetoCharts();
+  } catch (e) {
+    showNotice(`Charts are unavailable: ${e.message}`);
+  }
+  setInterval(() => {
+    refreshRun();
+    if (state.summary) renderWipe(state.summary, serverNow());
+  }, PROGRESS_EVERY_MS);
+  follow().catch((e) => {
+    renderConnection("offline", "stopped");
+    // Once the final summary is on screen, a wiped experiment is no error: the page keeps it.
+    if (state.summary?.phase !== "complete") renderGone(e instanceof HttpError ? e.status : 0, explain(e));
+  });
+}
+
+main();
