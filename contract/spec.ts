@@ -9,6 +9,7 @@ import type { Config } from "./config";
 import { StatusError } from "./errors";
 import { ThresholdsSchema } from "./thresholds";
 import { checkTargetUrl, redactUrl } from "./targets";
+import { GoodputSchema } from "./goodput";
 
 export { parseThreshold, THRESHOLD_STATS } from "./thresholds";
 export type { Threshold, ThresholdOp, ThresholdStat } from "./thresholds";
@@ -330,6 +331,8 @@ const RunSpecSchema = z.strictObject({
   graceSeconds: int(0, 300), // defaulted from Config in parseRunSpec
   agents: AgentsSchema.optional(),
   thresholds: ThresholdsSchema.optional(),
+  // AIPerf's --goodput: per-request limits that make a successful request good.
+  goodput: GoodputSchema.optional(),
   abortOnThresholdFail: z.boolean().default(false),
   notify: z.strictObject({ url: z.string().min(1).max(MAX_URL_LENGTH) }).optional(),
 });

@@ -279,7 +279,7 @@ export class RunCoordinator extends DurableObject<Env> {
       let answer: ReportAnswer | null = null;
       this.transaction(() => {
         const r = desk.report(state, agent, body, now);
-        this.measured.add(r.measured, r.next, now, this.regionKey(agent));
+        this.measured.add(r.measured, r.next, now, this.regionKey(agent), this.specNow()?.goodput);
         this.commit(r.measured.length > 0 ? this.abortOnThresholds(r.next, now) : r.next);
         answer = { accepted: r.accepted, duplicates: r.duplicates, ...this.stopFlags(), concurrency: r.share, serverTime: now };
       });

@@ -29,6 +29,8 @@ import { DISTRIBUTION_TAGS, METRICS } from "../contract/metric-catalog";
 import type { DistributionTag, ScalarTag } from "../contract/metric-catalog";
 import { DDSketch, type SketchData } from "./sketch";
 import type { DistributionMetric, ErrorSummaryEntry, MetricsDocument, Percentile, ScalarMetric } from "../contract/results";
+import { isGood } from "../contract/goodput";
+import type { Goodput } from "../contract/goodput";
 export type { DistributionMetric, ErrorSummaryEntry, MetricsDocument, Percentile, ScalarMetric };
 
 export interface ReportedResult {
@@ -55,6 +57,8 @@ export interface RunMetricsData {
   distributions: Record<DistributionTag, SketchData> | null;
   errors: ErrorSummaryEntry[];
   final?: FinalMetrics;
+  /** Good requests (goodput); absent when the spec sets no goodput limits. */
+  good?: number;
 }
 
 interface FinalMetrics {
@@ -92,6 +96,8 @@ const MIN_ITL_FOR_RATE_MS = 1e-6;
 export class RunMetrics {
   private successes = 0;
   private failures = 0;
+  /** Successful requests meeting the spec's goodput limits; null when the spec sets none. */
+  private good: number | null = null;
   private sketches = newSketches();
   private errorCounts = new Map<string, ErrorSummaryEntry>();
   private final: FinalMetrics | null = null;
@@ -128,8 +134,10 @@ export class RunMetrics {
   }
 
   /** Records one settled, measured (non-warmup) request. Throws RangeError before changing anything. */
-  add(r: ReportedResult): void {
+  /** `goodput`: the spec's limits (contract/goodput.ts), when it sets any. */
+  add(r: ReportedResult, goodput?: Goodput): void {
     if (this.final) throw new Error("RunMetrics: the run's metrics are final.");
+    if (goodput) this.good ??= 0;
     if (!r.ok) {
       this.failures += 1;
       this.countError(r.error?.code, r.error?.type, 1);
@@ -158,6 +166,17 @@ export class RunMetrics {
       s.inter_token_latency.add(itl);
       if (itl >= MIN_ITL_FOR_RATE_MS) s.output_token_throughput_per_user.add(1000 / itl);
     }
+    if (goodput) {
+      const values = {
+        request_latency: latency,
+        time_to_first_token: ttft,
+        time_to_first_output_token: ttfo,
+        time_to_second_token: ttst,
+        inter_token_latency: itl,
+        output_token_throughput_per_user: itl !== undefined && itl >= MIN_ITL_FOR_RATE_MS ? 1000 / itl : undefined,
+      };
+      if (isGood(Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)), goodput)) this.good = (this.good ?? 0) + 1;
+    }
   }
 
   /** The metrics document; once frozen, the final one whatever the duration given. */
@@ -176,6 +195,8 @@ export class RunMetrics {
       total_token_throughput: seconds !== null && osl.count + isl.count > 0 ? (isl.sum + osl.sum) / seconds : null,
       request_count: this.successes,
       error_request_count: this.failures,
+      good_request_count: this.good,
+      goodput: seconds !== null && this.good !== null ? this.good / seconds : null,
       request_error_rate: settled > 0 ? (100 * this.failures) / settled : null,
       benchmark_duration: seconds,
     };
@@ -206,7 +227,13 @@ export class RunMetrics {
       };
     const distributions = {} as Record<DistributionTag, SketchData>;
     for (const tag of DISTRIBUTION_TAGS) distributions[tag] = this.sketches[tag].toJSON();
-    return { completed: this.successes, failed: this.failures, distributions, errors: this.errors() };
+    return {
+      completed: this.successes,
+      failed: this.failures,
+      distributions,
+      errors: this.errors(),
+      ...(this.good !== null ? { good: this.good } : {}),
+    };
   }
 
   /** Rebuilds from `toJSON` output, which only the coordinator writes (agents report single results). */
@@ -214,6 +241,7 @@ export class RunMetrics {
     const m = new RunMetrics();
     m.successes = d.completed;
     m.failures = d.failed;
+    m.good = d.good ?? null;
     if (d.final) m.final = d.final;
     else if (d.distributions) {
       // A run stored before a metric existed (a deploy mid-run) has no sketch for it yet.

@@ -15,6 +15,7 @@ import type { RegionView } from "../contract/results";
 import { RunMetrics } from "./metrics";
 import type { RunMetricsData } from "./metrics";
 import type { AgentRow } from "./rows";
+import type { Goodput } from "../contract/goodput";
 
 export const MAX_REGIONS = 16;
 export const OTHER_REGION = "other";
@@ -75,11 +76,11 @@ export class RegionResults {
   }
 
   /** Settled measured results of one agent's report (inside the coordinator's transaction). */
-  add(key: string, results: readonly ResultItem[]): void {
+  add(key: string, results: readonly ResultItem[], goodput?: Goodput): void {
     if (results.length === 0) return;
     const i = this.slot(key);
     const m = this.metricsOf(i);
-    for (const r of results) m.add(r);
+    for (const r of results) m.add(r, goodput);
     this.store.putMeta(`region:${i}`, m.toJSON());
   }
 

@@ -19,6 +19,7 @@ import type { RunStore } from "./run-store";
 import { TimeSeries } from "./timeseries";
 import type { TimeSeriesData } from "./timeseries";
 import { benchmarkDurationMs } from "./views";
+import type { Goodput } from "../contract/goodput";
 
 export class RunResults {
   /** Results per region (region-results.ts), in the same transactions. */
@@ -66,16 +67,16 @@ export class RunResults {
    * agent's clock cannot stretch the series: one far-off endMs once turned it into
    * 65,536-second buckets.
    */
-  add(results: readonly ResultItem[], state: RunState, now: number, region: string): void {
+  add(results: readonly ResultItem[], state: RunState, now: number, region: string, goodput?: Goodput): void {
     if (results.length === 0) return;
-    this.regions.add(region, results);
+    this.regions.add(region, results, goodput);
     const metrics = this.metricsNow();
     const series = this.seriesNow();
     const delivered = this.deliveredNow();
     const runToMeasured = (state.measuredStartedAt ?? now) - (state.startedAt ?? now);
     const windowMs = Math.max(0, now - (state.measuredStartedAt ?? now));
     for (const result of results) {
-      metrics.add(result);
+      metrics.add(result, goodput);
       delivered.add(result);
       const endMs = result.endMs !== undefined ? Math.min(windowMs, Math.max(0, result.endMs - runToMeasured)) : windowMs;
       series.add(endMs / 1000, result);
