@@ -43,6 +43,7 @@ export const SPEC_FLAGS = {
   regions: { type: "string" },
   grace: { type: "string" },
   "drain-timeout": { type: "string" },
+  "slice-duration": { type: "string" },
   threshold: { type: "string", multiple: true },
   "abort-on-threshold-fail": { type: "boolean" },
   spec: { type: "string" },
@@ -253,6 +254,7 @@ export function buildSpec(values: Values, base: Obj = {}): Obj {
     abortOnThresholdFail: values["abort-on-threshold-fail"] === true ? true : undefined,
     graceSeconds: num(values, "grace"),
     drainTimeoutSeconds: num(values, "drain-timeout"),
+    timesliceSeconds: num(values, "slice-duration"),
   });
   const spec = merge(base, flags);
   if (load !== undefined) spec.load = load;

@@ -49,6 +49,8 @@ Run:
   --regions a,b                    location hints for edge agents (wnam, weur, apac…)
   --grace S                        seconds final results stay served
   --drain-timeout S                seconds in-flight requests get once stopping
+  --slice-duration S               seconds per timeslice (AIPerf's name; the time series
+                                   and the timeslices exports) [1]
   --threshold EXPR                 e.g. "time_to_first_token.p99<500" (repeatable)
   --abort-on-threshold-fail        stop the run when a threshold fails
   --spec FILE                      a RunSpec JSON file; flags override its fields

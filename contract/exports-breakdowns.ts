@@ -4,7 +4,7 @@
 // array of `{timeslice_index, <tag>: {unit, stat…}}`). Pure functions of the results
 // document, like exports.ts, whose number and field formatting they share.
 //
-// A slice is one bucket of the run's time series: `bucketSeconds` wide (1 s, doubling on
+// A slice is one bucket of the run's time series: `bucketSeconds` wide (RunSpec timesliceSeconds, AIPerf's --slice-duration, default 1 s; doubling past 240 slices on
 // long runs so the series stays bounded), counted from the first measured credit. Within
 // a slice the series keeps counts, output tokens and the p50/p90/p99/max of latency and
 // TTFT, so those are the statistics a slice has.

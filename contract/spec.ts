@@ -329,6 +329,9 @@ const RunSpecSchema = z.strictObject({
   // A run with no live agent for this long ends (start_timeout before its first credit, no_agents after).
   agentTimeoutSeconds: int(1, 86_400).default(300),
   graceSeconds: int(0, 300), // defaulted from Config in parseRunSpec
+  // AIPerf's --slice-duration: the width of the time series' buckets, which are the
+  // timeslices of the exports (at most 240; a longer run merges neighbours).
+  timesliceSeconds: num(0.1, 3600).default(1),
   agents: AgentsSchema.optional(),
   thresholds: ThresholdsSchema.optional(),
   // AIPerf's --goodput: per-request limits that make a successful request good.

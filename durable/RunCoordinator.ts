@@ -131,7 +131,7 @@ export class RunCoordinator extends DurableObject<Env> {
           ...(init.notifySecret ? { notify: init.notifySecret } : {}),
         };
         this.store.putMeta("auth", secrets);
-        this.measured.start();
+        this.measured.start(spec.timesliceSeconds);
         this.store.putMeta("schedule", startSchedule(config.seed));
         if (spec.notify) {
           const hook: WebhookState = { url: spec.notify.url, attempts: 0, nextAt: null, delivered: false, lastError: null };

@@ -40,9 +40,11 @@ export class RunResults {
   }
 
   /** The empty documents of a new run (inside its creating transaction). */
-  start(): void {
+  /** `sliceSeconds`: the series' first bucket width (RunSpec timesliceSeconds). */
+  start(sliceSeconds = 1): void {
     this.invalidate();
     this.store.putMeta("metrics", RunMetrics.empty().toJSON());
+    this.store.putMeta("timeseries", TimeSeries.empty(sliceSeconds).toJSON());
   }
 
   metricsNow(): RunMetrics {

@@ -47,8 +47,9 @@ export class TimeSeries {
     private buckets: Map<number, { b: StoredBucket; lat: DDSketch | null; ttft: DDSketch | null }>,
   ) {}
 
-  static empty(): TimeSeries {
-    return new TimeSeries(1, new Map());
+  /** An empty series whose buckets (the exports' timeslices) start `widthSeconds` wide. */
+  static empty(widthSeconds = 1): TimeSeries {
+    return new TimeSeries(widthSeconds, new Map());
   }
 
   static fromJSON(data: TimeSeriesData | null): TimeSeries {

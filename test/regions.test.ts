@@ -204,6 +204,28 @@ describe("the breakdown exports", () => {
     expect(json.timeslices[1].request_latency).toBeUndefined();
   });
 
+  it("cut slices as wide as timesliceSeconds asks, as AIPerf's --slice-duration does", async () => {
+    const run = await createRun({ load: { concurrency: 4 }, stop: { requests: 3 }, timesliceSeconds: 2 });
+    const a = await joinIn(run, "weur");
+    const seqs = (await lease(run, a, 3)).body.credits.map((c: { seq: number }) => c.seq);
+    await advanceAndAlarm(run, 3_000);
+    const ends = [500, 1_500, 2_500];
+    await report(
+      run,
+      a,
+      seqs.map((s: number, i: number) => okResult(s, { latencyMs: 100 + i, endMs: ends[i] })),
+    );
+    const json = (await call("GET", `/v1/runs/${run.id}/results?format=timeslices`, { token: run.readToken })).body;
+    expect(json.slice_duration_seconds).toBe(2);
+    expect(json.timeslices.map((s: { request_count: { avg: number } }) => s.request_count.avg)).toEqual([2, 1]);
+    expect(json.timeslices[1].request_throughput.avg).toBe(0.5);
+    const bad = await call("POST", "/v1/runs", {
+      body: { target: { url: "builtin:mock" }, stop: { requests: 1 }, timesliceSeconds: 0.01 },
+    });
+    expect(bad.status).toBe(422);
+    expect(bad.body.error.message).toContain("timesliceSeconds");
+  });
+
   it("refuse an unknown format, naming the ones there are", async () => {
     const run = await createRun();
     const res = await call("GET", `/v1/runs/${run.id}/results?format=xml`, { token: run.readToken });

@@ -57,6 +57,7 @@ describe("parseRunSpec: defaults", () => {
       warmup: { requests: 0 },
       drainTimeoutSeconds: 30,
       agentTimeoutSeconds: 300,
+      timesliceSeconds: 1,
       graceSeconds: 7,
       abortOnThresholdFail: false,
     });
