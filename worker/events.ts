@@ -70,6 +70,43 @@ export async function openEventStream(request: IRequest, env: Env, ctx: Executio
   const watch = (ms: number) => run.watch(auth, ms) as Promise<RpcResult<Watched>>;
   // Checked before the stream starts, so a bad token or unknown run is a plain JSON error.
   const first = unwrap(await watch(0));
+  return eventStream(request, ctx, limits, deadline, {
+    first,
+    next: (ms) => watch(ms),
+    phase: (w) => w.snapshot.phase,
+    status: (w) => w.snapshot,
+    final: (w) => w.results,
+    // The coordinator was unreachable (reset, overloaded): a new stream will find it.
+    unavailable: "coordinator_unavailable",
+  });
+}
+
+/** What a stream follows: a run (above) or an experiment (experiment-events.ts). */
+export interface StreamSource<W> {
+  /** The state at the start, read before the stream opened. */
+  first: W;
+  /** The next state: a long-poll of at most `ms` after `prev`. */
+  next(ms: number, prev: W): Promise<RpcResult<W>>;
+  phase(w: W): string;
+  /** The `status` event's data. */
+  status(w: W): unknown;
+  /** The `complete` event's data once the followed thing is done, else null. */
+  final(w: W): unknown;
+  /** The `reconnect` reason when a long-poll throws. */
+  unavailable: string;
+}
+
+/**
+ * The Server-Sent Events response following `source` until `deadline`: `status` events,
+ * then `complete`, or `reconnect` at the end of the stream's life (see the head of this file).
+ */
+export function eventStream<W>(
+  request: IRequest,
+  ctx: ExecutionContext,
+  limits: StreamLimits,
+  deadline: number,
+  source: StreamSource<W>,
+): Response {
   const resumed = lastEventNumber(request.headers.get("last-event-id"));
   let n = resumed ?? 0;
 
@@ -77,47 +114,47 @@ export async function openEventStream(request: IRequest, env: Env, ctx: Executio
   const writer = writable.getWriter();
   const send = (event: string, phase: string, data: unknown) =>
     writer.write(encoder.encode(`id: ${phase}.${++n}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
-  const next = (): Promise<RpcResult<Watched>> | null => {
+  const next = (prev: W): Promise<RpcResult<W>> | null => {
     const left = deadline - Date.now();
-    return left > 0 ? watch(Math.min(limits.tickMs, left)) : null;
+    return left > 0 ? source.next(Math.min(limits.tickMs, left), prev) : null;
   };
 
   const pump = async () => {
-    let pending: Promise<RpcResult<Watched>> | null = null;
-    let w = first;
+    let pending: Promise<RpcResult<W>> | null = null;
+    let w = source.first;
+    const done = (x: W) => source.final(x) !== null;
     try {
       await writer.write(encoder.encode(`retry: ${limits.tickMs}\n\n`));
-      // The next long-poll is under way before an event is written, so the coordinator
-      // has this stream waiting whenever the run completes (a slow reader included):
-      // waiters are handed the final documents even when the wipe follows at once.
-      pending = w.results ? null : next();
+      // The next long-poll is under way before an event is written, so the object has
+      // this stream waiting whenever it completes (a slow reader included): waiters are
+      // handed the final documents even when the wipe follows at once.
+      pending = done(w) ? null : next(w);
       // A client that comes back to a finished run needs only the end; a new one, the state.
-      if (!(resumed !== null && w.results)) await send("status", w.snapshot.phase, w.snapshot);
-      while (!w.results) {
+      if (!(resumed !== null && done(w))) await send("status", source.phase(w), source.status(w));
+      while (!done(w)) {
         if (!pending) {
-          await send("reconnect", w.snapshot.phase, { reason: "stream_life", lifeSeconds: limits.lifeMs / 1000 });
+          await send("reconnect", source.phase(w), { reason: "stream_life", lifeSeconds: limits.lifeMs / 1000 });
           return;
         }
-        let r: RpcResult<Watched>;
+        let r: RpcResult<W>;
         try {
           r = await pending;
         } catch {
-          // The coordinator was unreachable (reset, overloaded): a new stream will find it.
           pending = null;
-          await send("reconnect", w.snapshot.phase, { reason: "coordinator_unavailable" });
+          await send("reconnect", source.phase(w), { reason: source.unavailable });
           return;
         }
         pending = null;
         if (!r.ok) {
-          await send("error", w.snapshot.phase, { error: { code: r.code, message: r.message } });
+          await send("error", source.phase(w), { error: { code: r.code, message: r.message } });
           return;
         }
         w = r.value;
-        if (w.results) break;
-        pending = next();
-        await send("status", w.snapshot.phase, w.snapshot);
+        if (done(w)) break;
+        pending = next(w);
+        await send("status", source.phase(w), source.status(w));
       }
-      await send("complete", "complete", w.results);
+      await send("complete", "complete", source.final(w));
     } catch {
       // The client went away (the write failed): nothing to tell anyone.
     } finally {

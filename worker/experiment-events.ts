@@ -15,11 +15,9 @@ import { unwrap } from "../contract/errors";
 import type { RpcResult } from "../contract/errors";
 import type { Watched } from "../durable/Experiment";
 import { runAuth } from "./auth";
-import { lastEventNumber, streamLimits } from "./events";
+import { eventStream, streamLimits } from "./events";
 import type { StreamLimits } from "./events";
 import { experiment } from "./experiments";
-
-const encoder = new TextEncoder();
 
 export function streamExperimentEvents(request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> {
   return openExperimentStream(request, env, ctx, streamLimits(env));
@@ -34,59 +32,12 @@ export async function openExperimentStream(request: IRequest, env: Env, ctx: Exe
   const watch = (ms: number, since: number | null) => stub.watch(auth, ms, since) as Promise<RpcResult<Watched>>;
   // Checked before the stream starts, so a bad token or unknown experiment is a plain JSON error.
   const first = unwrap(await watch(0, null));
-  const resumed = lastEventNumber(request.headers.get("last-event-id"));
-  let n = resumed ?? 0;
-
-  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-  const writer = writable.getWriter();
-  const send = (event: string, phase: string, data: unknown) =>
-    writer.write(encoder.encode(`id: ${phase}.${++n}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`));
-  const next = (since: number): Promise<RpcResult<Watched>> | null => {
-    const left = deadline - Date.now();
-    return left > 0 ? watch(Math.min(limits.tickMs, left), since) : null;
-  };
-
-  const pump = async () => {
-    let pending: Promise<RpcResult<Watched>> | null = null;
-    let w = first;
-    try {
-      await writer.write(encoder.encode(`retry: ${limits.tickMs}\n\n`));
-      pending = w.summary.final ? null : next(w.version);
-      // A client that comes back to a finished experiment needs only the end; a new one, the state.
-      if (!(resumed !== null && w.summary.final)) await send("status", w.summary.phase, w.summary);
-      while (!w.summary.final) {
-        if (!pending) {
-          await send("reconnect", w.summary.phase, { reason: "stream_life", lifeSeconds: limits.lifeMs / 1000 });
-          return;
-        }
-        let r: RpcResult<Watched>;
-        try {
-          r = await pending;
-        } catch {
-          pending = null;
-          await send("reconnect", w.summary.phase, { reason: "experiment_unavailable" });
-          return;
-        }
-        pending = null;
-        if (!r.ok) {
-          await send("error", w.summary.phase, { error: { code: r.code, message: r.message } });
-          return;
-        }
-        w = r.value;
-        if (w.summary.final) break;
-        pending = next(w.version);
-        await send("status", w.summary.phase, w.summary);
-      }
-      await send("complete", "complete", w.summary);
-    } catch {
-      // The client went away (the write failed): nothing to tell anyone.
-    } finally {
-      pending?.catch(() => {});
-      await writer.close().catch(() => {});
-    }
-  };
-  ctx.waitUntil(pump());
-  return new Response(readable, {
-    headers: { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-store", "x-accel-buffering": "no" },
+  return eventStream(request, ctx, limits, deadline, {
+    first,
+    next: (ms, prev) => watch(ms, prev.version),
+    phase: (w) => w.summary.phase,
+    status: (w) => w.summary,
+    final: (w) => (w.summary.final ? w.summary : null),
+    unavailable: "experiment_unavailable",
   });
 }

@@ -13,6 +13,7 @@
 
 import type { IRequest } from "itty-router";
 import { StatusError } from "../../contract/errors";
+import { PAGE_HEADERS } from "./page";
 
 /** The page's body: every element experiment.ui.js renders into. */
 export function experimentMarkup(): string {
@@ -91,29 +92,9 @@ ${experimentMarkup()}
 </html>
 `;
 
-// The run dashboard's headers (page.ts): 'self' only, no referrer, no framing.
-const HEADERS = {
-  "content-type": "text/html; charset=utf-8",
-  "cache-control": "no-cache",
-  "content-security-policy": [
-    "default-src 'none'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "connect-src 'self'",
-    // data: for the empty favicon (without one, the browser asks for /favicon.ico).
-    "img-src 'self' data:",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-  ].join("; "),
-  // The fragment holds the read token: never hand this URL to anyone else.
-  "referrer-policy": "no-referrer",
-  "x-content-type-options": "nosniff",
-  "x-frame-options": "DENY",
-};
 
 export function serveExperimentPage(request: IRequest): Response {
   // A malformed id cannot be an experiment; the page itself never looks it up (the token is in the fragment).
   if (!/^[0-9a-f]{64}$/.test(request.params.id ?? "")) throw new StatusError(404, "experiment_not_found", "No such experiment.");
-  return new Response(PAGE, { headers: HEADERS });
+  return new Response(PAGE, { headers: PAGE_HEADERS });
 }

@@ -32,7 +32,8 @@ ${dashboardMarkup("live")}
 </html>
 `;
 
-const HEADERS = {
+/** The dashboard pages' headers (the run dashboard and the experiment page): 'self' only, no referrer, no framing. */
+export const PAGE_HEADERS = {
   "content-type": "text/html; charset=utf-8",
   "cache-control": "no-cache",
   "content-security-policy": [
@@ -56,5 +57,5 @@ export function serveDashboard(request: IRequest): Response {
   // A malformed id cannot be a run; the page itself never looks the run up (it cannot:
   // the token is in the fragment), the browser does.
   if (!/^[0-9a-f]{64}$/.test(request.params.id ?? "")) throw new StatusError(404, "run_not_found", "No such run.");
-  return new Response(PAGE, { headers: HEADERS });
+  return new Response(PAGE, { headers: PAGE_HEADERS });
 }
