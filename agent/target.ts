@@ -7,7 +7,7 @@
 //   latency = last event with a token − start                       (streaming)
 //           = body fully read − start                               (otherwise)
 //   OSL     = usage's completion tokens, else the answer's and the reasoning's tokens
-//             by the tokenizer (agent/tokenizer.ts), streaming or not alike
+//             by the tokenizer (contract/tokenizer.ts), streaming or not alike
 //   reasoning tokens = usage's reasoning_tokens, else the reasoning's tokens, for a
 //             request that reasoned
 // A response with only reasoning or only tool calls is a success; one with no token at
@@ -23,7 +23,7 @@ import { hasEmbeddings, kindHeaders, read, requestBody } from "./endpoints";
 import type { Reading, Usage } from "./endpoints";
 import type { Job } from "./prompt";
 import { SseParser } from "./sse";
-import { countTokens } from "./tokenizer";
+import { countTokens } from "../contract/tokenizer";
 
 export { mockPath } from "./endpoints";
 

@@ -5,9 +5,8 @@
 // checks), so a client counting tokens, or the events that carry them, finds exactly
 // what `usage` says. `usage` is counted by the request's tokenizer (x-mock-tokenizer).
 
-import { countTokens as cl100kBase } from "gpt-tokenizer/encoding/cl100k_base";
-import { countTokens as o200kBase } from "gpt-tokenizer/encoding/o200k_base";
 import { DEFAULT_TOKENIZER, TOKENIZERS } from "../contract/spec";
+import { countTokens } from "../contract/tokenizer";
 import type { TokenizerName } from "../contract/spec";
 
 export interface MockKnobs {
@@ -29,34 +28,8 @@ export const MOCK_DEFAULTS: MockKnobs = {
   tokenizer: DEFAULT_TOKENIZER,
 };
 
-const AS_TEXT = { disallowedSpecial: new Set<string>() };
-const COUNTERS: Record<TokenizerName, (text: string, options: typeof AS_TEXT) => number> = {
-  cl100k_base: cl100kBase,
-  o200k_base: o200kBase,
-};
-
-// Counted in segments cut before a space that starts a word, as agent/tokenizer.ts counts
-// (it says why: BPE is quadratic in a piece's length, and /mock/* takes anyone's text).
-// The mock may not import the agent's module (docs/ARCHITECTURE.md, "Layers"); a test
-// checks the two count alike.
-const SEGMENT = 256;
-
-/** Tokens of `text` by `tokenizer`, as the mock's usage reports them. */
-export function mockTokens(text: string, tokenizer: TokenizerName): number {
-  const count = COUNTERS[tokenizer];
-  let n = 0;
-  for (let at = 0; at < text.length; ) {
-    let end = Math.min(text.length, at + SEGMENT);
-    if (end < text.length) {
-      let cut = end;
-      while (cut > at && !(text[cut] === " " && text[cut + 1] !== undefined && !/\s/.test(text[cut + 1]!))) cut--;
-      if (cut > at) end = cut;
-    }
-    n += count(text.slice(at, end), AS_TEXT);
-    at = end;
-  }
-  return n;
-}
+/** Tokens of `text` by `tokenizer`, as the mock's usage reports them: the agents' own counter (contract/tokenizer.ts). */
+export const mockTokens: (text: string, tokenizer: TokenizerName) => number = countTokens;
 
 export function isTokenizer(name: string): name is TokenizerName {
   return (TOKENIZERS as readonly string[]).includes(name);

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import type { Job } from "../agent/prompt";
 import { buildRequest, mockPath, sendRequest } from "../agent/target";
-import { countTokens } from "../agent/tokenizer";
+import { countTokens } from "../contract/tokenizer";
 import type { TargetSpec } from "../contract/spec";
 import { APIS } from "../contract/spec";
 

@@ -1,7 +1,7 @@
 // Seeded synthetic prompts: a pure function of (seed, seq).
 import { describe, expect, it } from "vitest";
 import { jobFor } from "../agent/prompt";
-import { countTokens } from "../agent/tokenizer";
+import { countTokens } from "../contract/tokenizer";
 import { TOKENIZERS } from "../contract/spec";
 
 const workload = (seed: number, inMean = 550, inStd = 0, outMean = 128, outStd = 0) => ({

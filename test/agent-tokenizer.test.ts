@@ -4,7 +4,7 @@ import { encode as cl100k } from "gpt-tokenizer/encoding/cl100k_base";
 import { encode as o200k } from "gpt-tokenizer/encoding/o200k_base";
 import readme from "../README.md?raw";
 import { describe, expect, it } from "vitest";
-import { countTokens } from "../agent/tokenizer";
+import { countTokens } from "../contract/tokenizer";
 import targetSource from "../agent/target.ts?raw";
 
 const whole = { cl100k_base: cl100k, o200k_base: o200k } as const;

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import type { Job } from "../agent/prompt";
 import { jobFor } from "../agent/prompt";
 import { sendRequest } from "../agent/target";
-import { countTokens } from "../agent/tokenizer";
+import { countTokens } from "../contract/tokenizer";
 import { readConfig } from "../contract/config";
 import { parseRunSpec } from "../contract/spec";
 import type { TargetSpec } from "../contract/spec";

@@ -5,7 +5,7 @@ import OpenAI, { APIError } from "openai";
 import { describe, expect, it } from "vitest";
 import { MAX_TOKENS, promptText } from "../agent/prompt";
 import { buildRequest } from "../agent/target";
-import { countTokens } from "../agent/tokenizer";
+import { countTokens } from "../contract/tokenizer";
 import { readConfig } from "../contract/config";
 import { parseRunSpec } from "../contract/spec";
 import { handleMock, handleMockRoute, MOCK_DEFAULTS, MOCK_MAX_BODY_BYTES, mockKnobsFromHeaders } from "../mock/mock";

@@ -1,4 +1,4 @@
-// Token counts where the server reports no `usage`, by a real BPE (gpt-tokenizer, pure
+// Token counts where a server reports no `usage`, and the mock's usage, by a real BPE (gpt-tokenizer, pure
 // JavaScript, so the same counts in workerd and in Node). AIPerf counts with the model's
 // own tokenizer; we cannot load a model's, so target.tokenizer picks one of the OpenAI
 // encodings edgeperf ships (contract/spec.ts, TOKENIZERS): cl100k_base by default,
@@ -10,8 +10,8 @@
 
 import { countTokens as cl100kBase } from "gpt-tokenizer/encoding/cl100k_base";
 import { countTokens as o200kBase } from "gpt-tokenizer/encoding/o200k_base";
-import { DEFAULT_TOKENIZER } from "../contract/spec";
-import type { TokenizerName } from "../contract/spec";
+import { DEFAULT_TOKENIZER } from "./spec";
+import type { TokenizerName } from "./spec";
 
 // A server's text may contain "<|endoftext|>" and the like: counted as the text it is,
 // never refused (gpt-tokenizer throws on special tokens by default).
