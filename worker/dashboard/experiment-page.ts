@@ -92,7 +92,6 @@ ${experimentMarkup()}
 </html>
 `;
 
-
 export function serveExperimentPage(request: IRequest): Response {
   // A malformed id cannot be an experiment; the page itself never looks it up (the token is in the fragment).
   if (!/^[0-9a-f]{64}$/.test(request.params.id ?? "")) throw new StatusError(404, "experiment_not_found", "No such experiment.");
