@@ -19,6 +19,7 @@ import experimentChartsJs from "./experiment-charts.ui.js";
 import experimentCss from "./experiment.ui.css";
 import experimentRenderJs from "./experiment-render.ui.js";
 import experimentJs from "./experiment.ui.js";
+import httpJs from "./http.ui.js";
 import renderJs from "./render.ui.js";
 import reportJs from "./report.ui.js";
 import resultsJs from "./results.ui.js";
@@ -37,6 +38,7 @@ const ASSETS: Record<string, { body: string; type: string }> = {
   "dashboard.ui.css": { body: dashboardCss, type: CSS },
   // The experiment page (experiment-page.ts).
   "experiment.ui.js": { body: experimentJs, type: JS },
+  "http.ui.js": { body: httpJs, type: JS },
   "experiment-charts.ui.js": { body: experimentChartsJs, type: JS },
   "experiment-render.ui.js": { body: experimentRenderJs, type: JS },
   "experiment.ui.css": { body: experimentCss, type: CSS },

@@ -26,6 +26,7 @@ import { createCharts } from "./charts.ui.js";
 import { renderAgents, renderConnection, renderGone, renderHeader, renderProgress, renderWipe } from "./render.ui.js";
 import { installDownloads } from "./downloads.ui.js";
 import { renderDelivered, renderRegions, renderResults } from "./results.ui.js";
+import { HttpError, apiWith, fatal } from "./http.ui.js";
 
 const POLL_MS = 2_000;
 const RESULTS_EVERY_MS = 1_000;
@@ -53,33 +54,7 @@ const state = {
 
 let charts = null;
 
-class HttpError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-/** Not worth retrying: the token or the run is wrong, or the run is gone. */
-const fatal = (e) => e instanceof HttpError && (e.status === 401 || e.status === 403 || e.status === 404);
-
-async function api(path, init = {}) {
-  const res = await fetch(path, { ...init, cache: "no-store", headers: { authorization: `Bearer ${token}`, ...(init.headers ?? {}) } });
-  if (!res.ok) {
-    let code = "http_error";
-    let message = `HTTP ${res.status}`;
-    try {
-      const body = await res.json();
-      code = body.error?.code ?? code;
-      message = body.error?.message ?? message;
-    } catch {
-      /* not JSON */
-    }
-    throw new HttpError(res.status, code, message);
-  }
-  return res;
-}
+const api = apiWith(token);
 
 const serverNow = () => Date.now() + state.skewMs;
 

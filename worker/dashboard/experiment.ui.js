@@ -19,6 +19,7 @@
 import { createParetoCharts } from "./experiment-charts.ui.js";
 import { renderHeader, renderLevels, renderOverview, renderWipe } from "./experiment-render.ui.js";
 import { $, renderConnection, renderGone, showNotice } from "./render.ui.js";
+import { HttpError, apiWith, fatal } from "./http.ui.js";
 
 const POLL_MS = 2_000;
 const PROGRESS_EVERY_MS = 1_000;
@@ -40,33 +41,7 @@ const state = {
 
 let charts = null;
 
-class HttpError extends Error {
-  constructor(status, code, message) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
-}
-
-/** Not worth retrying: the token or the experiment is wrong, or it is gone. */
-const fatal = (e) => e instanceof HttpError && (e.status === 401 || e.status === 403 || e.status === 404);
-
-async function api(path, init = {}) {
-  const res = await fetch(path, { ...init, cache: "no-store", headers: { authorization: `Bearer ${token}`, ...(init.headers ?? {}) } });
-  if (!res.ok) {
-    let code = "http_error";
-    let message = `HTTP ${res.status}`;
-    try {
-      const body = await res.json();
-      code = body.error?.code ?? code;
-      message = body.error?.message ?? message;
-    } catch {
-      /* not JSON */
-    }
-    throw new HttpError(res.status, code, message);
-  }
-  return res;
-}
+const api = apiWith(token);
 
 const serverNow = () => Date.now() + state.skewMs;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
