@@ -1,4 +1,4 @@
-// Creating a run the way POST /v1/runs does (worker/runs.ts): plan it, register it with the
+// Creating a run, for POST /v1/runs (worker/runs.ts) and each experiment level: plan it, register it with the
 // Fleet first (so a service drain never misses a run being created), then create its
 // RunCoordinator. The Experiment object creates each level's run with it.
 //

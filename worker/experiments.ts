@@ -14,8 +14,7 @@ import { newToken, sha256Hex } from "../contract/tokens";
 import type { ExperimentInit } from "../durable/Experiment";
 import { requireApiToken, runAuth } from "./auth";
 import { limitRunCreation } from "./ratelimit";
-
-const MAX_WAIT_SECONDS = 60;
+import { waitParam } from "./runs";
 
 const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
   Response.json(body, { status, headers: { "cache-control": "no-store", ...headers } });
@@ -42,16 +41,6 @@ export function experimentUrls(origin: string, id: string, readToken?: string) {
     stop: `${self}/stop`,
     ...(readToken !== undefined ? { dashboard: `${origin}/experiments/${id}#token=${readToken}` } : {}),
   };
-}
-
-/** ?wait=S: 0 to 60 seconds, fractions allowed. */
-export function waitParam(url: URL): number {
-  const raw = url.searchParams.get("wait");
-  const wait = raw === null ? 0 : Number(raw);
-  if (raw === "" || !Number.isFinite(wait) || wait < 0 || wait > MAX_WAIT_SECONDS) {
-    throw new StatusError(400, "invalid_query", `wait must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}.`);
-  }
-  return Math.round(wait * 1000);
 }
 
 /**

@@ -3,12 +3,10 @@
 // RunCoordinator, which owns every decision about the run.
 
 import type { IRequest } from "itty-router";
-import { planRun } from "../contract/run-plan";
-import type { CreateInit } from "../durable/RunCoordinator";
+import { startRun } from "../durable/start-run";
 import { toAiperfCsv, toAiperfJson } from "../contract/exports";
 import { toRegionsCsv, toTimeslicesCsv, toTimeslicesJson } from "../contract/exports-breakdowns";
 import type { Results, Snapshot } from "../durable/views";
-import { fleet } from "./admin";
 import { newToken, sha256Hex } from "../contract/tokens";
 import { requireApiToken, runAuth } from "./auth";
 import { parseBody, readJson } from "../contract/body";
@@ -16,7 +14,7 @@ import { readConfig } from "../contract/config";
 import { StatusError, unwrap } from "../contract/errors";
 import { JoinBody, LeaseBody, ReportBody, StopBody } from "../contract/protocol";
 import { limitRunCreation } from "./ratelimit";
-import { parseRunSpec, publicSpec } from "../contract/spec";
+import { parseRunSpec } from "../contract/spec";
 
 const MAX_WAIT_SECONDS = 60;
 /** ?format= of GET /results: the results document, AIPerf's exports, and the breakdowns by region and time slice. */
@@ -53,30 +51,24 @@ export async function createRun(request: IRequest, env: Env): Promise<Response> 
   const readToken = newToken("epr");
   const agentToken = newToken("epa");
   const notifySecret = spec.notify ? newToken("whsec") : undefined;
-  const init: CreateInit = {
-    plan: planRun(runId, spec, cfg),
-    origin: new URL(request.url).origin,
-    spec,
-    publicSpec: publicSpec(spec),
-    readTokenHash: await sha256Hex(readToken),
-    agentTokenHash: await sha256Hex(agentToken),
-    ...(notifySecret ? { notifySecret } : {}),
-  };
-  // Registered first, so a service drain can never miss a run that is being created.
-  unwrap(await fleet(env).admit(runId, Date.now()));
-  let snapshot;
-  try {
-    snapshot = unwrap(await env.RUN_COORDINATOR.get(id).create(init));
-  } catch (e) {
-    await fleet(env).ended(runId);
-    throw e;
-  }
+  // Registered with the Fleet first, so a service drain can never miss a run being created.
+  const snapshot = unwrap(
+    await startRun(env, {
+      runId,
+      spec,
+      cfg,
+      readTokenHash: await sha256Hex(readToken),
+      agentTokenHash: await sha256Hex(agentToken),
+      origin: new URL(request.url).origin,
+      ...(notifySecret ? { notifySecret } : {}),
+    }),
+  );
   const urls = runUrls(new URL(request.url).origin, runId, readToken);
   return json({ ...snapshot, readToken, agentToken, ...(notifySecret ? { notifySecret } : {}), urls }, 201, { location: urls.self });
 }
 
-/** ?wait=S: 0 to 60 seconds, fractions allowed. */
-function waitParam(url: URL): number {
+/** ?wait=S: 0 to 60 seconds, fractions allowed (runs and experiments). */
+export function waitParam(url: URL): number {
   const raw = url.searchParams.get("wait");
   const wait = raw === null ? 0 : Number(raw);
   if (raw === "" || !Number.isFinite(wait) || wait < 0 || wait > MAX_WAIT_SECONDS) {
