@@ -10,7 +10,9 @@
 
 import type { Api, TargetSpec } from "../contract/spec";
 import { fillTemplate, getPath } from "./json-path";
+import type { ChatMessage } from "../contract/dataset";
 import type { Job } from "./prompt";
+import { joinMessages } from "./prompt";
 
 export type LlmApi = Exclude<Api, "http">;
 
@@ -218,28 +220,51 @@ export function hasEmbeddings(o: unknown): boolean {
 }
 
 /**
+ * A job's conversation for the chat-shaped APIs: its dataset messages, or its prompt as
+ * one user message.
+ */
+function conversation(job: Job): ChatMessage[] {
+  return job.messages ?? [{ role: "user", content: job.prompt }];
+}
+
+/**
+ * Anthropic's Messages API takes no "system" role in `messages`: system text goes in the
+ * top-level `system` field, and the messages keep their order without it.
+ */
+function anthropicMessages(job: Job): { system?: string; messages: ChatMessage[] } {
+  const all = conversation(job);
+  const system = all.filter((m) => m.role === "system").map((m) => m.content);
+  const messages = all.filter((m) => m.role !== "system");
+  return system.length > 0 ? { system: system.join("\n\n"), messages } : { messages };
+}
+
+/**
  * The JSON body for one job. OpenAI's APIs get `max_tokens` only: `max_completion_tokens`
  * is newer and refused by several OpenAI-compatible servers, while every server we know
  * still honours max_tokens. Usage in OpenAI streams needs stream_options.include_usage;
- * the Responses and Messages APIs always send it.
+ * the Responses and Messages APIs always send it. A job with messages sends them as they
+ * are where the API takes a conversation (chat, responses, messages), and their contents
+ * joined where it takes one text (completions, embeddings, a template's {{prompt}}).
  */
 export function requestBody(target: TargetSpec, job: Job): unknown {
   const model = target.model ?? "";
   const stream = target.stream;
+  const text = job.messages === undefined ? job.prompt : joinMessages(job.messages);
   const openaiLimits = { max_tokens: job.outputTokens, stream, ...(stream ? { stream_options: { include_usage: true } } : {}) };
   switch (target.api) {
     case "openai-chat":
-      return { model, messages: [{ role: "user", content: job.prompt }], ...openaiLimits };
+      return { model, messages: conversation(job), ...openaiLimits };
     case "openai-completions":
-      return { model, prompt: job.prompt, ...openaiLimits };
+      return { model, prompt: text, ...openaiLimits };
     case "embeddings":
-      return { model, input: job.prompt };
+      return { model, input: text };
     case "responses":
-      return { model, input: job.prompt, max_output_tokens: job.outputTokens, stream };
+      // The Responses API takes a plain string or a list of role/content messages as input.
+      return { model, input: job.messages ?? job.prompt, max_output_tokens: job.outputTokens, stream };
     case "messages":
-      return { model, max_tokens: job.outputTokens, messages: [{ role: "user", content: job.prompt }], stream };
+      return { model, max_tokens: job.outputTokens, ...anthropicMessages(job), stream };
     case "template":
-      return fillTemplate(target.template?.body ?? {}, { prompt: job.prompt, max_tokens: job.outputTokens, model });
+      return fillTemplate(target.template?.body ?? {}, { prompt: text, max_tokens: job.outputTokens, model });
     case "http":
       return undefined;
   }

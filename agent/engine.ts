@@ -16,12 +16,16 @@ import { MAX_LEASE_WANT } from "../contract/protocol";
 import type { LeaseAnswer, LeaseBody, ReportAnswer, ReportBody } from "../contract/protocol";
 import type { RunSpec } from "../contract/spec";
 import type { CallClock, Moment } from "./policy";
-import { leaseDepth, leaseWant, needsCredits, newCallClock, nextWake, plan } from "./policy";
+import { drainFirst, leaseDepth, leaseWant, needsCredits, newCallClock, nextWake, plan } from "./policy";
+import type { DatasetItem } from "../contract/dataset";
+import { DEFAULT_TOKENIZER } from "../contract/spec";
+import type { DatasetLoader } from "./datasets";
 import type { Job } from "./prompt";
-import { jobFor } from "./prompt";
+import { jobFor, turnRequest } from "./prompt";
 import * as st from "./state";
-import type { AgentState, StopMode } from "./state";
+import type { AgentState, Credit, Session, StopMode } from "./state";
 import { sendRequest } from "./target";
+import type { TargetFetch } from "./target";
 import { CoordinatorError, CoordinatorUnavailable } from "./transport";
 import type { CoordinatorTransport } from "./transport";
 import { Waker } from "./waker";
@@ -41,7 +45,8 @@ export type AgentEvent =
 
 export interface EngineOptions {
   transport: CoordinatorTransport;
-  fetchTarget: typeof fetch;
+  /** The runtime's fetch, or any function of its shape (agent/target.ts, TargetFetch). */
+  fetchTarget: TargetFetch;
   /** The URL requests go to (e.g. builtin:mock resolved to the Worker's mock endpoint). */
   resolveUrl: (spec: RunSpec) => string;
   /** Monotonic ms, for measuring; default performance.now. */
@@ -58,6 +63,8 @@ export interface EngineOptions {
   /** A coordinator unreachable this long (after the transport's own retries) ends the slice with an error. */
   maxOfflineMs?: number;
   onEvent?: (e: AgentEvent) => void;
+  /** Reads a run's dataset (agent/datasets.ts); needed for runs with workload.dataset. */
+  datasets?: DatasetLoader;
 }
 
 export interface SliceLimits {
@@ -74,7 +81,7 @@ export class AgentEngine {
   private s: AgentState | null;
   private readonly opts: EngineOptions;
   private readonly transport: CoordinatorTransport;
-  private readonly fetchTarget: typeof fetch;
+  private readonly fetchTarget: TargetFetch;
   private readonly now: () => number;
   private readonly wallNow: () => number;
   private readonly maxWant: number;
@@ -97,6 +104,10 @@ export class AgentEngine {
   private rttMs: number | null = null;
   private latencyMs: number | null = null;
   private readonly waker: Waker;
+  /** The run's dataset items (workload.dataset), read before the first request of a slice. */
+  private items: DatasetItem[] | null = null;
+  /** multi_turn: sessions with a turn in flight (in memory: a slice ends with none). */
+  private readonly busy = new Set<Session>();
 
   constructor(opts: EngineOptions, state?: AgentState) {
     this.opts = opts;
@@ -145,6 +156,8 @@ export class AgentEngine {
       openLease: null,
       stop: a.stop ? "asking" : "running",
       sent: 0,
+      ...(a.datasetType ? { datasetType: a.datasetType } : {}),
+      ...(a.datasetType === "multi_turn" ? { sessions: [] } : {}),
     };
     st.observeClock(s, a.serverTime, sentAt, this.wallNow());
     this.s = s;
@@ -164,7 +177,9 @@ export class AgentEngine {
     this.beginSlice();
     let sent = 0;
     try {
+      await this.loadItems();
       for (;;) {
+        this.tendSessions();
         const winding =
           this.fatal !== null ||
           (limits.maxRequests !== undefined && sent >= limits.maxRequests) ||
@@ -205,9 +220,32 @@ export class AgentEngine {
 
   // ── Sending ────────────────────────────────────────────────────────────────
 
+  /**
+   * With workload.dataset: reads its items once (agent/datasets.ts caches them across
+   * engines). A dataset deleted since the run began ends the slice with an error.
+   */
+  private async loadItems(): Promise<void> {
+    const ref = this.state.spec.workload.dataset;
+    if (!ref || this.items !== null || this.state.stop === "gone") return;
+    if (!this.opts.datasets) throw new Error("AgentEngine: this run uses a dataset and the engine has no dataset loader.");
+    const items = await this.opts.datasets(ref.id);
+    if (items === null) throw new Error(`AgentEngine: dataset ${ref.id} is gone (deleted after the run began).`);
+    this.items = items;
+  }
+
+  /** The request for a credit: nothing for api http, the dataset's item, or the seeded synthetic prompt. */
+  private jobOf(c: Credit): Job {
+    const s = this.state;
+    if (s.spec.target.api === "http") return HTTP_JOB;
+    const item = c.item === undefined ? undefined : this.items?.[c.item];
+    if (item === undefined) return jobFor(s.spec.workload, c.seq);
+    return turnRequest(s.spec.workload, c.seq, item, 0, [], s.spec.target.tokenizer ?? DEFAULT_TOKENIZER);
+  }
+
   /** Sends every held credit that is due, within the share; returns how many were sent. */
   private launchDue(budget: number): number {
     const s = this.state;
+    if (s.sessions) return this.launchTurns(budget);
     let n = 0;
     while (n < budget && (s.stop === "running" || s.stop === "finish") && this.inflight < s.share) {
       const c = s.held[0];
@@ -225,28 +263,126 @@ export class AgentEngine {
       }
       s.held.shift();
       // Rate mode: how late this credit goes out after its intended time (the schedule lag).
-      this.launch(c.seq, c.at !== undefined && wait !== Number.NEGATIVE_INFINITY ? Math.max(0, -wait) : undefined);
+      this.launch(c.seq, this.jobOf(c), c.at !== undefined && wait !== Number.NEGATIVE_INFINITY ? Math.max(0, -wait) : undefined);
       n++;
     }
     return n;
   }
 
-  private launch(seq: number, lagMs?: number): void {
+  private launch(seq: number, job: Job, lagMs?: number, onDone?: (ok: boolean, answer: string | null) => void): void {
     const s = this.state;
     s.sent++;
     this.inflight++;
     this.opts.onEvent?.({ type: "send", seq });
     this.url ??= this.opts.resolveUrl(s.spec);
-    const job = s.spec.target.api === "http" ? HTTP_JOB : jobFor(s.spec.workload, seq);
-    const ctx = { target: s.spec.target, url: this.url, fetch: this.fetchTarget, now: this.now, signal: this.abort.signal };
+    let answer: string | null = null;
+    const ctx = {
+      target: s.spec.target,
+      url: this.url,
+      fetch: this.fetchTarget,
+      now: this.now,
+      signal: this.abort.signal,
+      ...(onDone ? { onAnswer: (text: string) => (answer = text) } : {}),
+    };
     void sendRequest(ctx, job)
       .catch(() => ({ ok: false, latencyMs: 0, error: { ...NOT_SENT } }))
       .then((r) => {
         if (s.stop !== "gone") s.results.push({ seq, ...r, ...(lagMs !== undefined ? { lagMs: Math.round(lagMs * 1000) / 1000 } : {}) });
         this.latencyMs = ewma(this.latencyMs, r.latencyMs);
         this.inflight--;
+        onDone?.(r.ok, answer);
         this.waker.wake();
       });
+  }
+
+  // ── multi_turn sessions (README, "Datasets and workloads") ─────────────────
+  //
+  // Concurrency counts sessions: at most `share` are under way, each with at most one
+  // turn in flight. A session starts with an item the coordinator handed out with a lease
+  // (sessions are numbered across the run, and sampled as requests are in other runs);
+  // each turn takes the next held credit, so the ledger and stop.requests count
+  // turns. A turn goes out after the earlier turns' prompts and the target's real answers,
+  // once its delay has passed since the previous answer. A stop, or a drain that leaves no
+  // credit for the next turn, ends sessions between turns: they are counted as cut.
+
+  /** Ready turns of sessions under way first, then new sessions; returns how many were sent. */
+  private launchTurns(budget: number): number {
+    const s = this.state;
+    const sessions = s.sessions!;
+    let n = 0;
+    if (s.stop !== "running" && s.stop !== "finish") return 0;
+    const wall = this.wallNow();
+    let soonest = Number.POSITIVE_INFINITY;
+    for (const x of sessions) {
+      if (n >= budget || this.inflight >= s.share || s.held.length === 0) break;
+      if (this.busy.has(x)) continue;
+      if (x.readyAt > wall) {
+        soonest = Math.min(soonest, x.readyAt);
+        continue;
+      }
+      this.launchTurn(x, s.held.shift()!);
+      n++;
+    }
+    const items = (s.sessionItems ??= []);
+    // Sessions under way come first: a credit starts a new session only when every session
+    // that will need another turn can still have one, so a budget that runs out cuts as few
+    // sessions as it can.
+    const reserved = sessions.filter((x) => this.needsTurn(x)).length;
+    while (n < budget && this.inflight < s.share && sessions.length < s.share && s.held.length > reserved && items.length > 0) {
+      const c = s.held.shift()!;
+      const x: Session = { item: items.shift()!, turn: 0, history: [], readyAt: 0 };
+      sessions.push(x);
+      st.countSession(s, "started");
+      this.launchTurn(x, c);
+      n++;
+    }
+    if (soonest !== Number.POSITIVE_INFINITY) this.waker.arm(this.now() + soonest - wall);
+    return n;
+  }
+
+  /** Whether a session will send another turn: idle with one to go, or in flight with one after it. */
+  private needsTurn(x: Session): boolean {
+    const turns = this.items?.[x.item]?.turns?.length ?? 0;
+    return this.busy.has(x) ? x.turn + 1 < turns : x.turn < turns;
+  }
+
+  private launchTurn(x: Session, c: Credit): void {
+    const s = this.state;
+    const item = this.items?.[x.item];
+    if (!item?.turns?.length) {
+      // Not a session (an index past the items cannot come from the coordinator): one plain request.
+      this.endSession(x, "completed");
+      this.launch(c.seq, this.jobOf(c));
+      return;
+    }
+    const job = turnRequest(s.spec.workload, c.seq, item, x.turn, x.history, s.spec.target.tokenizer ?? DEFAULT_TOKENIZER);
+    this.busy.add(x);
+    this.launch(c.seq, job, undefined, (ok, answer) => {
+      this.busy.delete(x);
+      if (!ok || answer === null) return this.endSession(x, "cut"); // no answer to carry on with
+      x.history = [...(job.messages ?? [{ role: "user", content: job.prompt }]), { role: "assistant", content: answer }];
+      x.turn++;
+      const next = item.turns![x.turn];
+      if (next === undefined) return this.endSession(x, "completed");
+      x.readyAt = this.wallNow() + (next.delayMs ?? 0);
+    });
+  }
+
+  private endSession(x: Session, how: "completed" | "cut"): void {
+    const s = this.state;
+    const i = s.sessions?.indexOf(x) ?? -1;
+    if (i < 0) return;
+    s.sessions!.splice(i, 1);
+    if (s.stop !== "gone") st.countSession(s, how);
+  }
+
+  /** Ends sessions that can send no further turn: the run said return (or is gone), or finish with no credit left. */
+  private tendSessions(): void {
+    const s = this.state;
+    if (!s.sessions || s.sessions.length === 0) return;
+    const over = s.stop === "return" || s.stop === "gone" || (s.stop === "finish" && s.held.length === 0);
+    if (!over) return;
+    for (const x of [...s.sessions]) if (!this.busy.has(x)) this.endSession(x, "cut");
   }
 
   // ── Talking to the coordinator ─────────────────────────────────────────────
@@ -258,7 +394,9 @@ export class AgentEngine {
   private async sync(work: { report: boolean; lease: boolean }): Promise<void> {
     try {
       const wantsLease = () =>
-        work.lease && this.state.stop === "running" && needsCredits(this.state, this.moment(false), this.calls.depth);
+        work.lease &&
+        this.state.stop === "running" &&
+        needsCredits(this.state, this.moment(false), this.calls.depth, this.calls.drainFirst);
       if (work.report && this.transport.reportThenLease && wantsLease()) {
         await this.reportThenLease(this.transport.reportThenLease.bind(this.transport));
       } else {
@@ -273,19 +411,35 @@ export class AgentEngine {
 
   private reportBody(): ReportBody {
     const s = this.state;
-    s.unacked ??= {
-      reportId: this.id("r"),
-      results: s.results.splice(0, MAX_REPORT_ITEMS),
-      returned: s.returning.splice(0, MAX_REPORT_ITEMS),
-    };
+    if (!s.unacked) {
+      const sessions = st.takeSessionCounts(s);
+      // multi_turn: a report asks for new sessions' items while there are credits to start them with.
+      const newSessions = s.held.length > 0 ? st.sessionsWanted(s) : 0;
+      s.unacked = {
+        reportId: this.id("r"),
+        results: s.results.splice(0, MAX_REPORT_ITEMS),
+        returned: s.returning.splice(0, MAX_REPORT_ITEMS),
+        ...(sessions ? { sessions } : {}),
+        ...(newSessions > 0 ? { newSessions } : {}),
+      };
+    }
     const u = s.unacked;
-    return { agentId: s.agentId, reportId: u.reportId, inflight: this.inflight, results: u.results, returned: u.returned };
+    return {
+      agentId: s.agentId,
+      reportId: u.reportId,
+      inflight: this.inflight,
+      results: u.results,
+      returned: u.returned,
+      ...(u.sessions ? { sessions: u.sessions } : {}),
+      ...(u.newSessions ? { newSessions: u.newSessions } : {}),
+    };
   }
 
   private reported(a: ReportAnswer): void {
     const s = this.state;
     const u = s.unacked!;
     s.unacked = null;
+    if (a.sessions && s.sessions) (s.sessionItems ??= []).push(...a.sessions);
     this.calls.lastReportAt = this.now();
     s.share = a.concurrency;
     if (u.results.length + u.returned.length > 0) this.calls.leaseRetryAt = 0; // the two-share cap has room again
@@ -301,9 +455,24 @@ export class AgentEngine {
 
   private leaseBody(): LeaseBody {
     const s = this.state;
-    s.openLease ??= { requestId: this.id("q"), want: leaseWant(s, this.inflight, this.maxWant, this.calls.depth) };
+    if (!s.openLease) {
+      const sessions = st.sessionsWanted(s);
+      s.openLease = {
+        requestId: this.id("q"),
+        want: leaseWant(s, this.inflight, this.maxWant, this.calls.depth),
+        ...(sessions > 0 ? { sessions } : {}),
+      };
+    }
+    const o = s.openLease;
     const depth = this.calls.depth > s.share ? { depth: this.calls.depth } : {};
-    return { agentId: s.agentId, requestId: s.openLease.requestId, want: s.openLease.want, inflight: this.inflight, ...depth };
+    return {
+      agentId: s.agentId,
+      requestId: o.requestId,
+      want: o.want,
+      inflight: this.inflight,
+      ...depth,
+      ...(o.sessions ? { newSessions: o.sessions } : {}),
+    };
   }
 
   private leased(a: LeaseAnswer): void {
@@ -312,6 +481,7 @@ export class AgentEngine {
     if (a.runStartedAt !== null) s.runStartedAt = a.runStartedAt;
     s.share = a.concurrency;
     st.addCredits(s, a.credits);
+    if (a.sessions && s.sessions) (s.sessionItems ??= []).push(...a.sessions);
     if (a.credits.length === 0) this.calls.leaseRetryAt = this.now() + s.reportIntervalMs / 4;
     this.opts.onEvent?.({ type: "lease", credits: a.credits.length, share: a.concurrency });
     this.stopFlags(a.stop, a.finishLeased);
@@ -358,12 +528,15 @@ export class AgentEngine {
 
   /**
    * The lease depth for the share and what was measured: the share sends share/latency
-   * requests a millisecond, and credits must last the coordinator's round trip.
+   * requests a millisecond, and credits must last the coordinator's report-and-lease cycle.
    */
   private updateDepth(): void {
     const s = this.state;
     const sendsPerMs = this.latencyMs !== null && this.latencyMs > 0 ? s.share / this.latencyMs : 0;
-    this.calls.depth = leaseDepth(s.share, sendsPerMs, this.rttMs);
+    // A cycle is a report and a lease: one call where the transport combines them, else two.
+    const cycleMs = this.rttMs === null ? null : this.rttMs * (this.transport.reportThenLease ? 1 : 2);
+    this.calls.depth = leaseDepth(s.share, sendsPerMs, cycleMs);
+    this.calls.drainFirst = drainFirst(s.share, sendsPerMs, cycleMs);
   }
 
   private stopFlags(stop: boolean, finishLeased: boolean): void {

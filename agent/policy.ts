@@ -3,7 +3,7 @@
 
 import { MAX_DEPTH_SHARES } from "../contract/protocol";
 import type { AgentState } from "./state";
-import { dueWall, isRateMode } from "./state";
+import { dueWall, hasSessionCounts, isRateMode, sessionsWanted } from "./state";
 
 /** Settled results that trigger a report before the interval is up. */
 export const REPORT_BATCH = 256;
@@ -11,17 +11,35 @@ export const REPORT_BATCH = 256;
 /**
  * The lease depth: credits an agent keeps in hand beyond what is in flight, so that the
  * next lease answer arrives before it runs dry (a TCP window over the coordinator's round
- * trip). It covers about two round trips at the current send rate, never less than one
- * share (what the coordinator allowed before depths existed) nor more than
- * MAX_DEPTH_SHARES shares, so a dead agent strands a bounded number of credits.
+ * trip). `cycleMs` is one report-and-lease cycle (one call where the transport combines
+ * them, else two). The depth covers three cycles at the current send rate: one to last
+ * until the next answer, one for what was sent meanwhile (unreported, so counted against
+ * the cap until the next report), one for the round trip's jitter (two left a 20 ms
+ * target 3% short of its concurrency: docs/BENCHMARKS.md). Never less than one share
+ * (what the coordinator allowed before depths existed) nor more than MAX_DEPTH_SHARES
+ * shares, so a dead agent strands a bounded number of credits.
  */
-const DEPTH_ROUND_TRIPS = 2;
+const DEPTH_CYCLES = 3;
 
-export function leaseDepth(share: number, sendsPerMs: number, rttMs: number | null): number {
+export function leaseDepth(share: number, sendsPerMs: number, cycleMs: number | null): number {
   if (share <= 0) return 0;
-  const cover = rttMs === null ? 0 : Math.ceil(DEPTH_ROUND_TRIPS * sendsPerMs * rttMs);
-  return Math.min(MAX_DEPTH_SHARES * share, Math.max(share, cover));
+  return Math.min(MAX_DEPTH_SHARES * share, Math.max(share, cover(sendsPerMs, cycleMs)));
 }
+
+const cover = (sendsPerMs: number, cycleMs: number | null) => (cycleMs === null ? 0 : Math.ceil(DEPTH_CYCLES * sendsPerMs * cycleMs));
+
+/**
+ * The target is so fast that the deepest lease runs dry well within one cycle (a Node
+ * agent on a local target). Then every credit left unreported at a lease costs a whole
+ * cycle of the capped window, so the agent sends what it holds first and reports it all
+ * with the next lease, instead of splitting the window between cycles.
+ */
+export function drainFirst(share: number, sendsPerMs: number, cycleMs: number | null): boolean {
+  return share > 0 && cover(sendsPerMs, cycleMs) > DRAIN_FIRST_FACTOR * MAX_DEPTH_SHARES * share;
+}
+
+/** How far past the cap the cover must be before drainFirst: clear of the depth's own noise. */
+const DRAIN_FIRST_FACTOR = 2;
 
 /** The loop at one instant. `now` is monotonic ms, `wall` epoch ms. */
 export interface Moment {
@@ -42,6 +60,8 @@ export interface CallClock {
   blockedUntil: number;
   /** Credits to keep in hand (leaseDepth); 0 until measured: one share. */
   depth: number;
+  /** Concurrency mode: lease only once nothing is held (see drainFirst). */
+  drainFirst: boolean;
 }
 
 export const newCallClock = (): CallClock => ({
@@ -50,15 +70,22 @@ export const newCallClock = (): CallClock => ({
   leaseRetryAt: 0,
   blockedUntil: 0,
   depth: 0,
+  drainFirst: false,
 });
 
-/** Would a lease now help keep sending without a stall? `depth`: credits to keep in hand. */
-export function needsCredits(s: AgentState, m: Pick<Moment, "wall" | "inflight">, depth = 0): boolean {
+/**
+ * Would a lease now help keep sending without a stall? `depth`: credits to keep in hand;
+ * `drain`: concurrency mode only asks once nothing is held (drainFirst).
+ */
+export function needsCredits(s: AgentState, m: Pick<Moment, "wall" | "inflight">, depth = 0, drain = false): boolean {
   const last = s.held[s.held.length - 1];
   // Rate mode: keep about half a report interval of the schedule ahead of the clock.
   if (isRateMode(s.spec) && last?.at !== undefined) return dueWall(s, last) - m.wall < s.reportIntervalMs / 2;
   // Without a share, only a lease answer tells whether one is free (retries are paced).
   if (s.share === 0) return s.held.length === 0;
+  // multi_turn: a free session place needs its item from the coordinator.
+  if (sessionsWanted(s) > 0) return true;
+  if (drain && s.held.length > 0) return false;
   // Below the depth held, so a round trip never stalls sending; but only once the
   // coordinator's cap (share + depth, counting held + in flight + unreported; the report
   // rides with the lease) has room for half the depth, since a smaller grant costs a
@@ -76,7 +103,7 @@ export function leaseWant(s: AgentState, inflight: number, maxWant: number, dept
 /** The coordinator call(s) to make now, if any: a report first, then a lease. */
 export function plan(s: AgentState, m: Moment, c: CallClock): { report: boolean; lease: boolean } | null {
   if (s.stop === "gone" || m.now < c.blockedUntil) return null;
-  const lease = !m.winding && s.stop === "running" && m.now >= c.leaseRetryAt && needsCredits(s, m, c.depth);
+  const lease = !m.winding && s.stop === "running" && m.now >= c.leaseRetryAt && needsCredits(s, m, c.depth, c.drainFirst);
   const interval = s.reportIntervalMs;
   const n = s.results.length;
   const last = m.inflight === 0 && (m.winding || s.stop !== "running");
@@ -87,6 +114,9 @@ export function plan(s: AgentState, m: Moment, c: CallClock): { report: boolean;
     n >= REPORT_BATCH ||
     // In concurrency mode unreported results count against the two-share cap.
     (n > 0 && (m.now - c.lastReportAt >= interval || last || (lease && !isRateMode(s.spec)))) ||
+    (last && hasSessionCounts(s)) ||
+    // multi_turn, finishing what it holds: only a report can bring the next sessions' items.
+    (s.stop === "finish" && s.held.length > 0 && sessionsWanted(s) > 0) ||
     m.now - c.lastCallAt >= interval; // heartbeat: renews the lease before leaseTtlMs
   return report || lease ? { report, lease } : null;
 }

@@ -2,7 +2,8 @@
 // JSON: a LoadAgent Durable Object stores the state between slices and hands it to a
 // fresh engine, which continues exactly where the last slice stopped.
 
-import type { ResultItem } from "../contract/protocol";
+import type { ChatMessage, DatasetType } from "../contract/dataset";
+import type { ReportBody, ResultItem } from "../contract/protocol";
 import type { RunSpec } from "../contract/spec";
 
 export interface Credit {
@@ -10,7 +11,23 @@ export interface Credit {
   /** Rate mode: intended send time, ms after the run's start on the coordinator's clock. */
   at?: number;
   warmup?: boolean;
+  /** With workload.dataset: the item this credit sends (multi_turn: the session it starts). */
+  item?: number;
 }
+
+/** A multi_turn session under way on this agent (README, "Datasets and workloads"). */
+export interface Session {
+  /** The dataset item: the session's turns. */
+  item: number;
+  /** The next turn to send. */
+  turn: number;
+  /** Earlier turns' messages and the answers the target really gave, in order. */
+  history: ChatMessage[];
+  /** Wall-clock ms from which the next turn may go (the turn's delay after the last answer). */
+  readyAt: number;
+}
+
+export type SessionCounts = NonNullable<ReportBody["sessions"]>;
 
 /**
  * What the run has said about stopping.
@@ -42,12 +59,20 @@ export interface AgentState {
   /** Credits to give back unused in the next report. */
   returning: number[];
   /** A report sent whose answer never came: sent again with the same reportId. */
-  unacked: { reportId: string; results: ResultItem[]; returned: number[] } | null;
+  unacked: { reportId: string; results: ResultItem[]; returned: number[]; sessions?: SessionCounts; newSessions?: number } | null;
   /** A lease asked for whose answer never came: asked again with the same requestId. */
-  openLease: { requestId: string; want: number } | null;
+  openLease: { requestId: string; want: number; sessions?: number } | null;
   stop: StopMode;
   /** Requests this agent has sent, over all slices. */
   sent: number;
+  /** With workload.dataset, its type (from the join). */
+  datasetType?: DatasetType;
+  /** multi_turn: sessions started here and not yet ended (at most the share). */
+  sessions?: Session[];
+  /** multi_turn: items of sessions the coordinator handed out, not yet started. */
+  sessionItems?: number[];
+  /** multi_turn: sessions started, completed and cut since the last report. */
+  sessionCounts?: SessionCounts;
 }
 
 export const isRateMode = (spec: RunSpec): boolean => "rate" in spec.load;
@@ -123,7 +148,32 @@ export function markGone(s: AgentState): void {
   s.returning = [];
   s.unacked = null;
   s.openLease = null;
+  if (s.sessions) s.sessions = [];
 }
 
 /** Nothing waits to be reported. */
-export const flushed = (s: AgentState): boolean => s.results.length === 0 && s.returning.length === 0 && s.unacked === null;
+export const flushed = (s: AgentState): boolean =>
+  s.results.length === 0 && s.returning.length === 0 && s.unacked === null && !hasSessionCounts(s);
+
+export const hasSessionCounts = (s: AgentState): boolean =>
+  s.sessionCounts !== undefined && s.sessionCounts.started + s.sessionCounts.completed + s.sessionCounts.cut > 0;
+
+/** Counts a session event for the next report. */
+export function countSession(s: AgentState, what: keyof SessionCounts, n = 1): void {
+  s.sessionCounts ??= { started: 0, completed: 0, cut: 0 };
+  s.sessionCounts[what] += n;
+}
+
+/** Takes the session counts for a report (undefined when there are none). */
+export function takeSessionCounts(s: AgentState): SessionCounts | undefined {
+  if (!hasSessionCounts(s)) return undefined;
+  const c = s.sessionCounts;
+  s.sessionCounts = { started: 0, completed: 0, cut: 0 };
+  return c;
+}
+
+/** multi_turn: new sessions to ask the coordinator for, so that sessions under way and those handed out fill the share. */
+export function sessionsWanted(s: AgentState): number {
+  if (!s.sessions) return 0;
+  return Math.max(0, s.share - s.sessions.length - (s.sessionItems?.length ?? 0));
+}

@@ -29,15 +29,41 @@ export { mockPath } from "./endpoints";
 
 export type Outcome = Omit<ResultItem, "seq">;
 
+/**
+ * What the agent reads of a response: the part of the Fetch API's Response it uses. The
+ * runtime's fetch fits it; so does the CLI's node:http transport (cli/node-http.ts),
+ * which hands back a lighter object than a Response over a web stream.
+ */
+export interface TargetResponse {
+  readonly status: number;
+  readonly headers: { get(name: string): string | null };
+  readonly body: { getReader(): TargetBodyReader } | null;
+  text(): Promise<string>;
+}
+
+export interface TargetBodyReader {
+  read(): Promise<{ done: false; value: Uint8Array } | { done: true; value?: undefined }>;
+  cancel(reason?: unknown): Promise<void>;
+}
+
+/**
+ * How the agent sends a request: fetch's shape. It must not follow redirects (init asks
+ * for "manual"), must reject when init.signal aborts, and must let the body be read as
+ * it arrives (a stream's first token is timed at its read).
+ */
+export type TargetFetch = (url: string, init: RequestInit) => Promise<TargetResponse>;
+
 export interface TargetContext {
   target: TargetSpec;
   /** The URL to fetch (spec.target.url resolved, e.g. builtin:mock to the Worker's mock). */
   url: string;
-  fetch: typeof fetch;
+  fetch: TargetFetch;
   /** Monotonic milliseconds (performance.now-like). */
   now: () => number;
   /** Aborts the request from outside (the run is gone); reported as "cancelled". */
   signal?: AbortSignal;
+  /** Hears a successful response's answer text (multi-turn sessions carry it into the next turn). */
+  onAnswer?: (text: string) => void;
 }
 
 /**
@@ -101,7 +127,7 @@ function httpFailure(status: number): Failure {
   };
 }
 
-async function discard(body: ReadableStream<Uint8Array> | null): Promise<void> {
+async function discard(body: TargetResponse["body"]): Promise<void> {
   if (!body) return;
   const reader = body.getReader();
   try {
@@ -117,7 +143,7 @@ async function discard(body: ReadableStream<Uint8Array> | null): Promise<void> {
   }
 }
 
-async function drain(body: ReadableStream<Uint8Array> | null): Promise<void> {
+async function drain(body: TargetResponse["body"]): Promise<void> {
   if (!body) return;
   const reader = body.getReader();
   for (;;) if ((await reader.read()).done) return;
@@ -139,7 +165,7 @@ export async function sendRequest(ctx: TargetContext, job: Job): Promise<Outcome
   const start = now();
   const fail = (f: Failure): Outcome => ({ ok: false, latencyMs: ms(now() - start), error: { ...f } });
   try {
-    let res: Response;
+    let res: TargetResponse;
     try {
       res = await ctx.fetch(ctx.url, { ...init, redirect: "manual", signal: abort.signal });
     } catch {
@@ -156,8 +182,8 @@ export async function sendRequest(ctx: TargetContext, job: Job): Promise<Outcome
     }
     const json = (res.headers.get("content-type") ?? "").includes("application/json");
     // A server that ignores `stream: true` and answers JSON is measured as non-streaming.
-    if (target.stream && !json) return await readStream(res, target, job, start, now);
-    return await readWhole(res, target, job, start, now);
+    if (target.stream && !json) return await readStream(res, ctx, job, start);
+    return await readWhole(res, ctx, job, start);
   } catch {
     return fail(timedOut ? TIMEOUT : ctx.signal?.aborted ? CANCELLED : CONNECTION);
   } finally {
@@ -189,6 +215,11 @@ class Tally {
     this.last = t;
   }
 
+  /** The answer the target gave: its output text (answer and tool calls), reasoning left out. */
+  get answer(): string {
+    return this.output.join("");
+  }
+
   get empty(): boolean {
     return this.first === null && !(this.usage.completionTokens !== undefined && this.usage.completionTokens > 0);
   }
@@ -212,7 +243,8 @@ class Tally {
   }
 }
 
-async function readStream(res: Response, target: TargetSpec, job: Job, start: number, now: () => number): Promise<Outcome> {
+async function readStream(res: TargetResponse, ctx: TargetContext, job: Job, start: number): Promise<Outcome> {
+  const { target, now, onAnswer } = ctx;
   if (!res.body) return { ok: false, latencyMs: ms(now() - start), error: { ...EMPTY } };
   const reader = res.body.getReader();
   const decoder = new TextDecoder();
@@ -253,6 +285,7 @@ async function readStream(res: Response, target: TargetSpec, job: Job, start: nu
   }
   const { first, second, firstOutput } = tally;
   if (first === null) return { ok: false, latencyMs: ms(now() - start), error: { ...EMPTY } };
+  onAnswer?.(tally.answer);
   return {
     ok: true,
     latencyMs: ms(tally.last - start),
@@ -263,7 +296,8 @@ async function readStream(res: Response, target: TargetSpec, job: Job, start: nu
   };
 }
 
-async function readWhole(res: Response, target: TargetSpec, job: Job, start: number, now: () => number): Promise<Outcome> {
+async function readWhole(res: TargetResponse, ctx: TargetContext, job: Job, start: number): Promise<Outcome> {
+  const { target, now, onAnswer } = ctx;
   const text = await res.text();
   const latencyMs = ms(now() - start);
   let obj: unknown;
@@ -282,5 +316,6 @@ async function readWhole(res: Response, target: TargetSpec, job: Job, start: num
   const tally = new Tally();
   tally.add(r, 0);
   if (tally.empty) return { ok: false, latencyMs, error: { ...EMPTY, type: "response" } };
+  onAnswer?.(tally.answer);
   return { ok: true, latencyMs, ...tally.tokens(job, target.tokenizer ?? DEFAULT_TOKENIZER) };
 }

@@ -48,7 +48,17 @@ export class CoordinatorUnavailable extends Error {
 // A 429 that is a cap, not a rate limit: waiting does not make room.
 const PERMANENT_429 = new Set(["too_many_agents"]);
 
-async function readError(res: Response): Promise<{ code: string; message: string }> {
+/** What the transport reads of an answer: fetch's Response fits, and so does the CLI's node:http transport. */
+export interface CoordinatorResponse {
+  readonly status: number;
+  readonly headers: { get(name: string): string | null };
+  json(): Promise<unknown>;
+}
+
+/** How the transport sends a call: the runtime's fetch, or any function of its shape. */
+export type CoordinatorFetch = (url: string, init: RequestInit) => Promise<CoordinatorResponse>;
+
+async function readError(res: CoordinatorResponse): Promise<{ code: string; message: string }> {
   const fallback = { code: `http_${res.status}`, message: `The coordinator answered HTTP ${res.status}.` };
   try {
     const body: unknown = await res.json();
@@ -63,20 +73,20 @@ async function readError(res: Response): Promise<{ code: string; message: string
   }
 }
 
-function retryAfterMs(res: Response): number | null {
+function retryAfterMs(res: CoordinatorResponse): number | null {
   const v = res.headers.get("retry-after");
   if (v === null) return null;
   const s = Number(v);
   return Number.isFinite(s) && s >= 0 ? Math.min(s * 1000, 60_000) : null;
 }
 
-export function httpTransport(opts: { server: string; runId: string; token: string; fetch?: typeof fetch }): CoordinatorTransport {
+export function httpTransport(opts: { server: string; runId: string; token: string; fetch?: CoordinatorFetch }): CoordinatorTransport {
   // Wrapped, not stored bare: workerd refuses a global fetch called with another `this`.
-  const send: typeof fetch = opts.fetch ?? ((input, init) => fetch(input, init));
+  const send: CoordinatorFetch = opts.fetch ?? ((input, init) => fetch(input, init));
   const base = `${opts.server.replace(/\/+$/, "")}/v1/runs/${encodeURIComponent(opts.runId)}`;
 
   async function post<T>(path: string, body: unknown): Promise<T> {
-    let res: Response;
+    let res: CoordinatorResponse;
     try {
       res = await send(base + path, {
         method: "POST",

@@ -80,6 +80,10 @@ function checks(r: any): Check[] {
         r8 >= 0.8,
       );
     }
+    if (r.cost?.rowsWrittenPerRequest !== undefined) {
+      const rows = r.cost.rowsWrittenPerRequest;
+      add("Coordinator: rows written per request (batches of 256)", fmt(rows, 3), "≤ 0.5", rows <= 0.5);
+    }
     const ratio = c.settledPerSecond / c.baselinePerSecond;
     add(
       "Coordinator: vs one report per request (same run)",
@@ -119,6 +123,14 @@ function checks(r: any): Check[] {
         null,
       );
     }
+    const fixed = (what: string, v: number | null | undefined, ref: number | null | undefined) => {
+      const ratio = v && ref ? v / ref : null;
+      add(what, `${fmt(ratio, 3)}× (${fmt(v, 0)} vs ${fmt(ref, 0)} req/s)`, "≥ 0.95×", ratio === null ? null : ratio >= 0.95);
+    };
+    if (l.fixedDelayNodeReferenceRps !== undefined) {
+      fixed("20 ms target, c=8: the Node agent / a plain node:http client", l.fixedDelayNodeRps, l.fixedDelayNodeReferenceRps);
+      fixed("20 ms target, c=8: two edge agents / a bare workerd fetch loop", l.fixedDelayEdgeRps, l.fixedDelayEdgeReferenceRps);
+    }
   }
   if (f) {
     add(
@@ -143,6 +155,20 @@ function checks(r: any): Check[] {
       "within ±2 ms",
       f.ttftP50ErrorMs === null ? null : Math.abs(f.ttftP50ErrorMs) <= 2,
     );
+    if (f.nodeAgentTtftOverheadMs !== undefined) {
+      add(
+        "Fidelity: TTFT overhead vs a plain Node client, the Node agent (worst)",
+        fmt(f.nodeAgentTtftOverheadMs, 2, " ms"),
+        "≤ +0.5 ms",
+        f.nodeAgentTtftOverheadMs === null ? null : f.nodeAgentTtftOverheadMs <= 0.5,
+      );
+      add(
+        "Fidelity: TTFT overhead vs a plain Node client, edge agents (worst)",
+        fmt(f.edgeTtftOverheadMs, 2, " ms"),
+        "≤ +1.0 ms",
+        f.edgeTtftOverheadMs === null ? null : f.edgeTtftOverheadMs <= 1,
+      );
+    }
     add(
       "Fidelity: ITL mean vs a separate server's served timing (worst)",
       fmt(f.itlMeanErrorMs, 3, " ms"),
@@ -236,6 +262,8 @@ function report(r: any): string {
         "served",
         "error",
         "plain client error",
+        "Node agent error",
+        "overhead Node/edge",
         "sketch ±",
         "ITL mean meas.",
         "served",
@@ -250,6 +278,8 @@ function report(r: any): string {
         fmt(x.servedTtftP50, 2),
         fmt(x.ttftP50ErrorMs, 2),
         fmt(x.referenceTtftErrorMs, 2),
+        fmt(x.nodeAgentTtftErrorMs, 2),
+        x.nodeAgentTtftOverheadMs === undefined ? "—" : `${fmt(x.nodeAgentTtftOverheadMs, 2)} / ${fmt(x.edgeTtftOverheadMs, 2)}`,
         fmt(x.sketchHalfBinMs, 2),
         fmt(x.measuredItlMean, 3),
         fmt(x.servedItlMean, 3),
@@ -257,7 +287,7 @@ function report(r: any): string {
       ]);
     }
     parts.push(
-      `Fidelity (ms; builtin-mock "served" = configured; "plain client" = Node fetch, same requests, against what it was served; "sketch ±" = half a DDSketch bin at that TTFT):\n${table(rows)}`,
+      `Fidelity (ms; builtin-mock "served" = configured; "plain client" = Node fetch, same requests, against what it was served; "overhead" = an agent's error minus the plain client's; "sketch ±" = half a DDSketch bin at that TTFT):\n${table(rows)}`,
     );
   }
   if (r.scale) {
@@ -328,6 +358,11 @@ async function main(): Promise<number> {
           ratio: round(c.ratio, 2),
         };
         delete r.coordinator.section;
+        // Rows written are what a run's storage is billed by (docs/BENCHMARKS.md, "Cost").
+        r.cost = {
+          rowsWrittenPerRequest: round(c.rowsWrittenPerRequest, 3),
+          baselineRowsWrittenPerRequest: round(c.baselineRowsWrittenPerRequest, 2),
+        };
       }
       if (w.scale) {
         const { small, large, between } = w.scale;
@@ -357,6 +392,10 @@ async function main(): Promise<number> {
           nodeAgentRps: rps("edgeperf agent (Node)"),
           autocannonRps: rps("autocannon"),
           heyRps: rps("hey"),
+          fixedDelayNodeRps: l.fixedDelay?.nodeRps ?? null,
+          fixedDelayNodeReferenceRps: l.fixedDelay?.nodeReferenceRps ?? null,
+          fixedDelayEdgeRps: l.fixedDelay?.edgeRps ?? null,
+          fixedDelayEdgeReferenceRps: l.fixedDelay?.edgeReferenceRps ?? null,
           ...l,
         };
       }

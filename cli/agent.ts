@@ -4,6 +4,7 @@
 
 import { hostname } from "node:os";
 import type { RunSpec } from "../contract/spec.ts";
+import { cachedLoader, httpLoader } from "../agent/datasets.ts";
 import { AgentEngine } from "../agent/engine.ts";
 import type { AgentEvent } from "../agent/engine.ts";
 import { CoordinatorError, CoordinatorUnavailable, httpTransport, withRetries } from "../agent/transport.ts";
@@ -13,6 +14,7 @@ import { CliError, oneLine } from "./errors.ts";
 import { visible } from "./escape.ts";
 import { StatusLine } from "./follow.ts";
 import { mockPath } from "../agent/target.ts";
+import { nodeHttpTransport } from "./node-http.ts";
 
 const MOCK_URL = "builtin:mock";
 
@@ -59,19 +61,31 @@ export async function agent(argv: string[], help: (cmd: string) => number): Prom
     line?.update(`agent ${visible(name)}: sent ${tally.sent}, reported ${tally.reported}, share ${share} in flight at most`);
   };
 
+  // The target and the coordinator each get their own node:http keep-alive sockets
+  // (cli/node-http.ts): Node's fetch costs several times the CPU per request, and this one
+  // process is the whole load generator (docs/BENCHMARKS.md, "The Node agent").
+  const targetHttp = nodeHttpTransport();
+  const coordinatorHttp = nodeHttpTransport();
   const engine = new AgentEngine({
-    transport: withRetries(httpTransport({ server, runId, token })),
-    fetchTarget: (input, init) => fetch(input, init),
+    transport: withRetries(httpTransport({ server, runId, token, fetch: coordinatorHttp.fetch })),
+    fetchTarget: targetHttp.fetch,
     resolveUrl: (spec) => resolveTarget(server, spec),
     name,
     region,
     onEvent: show,
+    // A run's dataset comes from the Worker (GET /v1/datasets/:id/items?run=), read once.
+    datasets: cachedLoader(httpLoader({ server, token, runId })),
   });
   // The transport retries an unreachable server for seconds and then says only that;
   // one plain request first names the cause ("connection refused") at once.
   await client.raw("GET", "/healthz", { timeoutMs: 10_000 });
   try {
     await engine.join();
+    // One socket per request the run may have in flight (the share never exceeds the
+    // pool); in rate mode without maxConcurrency the coordinator's in-flight cap bounds it.
+    const load = engine.state.spec.load;
+    const pool = "rate" in load ? load.maxConcurrency : load.concurrency;
+    if (pool !== undefined) targetHttp.setMaxSockets(pool);
     note(
       `Joined run ${visible(runId)} as agent ${visible(engine.state.agentId)} (${visible(name)}, region ${visible(region)}); sending to ${visible(resolveTarget(server, engine.state.spec))}`,
     );
@@ -82,6 +96,9 @@ export async function agent(argv: string[], help: (cmd: string) => number): Prom
   } catch (e) {
     line?.clear();
     throw coordinatorFailure(e, server);
+  } finally {
+    targetHttp.close();
+    coordinatorHttp.close();
   }
   const summary = { runId, agentId: engine.state.agentId, sent: tally.sent, reported: tally.reported, returned: tally.returned };
   line?.finish(`agent ${visible(name)}: done`);

@@ -50,6 +50,24 @@ export const SPEC_FLAGS = {
   out: { type: "string" },
 } as const satisfies Options;
 
+/**
+ * `run`'s dataset (README, "Datasets and workloads"), AIPerf's names: the file is uploaded
+ * by cli/dataset.ts before the run is created; only the sampling is a RunSpec field here.
+ * `--dataset-sampling` is short for AIPerf's `--dataset-sampling-strategy`.
+ */
+export const DATASET_FLAGS = {
+  "input-file": { type: "string" },
+  "custom-dataset-type": { type: "string" },
+  "sharegpt-multi-turn": { type: "boolean" },
+  "dataset-sampling": { type: "string" },
+  "dataset-sampling-strategy": { type: "string" },
+  "fixed-schedule": { type: "boolean" },
+  "replay-speedup": { type: "string" },
+  "shared-system-prompt-length": { type: "string" },
+  "prefix-prompt-length": { type: "string" },
+  "num-prefix-prompts": { type: "string" },
+} as const satisfies Options;
+
 export type Values = Record<string, string | boolean | string[] | undefined>;
 
 export interface Parsed {
@@ -246,6 +264,13 @@ export function buildSpec(values: Values, base: Obj = {}): Obj {
       inputTokens: { mean: num(values, "isl"), stddev: num(values, "isl-stddev") },
       outputTokens: { mean: num(values, "osl"), stddev: num(values, "osl-stddev") },
       seed: num(values, "random-seed"),
+      dataset: { sampling: str(values, "dataset-sampling") ?? str(values, "dataset-sampling-strategy") },
+      replaySpeedup: num(values, "replay-speedup"),
+      // AIPerf: one shared system prompt of N tokens, or K prefixes of N tokens each.
+      sharedPrefix: {
+        tokens: num(values, "prefix-prompt-length") ?? num(values, "shared-system-prompt-length"),
+        prompts: num(values, "num-prefix-prompts") ?? (values["shared-system-prompt-length"] !== undefined ? 1 : undefined),
+      },
     },
     stop: { requests: num(values, "request-count"), durationSeconds: num(values, "benchmark-duration") },
     warmup: { requests: num(values, "warmup-request-count") },

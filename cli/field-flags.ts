@@ -6,7 +6,7 @@
 // Which flag sets which field is learnt from buildSpec itself (each flag on its own, with
 // a sample value), so a flag added there is covered here without a second list.
 
-import { SPEC_FLAGS, buildSpec } from "./args.ts";
+import { DATASET_FLAGS, SPEC_FLAGS, buildSpec } from "./args.ts";
 import type { Values } from "./args.ts";
 
 type Flag = { type: "string" | "boolean"; short?: string; multiple?: boolean };
@@ -26,7 +26,7 @@ let cached: Map<string, string> | null = null;
 export function fieldFlags(): Map<string, string> {
   if (cached) return cached;
   const map = new Map<string, string>();
-  for (const [name, def] of Object.entries(SPEC_FLAGS as Record<string, Flag>)) {
+  for (const [name, def] of Object.entries({ ...SPEC_FLAGS, ...DATASET_FLAGS } as Record<string, Flag>)) {
     if (name === "spec" || name === "out") continue;
     const label = def.short ? `-${def.short}/--${name}` : `--${name}`;
     const samples = def.type === "boolean" ? [true] : SAMPLES;
@@ -47,6 +47,8 @@ export function fieldFlags(): Map<string, string> {
   }
   // --concurrency with --request-rate caps the requests in flight.
   if (map.has("load.concurrency")) map.set("load.maxConcurrency", map.get("load.concurrency") ?? "");
+  // The dataset's id comes from the file --input-file uploads (cli/dataset.ts), not from buildSpec.
+  map.set("workload.dataset.id", "--input-file");
   cached = map;
   return map;
 }

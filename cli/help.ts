@@ -44,6 +44,22 @@ Workload:
   --isl N, --isl-stddev N          input tokens per request (mean, stddev)
   --osl N, --osl-stddev N          output tokens per request (mean, stddev)
   --random-seed N                  seed for prompts and lengths
+Dataset (AIPerf names; README, "Datasets and workloads"):
+  --input-file FILE                prompts from a file, uploaded first (skipped when the
+                                   server already holds the same content)
+  --custom-dataset-type TYPE       single_turn, multi_turn or mooncake_trace (JSONL), or
+                                   sharegpt (a JSON array, converted: the first human turn
+                                   of each conversation becomes a single_turn prompt)
+  --sharegpt-multi-turn            sharegpt: every human turn, as multi_turn sessions
+  --dataset-sampling S             sequential (default), random or shuffle (also
+                                   --dataset-sampling-strategy)
+  --fixed-schedule                 mooncake_trace: replay on the trace's timestamps (always
+                                   so; accepted for AIPerf's command lines)
+  --replay-speedup X               mooncake_trace: timestamps divided by X (2: twice as fast)
+Shared prefixes (synthetic prompts):
+  --shared-system-prompt-length N  every prompt starts with the same N tokens
+  --prefix-prompt-length N, --num-prefix-prompts K
+                                   every prompt starts with one of K prefixes of N tokens
 Run:
   --edge-agents N                  load agents at Cloudflare's edge (0: external agents only)
   --regions a,b                    location hints for edge agents (wnam, weur, apac…)
@@ -148,6 +164,21 @@ Service drain before a redeploy: refuse new runs and let active ones finish.
   --status      show the phase, the deadline and the active runs
 
 ${CONNECTION}`,
+  dataset: `Usage: edgeperf dataset upload FILE --type TYPE [--sharegpt-multi-turn]
+       edgeperf dataset list
+       edgeperf dataset delete DATASET_ID
+
+Datasets on the server (API token), for runs' --input-file or workload.dataset.
+  upload    checks FILE line by line (a bad line is named by its number, nothing is
+            sent), then uploads it unless the server already holds the same content;
+            prints the dataset's id. --type: single_turn, multi_turn, mooncake_trace
+            (AIPerf's JSONL layouts) or sharegpt (a JSON array of {conversations:
+            [{from, value}]}, converted to single_turn, or multi_turn with
+            --sharegpt-multi-turn)
+  list      every dataset: id, type, items, bytes, created
+  delete    deletes one; runs that already use it may fail to read it
+
+${CONNECTION}`,
   demo: `Usage: edgeperf demo [run's spec flags] [--json]
 
 Starts the Worker locally (wrangler dev on a free port, a fresh API token and
@@ -175,6 +206,7 @@ Commands:
   stop RUN_ID       stop a run (--force: abandon in-flight requests)
   agent RUN_ID      join a run as an external agent from this machine
   drain             service drain: --wait, --timeout S, --resume, --status
+  dataset           upload, list or delete datasets (prompts from a file)
   demo              start a local server, benchmark the mock, stop (npm start)
   dev               run a local server for exploration (npm run dev)
 

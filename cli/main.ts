@@ -6,6 +6,7 @@ import { drain, status, stop } from "./admin.ts";
 import { agent } from "./agent.ts";
 import { print } from "./common.ts";
 import { compare } from "./compare.ts";
+import { dataset } from "./dataset.ts";
 import { demo } from "./demo.ts";
 import { dev } from "./dev.ts";
 import { suggest } from "./args.ts";
@@ -15,7 +16,7 @@ import { results, run, watch } from "./run.ts";
 
 type Command = (argv: string[], help: (cmd: string) => number) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = { run, status, watch, results, compare, stop, agent, drain, demo, dev };
+const COMMANDS: Record<string, Command> = { run, status, watch, results, compare, stop, agent, drain, dataset, demo, dev };
 
 const help = (cmd: string): number => {
   print(helpFor(cmd));

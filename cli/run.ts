@@ -1,9 +1,10 @@
 // `run` (create a run and follow it to its results), `watch` and `results`.
 
 import type { ApiClient } from "./api.ts";
-import { COMMON_FLAGS, SPEC_FLAGS, buildSpec, parseFlags, readSpecFile, str } from "./args.ts";
+import { COMMON_FLAGS, DATASET_FLAGS, SPEC_FLAGS, buildSpec, merge, parseFlags, readSpecFile, str } from "./args.ts";
 import type { Values } from "./args.ts";
 import { clientOf, deliver, note, tokenOf } from "./common.ts";
+import { runDataset } from "./dataset.ts";
 import { CliError, UsageError } from "./errors.ts";
 import { visible } from "./escape.ts";
 import { EXPERIMENT_FLAGS, experimentOf } from "./experiment-args.ts";
@@ -63,7 +64,7 @@ export async function runSpec({ client, apiToken, spec, values, dashboardNote, s
 }
 
 export async function run(argv: string[], help: (cmd: string) => number): Promise<number> {
-  const flags = { ...COMMON_FLAGS, ...SPEC_FLAGS, ...OUTPUT_FLAGS, ...EXPERIMENT_FLAGS };
+  const flags = { ...COMMON_FLAGS, ...SPEC_FLAGS, ...DATASET_FLAGS, ...OUTPUT_FLAGS, ...EXPERIMENT_FLAGS };
   const { values } = parseFlags(argv, flags, { min: 0, max: 0, names: "" });
   if (values.help) return help("run");
   const specFile = str(values, "spec");
@@ -76,15 +77,18 @@ export async function run(argv: string[], help: (cmd: string) => number): Promis
   if (target?.url === undefined)
     throw new UsageError("run needs --url (an endpoint URL, or builtin:mock), or a --spec file that sets target.url");
   const client = clientOf(values);
+  const apiToken = tokenOf(values, "the API token");
+  // --input-file: uploaded (or found on the server) first; the run (or every level of an
+  // experiment, which shares this spec object as its base) then names it.
+  const datasetId = await runDataset(values, client, apiToken);
+  if (datasetId !== null) {
+    const workload = (spec.workload ?? {}) as Record<string, unknown>;
+    const set = (workload.dataset ?? {}) as Record<string, unknown>;
+    spec.workload = merge(workload, { dataset: { sampling: set.sampling ?? "sequential", id: datasetId } });
+  }
   const fileRef = specFile !== undefined ? { specFile: { name: specFile, spec: file } } : {};
-  if (experiment) return runExperiment({ client, apiToken: tokenOf(values, "the API token"), request: experiment, values, ...fileRef });
-  return runSpec({
-    client,
-    apiToken: tokenOf(values, "the API token"),
-    spec,
-    values,
-    ...fileRef,
-  });
+  if (experiment) return runExperiment({ client, apiToken, request: experiment, values, ...fileRef });
+  return runSpec({ client, apiToken, spec, values, ...fileRef });
 }
 
 export async function watch(argv: string[], help: (cmd: string) => number): Promise<number> {

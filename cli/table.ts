@@ -109,6 +109,12 @@ export function summary(results: Results, dashboardUrl?: string): string {
     `Requests: ${v(c.completed)} completed, ${v(c.failed)} failed, ${v(c.abandoned)} abandoned (granted ${v(c.granted)}, returned unused ${v(c.returned)}, outstanding ${v(c.outstanding)})`,
   ];
   if (results.delivered) lines.push(deliveredLine(results.delivered));
+  const sessions = results.sessions;
+  if (sessions) {
+    lines.push(
+      `Sessions: ${v(sessions.started)} started, ${v(sessions.completed)} completed, ${v(sessions.cut)} cut short (requests count turns)`,
+    );
+  }
   if (results.errors.length > 0) {
     lines.push(`Errors: ${results.errors.map((e) => `${v(e.code)} (${v(e.type)}) × ${v(e.count)}`).join(", ")}`);
   }

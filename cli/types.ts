@@ -93,6 +93,8 @@ export interface Results extends Snapshot {
   regions?: Record<string, RegionResults>;
   /** Absent from servers that predate warnings. */
   warnings?: Warning[];
+  /** A multi_turn dataset's sessions; null for other runs, absent from older servers. */
+  sessions?: { started: number; completed: number; cut: number } | null;
   spec: PublicSpec;
   metrics: Record<string, Metric>;
   errors: Array<{ code: string; type: string; count: number }>;

@@ -14,38 +14,14 @@ const JSON_TYPE = /^application\/json\s*(;|$)/i;
  * forbiddenKeyError).
  */
 export async function readJson(request: Request, maxBytes: number, opts: { optional?: boolean } = {}): Promise<unknown> {
-  const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > maxBytes) throw tooLarge(maxBytes);
   const isJson = JSON_TYPE.test(request.headers.get("content-type") ?? "");
-  // A runtime may hand a body-less POST over as an empty stream rather than null, so
-  // emptiness is known only once the first bytes (or the end) have been read.
-  const reader = request.body?.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  while (reader) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge(maxBytes);
-    }
-    chunks.push(value);
+  const { bytes, streamed } = await readBounded(request, maxBytes, tooLarge(maxBytes), () => {
     // A body of the wrong type is refused at its first byte, not read to the end.
-    if (size > 0 && !isJson) {
-      await reader.cancel().catch(() => {});
-      throw new StatusError(415, "unsupported_media_type", "Send the body as 'Content-Type: application/json'.");
-    }
-  }
-  if (size === 0) {
+    if (!isJson) throw new StatusError(415, "unsupported_media_type", "Send the body as 'Content-Type: application/json'.");
+  });
+  if (bytes.byteLength === 0) {
     if (opts.optional) return {};
-    throw new StatusError(400, "invalid_json", reader ? "The request body is empty." : "The request needs a JSON body.");
-  }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.byteLength;
+    throw new StatusError(400, "invalid_json", streamed ? "The request body is empty." : "The request needs a JSON body.");
   }
   let value: unknown;
   try {
@@ -56,6 +32,45 @@ export async function readJson(request: Request, maxBytes: number, opts: { optio
   const refused = forbiddenKeyError(value);
   if (refused) throw refused;
   return value;
+}
+
+/**
+ * A request body's bytes, refused with `tooBig` past `maxBytes` while streaming (a missing
+ * or false Content-Length cannot get past). `onChunk` sees each chunk as it arrives and
+ * may throw to refuse the body there; the rest is cancelled. `streamed`: the request had a
+ * body stream (a runtime may hand a body-less POST over as an empty one).
+ */
+export async function readBounded(
+  request: Request,
+  maxBytes: number,
+  tooBig: StatusError,
+  onChunk?: () => void,
+): Promise<{ bytes: Uint8Array; streamed: boolean }> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && Number(declared) > maxBytes) throw tooBig;
+  const reader = request.body?.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (reader) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    try {
+      if (size > maxBytes) throw tooBig;
+      if (value.byteLength > 0) onChunk?.();
+    } catch (e) {
+      await reader.cancel().catch(() => {});
+      throw e;
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.byteLength;
+  }
+  return { bytes, streamed: reader !== undefined };
 }
 
 function tooLarge(maxBytes: number): StatusError {

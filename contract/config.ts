@@ -9,8 +9,13 @@ export const DEFAULTS = {
   maxRate: 10_000,
   maxRequests: 10_000_000,
   maxDurationSeconds: 86_400,
-  maxAgents: 64,
+  // Edge agents of a run plus the external agents that join it. A target that answers only
+  // when done gets one edge agent per 6 requests in flight (contract/run-plan.ts,
+  // HEADER_WAIT_LIMIT): MAX_CONCURRENCY's 1024 takes 171, and this leaves room beside them.
+  maxAgents: 256,
   maxBodyBytes: 1_048_576,
+  // The largest dataset upload (README, "Datasets and workloads").
+  maxDatasetBytes: 16 * 1_048_576,
 } as const;
 
 /** An integer var in [min, max]; anything else (missing, blank, out of range) is the default. */
@@ -28,6 +33,7 @@ const ConfigSchema = z
     MAX_DURATION_SECONDS: intVar(DEFAULTS.maxDurationSeconds, 1, 7 * 86_400),
     MAX_AGENTS: intVar(DEFAULTS.maxAgents, 1, 10_000),
     MAX_BODY_BYTES: intVar(DEFAULTS.maxBodyBytes, 1024, 100 * 1_048_576),
+    MAX_DATASET_BYTES: intVar(DEFAULTS.maxDatasetBytes, 1024, 100 * 1_048_576),
   })
   .transform((v) => ({
     apiToken: v.API_TOKEN,
@@ -41,6 +47,7 @@ const ConfigSchema = z
     maxDurationSeconds: v.MAX_DURATION_SECONDS,
     maxAgents: v.MAX_AGENTS,
     maxBodyBytes: v.MAX_BODY_BYTES,
+    maxDatasetBytes: v.MAX_DATASET_BYTES,
   }));
 
 export type Config = z.output<typeof ConfigSchema>;

@@ -20,3 +20,17 @@ export function prng(state: number): () => number {
     return value;
   };
 }
+
+/** A splitmix32-style finalizer: spreads a 32-bit key into an independent-looking stream's seed. */
+export function mix(x: number): number {
+  x = Math.imul(x ^ (x >>> 16), 0x21f0aaad);
+  x = Math.imul(x ^ (x >>> 15), 0x735a2d97);
+  return (x ^ (x >>> 15)) >>> 0;
+}
+
+/** A 32-bit seed keyed by (seed, n, salt); n may exceed 2^32 (or be negative), so both of its halves are mixed in. */
+export function keyed(seed: number, n: number, salt: number): number {
+  const lo = n >>> 0;
+  const hi = Math.floor(n / 4294967296) >>> 0;
+  return mix(mix((seed ^ salt) >>> 0) ^ mix(lo ^ 0x9e3779b9) ^ mix(hi + 0x7f4a7c15));
+}

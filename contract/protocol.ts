@@ -2,6 +2,7 @@
 // body; the types come from the schemas.
 
 import { z } from "zod";
+import type { DatasetType } from "./dataset";
 import type { RunSpec } from "./spec";
 
 const id = z
@@ -51,6 +52,9 @@ export const LeaseBody = z.strictObject({
   // next answer arrives before it runs dry (README, "Agents and the wire protocol"). The
   // coordinator caps what the agent may hold at share + depth, depth within 1–8 shares.
   depth: nonNegInt(1_000_000).optional(),
+  // Extension, multi_turn datasets: how many new sessions the agent wants to start. The
+  // answer's `sessions` are their items, numbered across the run (README, "Datasets and workloads").
+  newSessions: nonNegInt(MAX_LEASE_WANT).optional(),
 });
 export type LeaseBody = z.infer<typeof LeaseBody>;
 
@@ -94,6 +98,11 @@ export const ReportBody = z.strictObject({
   // holds (and this report does not settle) is counted failed with `agent_restarted`:
   // its request may have reached the target, so it is never sent again.
   restarted: z.boolean().optional(),
+  // Extension, multi_turn datasets: sessions started, completed and cut short since the
+  // agent's previous report (README, "Datasets and workloads"). Counted once per reportId.
+  sessions: z.strictObject({ started: nonNegInt(1_000_000), completed: nonNegInt(1_000_000), cut: nonNegInt(1_000_000) }).optional(),
+  // Extension, multi_turn: new sessions wanted, as in a lease (reports go on during the drain, leases do not).
+  newSessions: nonNegInt(MAX_LEASE_WANT).optional(),
 });
 export type ReportBody = z.infer<typeof ReportBody>;
 
@@ -111,11 +120,16 @@ export interface JoinAnswer {
   spec: RunSpec;
   concurrency: number;
   stop: boolean;
+  /** Extension: with workload.dataset, its type (multi_turn runs sessions; README, "Datasets and workloads"). */
+  datasetType?: DatasetType;
 }
 
 export interface LeaseAnswer {
   leaseId: string;
-  credits: Array<{ seq: number; at?: number; warmup?: boolean }>;
+  /** `item` (extension): the dataset item this credit sends, with workload.dataset (README, "Datasets and workloads"). */
+  credits: Array<{ seq: number; at?: number; warmup?: boolean; item?: number }>;
+  /** Extension, multi_turn: the items of the new sessions asked for (`newSessions` in the body). */
+  sessions?: number[];
   concurrency: number;
   expiresInMs: number;
   stop: boolean;
@@ -129,6 +143,8 @@ export interface LeaseAnswer {
 export interface ReportAnswer {
   accepted: number;
   duplicates: number;
+  /** Extension, multi_turn: the items of the new sessions asked for (`newSessions`). */
+  sessions?: number[];
   stop: boolean;
   finishLeased: boolean;
   concurrency: number;

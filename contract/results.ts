@@ -132,6 +132,15 @@ export interface Snapshot {
   delivered: Delivered;
   /** Results per region, keyed by region (an agent's placement or name, else its colo). */
   regions: Record<string, RegionView>;
+  /** A multi_turn dataset's sessions (README, "Datasets and workloads"); null for other runs. */
+  sessions: SessionCounts | null;
+}
+
+/** Sessions as agents counted them: started, ended after their last turn, and cut short (a stop or drain between turns, or a failed turn). */
+export interface SessionCounts {
+  started: number;
+  completed: number;
+  cut: number;
 }
 
 export interface ThresholdResult {

@@ -10,6 +10,7 @@ import { StatusError } from "./errors";
 import { ThresholdsSchema } from "./thresholds";
 import { checkTargetUrl, redactUrl } from "./targets";
 import { GoodputSchema } from "./goodput";
+import { DATASET_ID, SAMPLINGS } from "./dataset";
 
 export { parseThreshold, THRESHOLD_STATS } from "./thresholds";
 export type { Threshold, ThresholdOp, ThresholdStat } from "./thresholds";
@@ -245,11 +246,37 @@ function tokens(mean: number) {
   return z.strictObject({ mean: int(1, MAX_TOKEN_MEAN).default(mean), stddev: num(0, MAX_TOKEN_MEAN).default(0) }).prefault({});
 }
 
-const WorkloadSchema = z.strictObject({
-  inputTokens: tokens(550),
-  outputTokens: tokens(128),
-  seed: int(0, 2 ** 32 - 1).default(0),
+// Shared prefixes are drawn per request from a pool this large; only its size is stored,
+// each prefix's text is a pure function of (seed, index) (agent/prompt.ts).
+const MAX_PREFIX_PROMPTS = 1_000_000;
+
+const DatasetRefSchema = z.strictObject({
+  id: z.string().regex(DATASET_ID, { error: 'must be "ds_" followed by 64 lowercase hex digits, as POST /v1/datasets answers' }),
+  sampling: z.enum(SAMPLINGS).default("sequential"),
 });
+
+const WorkloadSchema = z
+  .strictObject({
+    inputTokens: tokens(550),
+    outputTokens: tokens(128),
+    seed: int(0, 2 ** 32 - 1).default(0),
+    // An uploaded dataset's prompts instead of synthetic ones (README, "Datasets and workloads").
+    dataset: DatasetRefSchema.optional(),
+    // AIPerf's --num-prefix-prompts and --prefix-prompt-length: every prompt starts with one
+    // of `prompts` prefixes of `tokens` tokens; inputTokens is the part after it, as in AIPerf.
+    sharedPrefix: z.strictObject({ tokens: int(1, MAX_TOKEN_MEAN), prompts: int(1, MAX_PREFIX_PROMPTS) }).optional(),
+    // A mooncake_trace's timestamps divided by this. The dataset's type is known only when
+    // the run is created (worker), which refuses it for other types; here only its range.
+    replaySpeedup: num(0.001, 10_000).optional(),
+  })
+  .superRefine((w, ctx) => {
+    if (w.replaySpeedup !== undefined && w.dataset === undefined) {
+      fail(ctx, ["replaySpeedup"], "is only allowed with workload.dataset (a mooncake_trace dataset)");
+    }
+    if (w.sharedPrefix !== undefined && w.dataset !== undefined) {
+      fail(ctx, ["sharedPrefix"], "is only allowed with synthetic prompts, not with workload.dataset");
+    }
+  });
 
 // A slower rate is not a benchmark: at 0.001 requests/s the longest run any operator can
 // allow (MAX_DURATION_SECONDS is at most 7 days) sends about 600 requests. Without a floor,
@@ -343,6 +370,7 @@ const RunSpecSchema = z.strictObject({
 export type RunSpec = z.output<typeof RunSpecSchema>;
 export type LoadSpec = RunSpec["load"];
 export type TargetSpec = RunSpec["target"];
+export type WorkloadSpec = RunSpec["workload"];
 
 function describe(expected: string): string {
   if (expected === "int") return "an integer";
@@ -485,11 +513,22 @@ export function parseRunSpec(body: unknown, cfg: Config): RunSpec {
   const parsed = RunSpecSchema.safeParse(input);
   if (!parsed.success) throw zodToStatus(parsed.error);
   const spec = parsed.data;
+  checkPromptless(spec);
   // The checked, normalized href is stored so the URL fetched is exactly the URL checked.
   if (spec.target.url !== MOCK_URL) spec.target.url = checkTargetUrl(spec.target.url, cfg.allowedTargets, "target").href;
   if (spec.notify) spec.notify.url = checkTargetUrl(spec.notify.url, cfg.allowedTargets, "notify").href;
   checkCaps(spec, cfg);
   return spec;
+}
+
+// api "http" sends target.body as it is: there is no prompt for a dataset or a prefix to go into.
+function checkPromptless(spec: RunSpec): void {
+  if (spec.target.api !== "http") return;
+  for (const field of ["dataset", "sharedPrefix"] as const) {
+    if (spec.workload[field] !== undefined) {
+      throw new StatusError(400, "invalid_spec", `workload.${field} is not allowed with api "http", which sends no prompt.`);
+    }
+  }
 }
 
 // The spec as it may be shown to anyone holding a read token, or logged.

@@ -6,10 +6,12 @@
 // until SLICE_MS of wall time or SLICE_REQUESTS requests (subrequests per invocation),
 // lets the requests in flight finish, reports, stores the engine's state and sets the
 // next alarm at once. The engine keeps its in-flight requests within the coordinator's
-// share; outbound connections beyond the runtime's six waiting for headers queue in
-// the runtime rather than fail. An alarm invocation may run 15 minutes of wall time, so
-// an edge agent caps a request's timeout at EDGE_REQUEST_TIMEOUT_S: a slice then lasts
-// at most SLICE_MS plus that cap plus its last report, whatever target.timeoutSeconds says.
+// share, capped, for a target that answers only when done, at the six connections an
+// invocation may have waiting for response headers (cappedShares, edge-agents.ts): a
+// seventh would wait in the runtime with its latency clock running. An alarm invocation
+// may run 15 minutes of wall time, so an edge agent caps a request's timeout at
+// EDGE_REQUEST_TIMEOUT_S: a slice then lasts at most SLICE_MS plus that cap plus its last
+// report, whatever target.timeoutSeconds says.
 //
 // Stored (SQLite): `agent` (which run, which slot, the engine state after the last
 // completed slice, whether a slice is running, and how many alarms in a row have failed
@@ -32,13 +34,17 @@
 import { DurableObject } from "cloudflare:workers";
 import { AgentEngine } from "../agent/engine";
 import type { AgentEvent, AgentState } from "../agent/engine";
+import { cachedLoader } from "../agent/datasets";
+import type { DatasetLoader } from "../agent/datasets";
 import { CoordinatorError, CoordinatorUnavailable } from "../agent/transport";
 import type { CoordinatorTransport } from "../agent/transport";
+import { edgeInflightCap } from "../contract/run-plan";
 import { MOCK_URL } from "../contract/spec";
 import type { RunSpec } from "../contract/spec";
 import { Ticker, handleMock } from "../mock/mock";
 import type { LoadAgentInit } from "./edge-agents";
-import { rpcTransport } from "./edge-agents";
+import { loadDatasetItems } from "./dataset-store";
+import { cappedShares, rpcTransport } from "./edge-agents";
 import { mockPath as mockPathFor } from "../agent/target";
 
 interface Stored {
@@ -120,6 +126,8 @@ export class LoadAgent extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** One timer for all of this agent's mock streams (see mock/mock.ts): in memory only. */
   private readonly ticker = new Ticker();
+  /** The run's dataset, read from R2 once per instance (README, "Datasets and workloads"). */
+  private readonly datasets: DatasetLoader = cachedLoader((id) => loadDatasetItems(this.env.DATASETS, id));
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -186,8 +194,9 @@ export class LoadAgent extends DurableObject<Env> {
    * report and lease kept with its id, so sending them again later counts nothing twice).
    */
   private async slice(stored: Stored): Promise<SliceEnd | "done"> {
-    const transport = this.coordinatorFor(stored.init.runId);
-    const recovered = stored.state ? await this.recover(stored, transport) : undefined;
+    const coordinator = this.coordinatorFor(stored.init.runId);
+    const recovered = stored.state ? await this.recover(stored, coordinator) : undefined;
+    const transport = cappedShares(coordinator, recovered?.spec ?? null);
     // The coordinator's last word in this slice: an answer (true) or none (false).
     let reached: boolean | null = null;
     const onEvent = (e: AgentEvent) => {
@@ -205,8 +214,12 @@ export class LoadAgent extends DurableObject<Env> {
         joinRequestId: `edge-${stored.init.runId.slice(0, 16)}-${stored.init.index}`,
         ...(stored.init.region ? { region: stored.init.region } : {}),
         onEvent,
+        datasets: this.datasets,
       },
-      recovered ? { ...recovered, spec: edgeSpec(recovered.spec) } : undefined,
+      // A share stored before its cap existed is capped too, before the first answer does.
+      recovered
+        ? { ...recovered, spec: edgeSpec(recovered.spec), share: Math.min(recovered.share, edgeInflightCap(recovered.spec.target)) }
+        : undefined,
     );
     if (!recovered) {
       await engine.join(await this.colo(stored.init));

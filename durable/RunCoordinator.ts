@@ -11,13 +11,15 @@
 // rows, metrics, time series and webhook state in their modules), written through and
 // dropped when a transaction fails, reloaded lazily after eviction; long-poll waiters,
 // which die with their connections anyway; and when thresholds were last evaluated (at
-// worst they are evaluated once more after a restart).
+// worst they are evaluated once more after a restart); and the rows this instance wrote
+// (run-store.ts `rowsWritten`, a measure for tests and benchmarks, nothing depends on it).
 // The alarm: set to the earliest of the duration deadline, the drain deadline, the next
 // lease expiry, the next webhook attempt and the wipe time. It may fire early or twice:
 // the handler applies whatever is due at `now` and sets the next one, so running it
 // again changes nothing. Every call applies due deadlines first, so behaviour never
 // depends on alarm timing.
-// After eviction: the constructor reopens the tables; nothing is lost.
+// After eviction: the constructor reopens the tables; nothing is lost. A run stored by an
+// earlier layout (a deploy mid-run) is converted when first loaded (RunStore.upgrade).
 
 import { DurableObject } from "cloudflare:workers";
 import type { Auth } from "../contract/tokens";
@@ -25,6 +27,7 @@ import { hashesEqual } from "../contract/tokens";
 import { StatusError, asResult } from "../contract/errors";
 import type { RpcResult } from "../contract/errors";
 import type { JoinAnswer, JoinBody, LeaseAnswer, LeaseBody, ReportAnswer, ReportBody } from "../contract/protocol";
+import type { SessionCounts } from "../contract/results";
 import type { RunConfig, RunPlan } from "../contract/run-plan";
 import type { RunSpec } from "../contract/spec";
 import { AgentDesk } from "./agent-desk";
@@ -53,6 +56,8 @@ export interface CreateInit {
   origin?: string;
   /** Present when the spec has `notify`: the HMAC key the webhook is signed with. */
   notifySecret?: string;
+  /** A trace replay's send offsets by item (durable/run-dataset.ts), stored once with the run. */
+  replayOffsets?: number[];
 }
 
 interface Secrets {
@@ -112,6 +117,11 @@ export class RunCoordinator extends DurableObject<Env> {
     this.webhook = new WebhookRecord(this.store);
   }
 
+  /** Rows this instance has written to storage (SQLite rows and alarms), for tests and benchmarks: what Cloudflare bills. */
+  get rowsWritten(): number {
+    return this.store.rowsWritten;
+  }
+
   // ── RPC: run owner and readers ─────────────────────────────────────────────
 
   async create(init: CreateInit): Promise<RpcResult<Snapshot>> {
@@ -133,6 +143,7 @@ export class RunCoordinator extends DurableObject<Env> {
         this.store.putMeta("auth", secrets);
         this.measured.start(spec.timesliceSeconds);
         this.store.putMeta("schedule", startSchedule(config.seed));
+        if (init.replayOffsets) this.store.putReplayOffsets(init.replayOffsets);
         if (spec.notify) {
           const hook: WebhookState = { url: spec.notify.url, attempts: 0, nextAt: null, delivered: false, lastError: null };
           this.webhook.put(hook);
@@ -168,6 +179,14 @@ export class RunCoordinator extends DurableObject<Env> {
         if (!this.state && this.lastWords) return this.lastWords.results;
       }
       return this.resultsNow();
+    });
+  }
+
+  /** The run's dataset id, for GET /v1/datasets/:id/items?run= (worker/datasets.ts): the agent token reads only that one. */
+  async datasetOf(auth: Auth): Promise<RpcResult<string | null>> {
+    return asResult(async () => {
+      await this.open(auth, "agent");
+      return this.specNow()?.workload.dataset?.id ?? null;
     });
   }
 
@@ -236,6 +255,7 @@ export class RunCoordinator extends DurableObject<Env> {
         spec,
         concurrency: 0,
         stop: false,
+        ...(cfg.dataset ? { datasetType: cfg.dataset.type } : {}),
       };
     });
   }
@@ -255,13 +275,14 @@ export class RunCoordinator extends DurableObject<Env> {
         });
         await this.schedule();
         if (credits === null) m.assertAccepting(this.state ?? state);
-        return this.leaseAnswer(previous.id, credits ?? [], agent.shareSent);
+        const sessions = credits !== null && previous.sessions ? desk.sessionItems(previous.sessions) : undefined;
+        return this.leaseAnswer(previous.id, credits ?? [], agent.shareSent, sessions);
       }
       let answer: LeaseAnswer | null = null;
       this.transaction(() => {
         const r = desk.lease(state, agent, body, this.now());
         this.commit(r.next);
-        answer = this.leaseAnswer(r.leaseId, r.credits, r.share);
+        answer = this.leaseAnswer(r.leaseId, r.credits, r.share, r.sessions);
       });
       await this.schedule();
       return answer!;
@@ -280,8 +301,16 @@ export class RunCoordinator extends DurableObject<Env> {
       this.transaction(() => {
         const r = desk.report(state, agent, body, now);
         this.measured.add(r.measured, r.next, now, this.regionKey(agent), this.specNow()?.goodput);
+        if (body.sessions) this.addSessions(body.sessions);
         this.commit(r.measured.length > 0 ? this.abortOnThresholds(r.next, now) : r.next);
-        answer = { accepted: r.accepted, duplicates: r.duplicates, ...this.stopFlags(), concurrency: r.share, serverTime: now };
+        answer = {
+          accepted: r.accepted,
+          duplicates: r.duplicates,
+          ...(r.sessions ? { sessions: r.sessions } : {}),
+          ...this.stopFlags(),
+          concurrency: r.share,
+          serverTime: now,
+        };
       });
       await this.schedule();
       return answer!;
@@ -331,6 +360,8 @@ export class RunCoordinator extends DurableObject<Env> {
   private load(): boolean {
     if (this.runConfig === undefined && !this.store.exists()) return false;
     if (this.runConfig === undefined) {
+      // A run stored by an earlier version (a deploy restarts objects mid-run) is brought to this layout first.
+      this.ctx.storage.transactionSync(() => this.store.upgrade());
       this.runConfig = this.store.getMeta<RunConfig>("run");
       this.state = this.store.getMeta<RunState>("state");
       this.forgetParsed();
@@ -534,6 +565,7 @@ export class RunCoordinator extends DurableObject<Env> {
   private async setAlarm(at: number): Promise<void> {
     if (at === this.alarmAt) return;
     await this.ctx.storage.setAlarm(at);
+    this.store.noteWrites(1); // each setAlarm is billed as one row written
     this.alarmAt = at;
   }
 
@@ -549,10 +581,11 @@ export class RunCoordinator extends DurableObject<Env> {
     return { stop, finishLeased: stop && s?.stopReason === "budget" };
   }
 
-  private leaseAnswer(leaseId: string, credits: LeaseAnswer["credits"], share: number): LeaseAnswer {
+  private leaseAnswer(leaseId: string, credits: LeaseAnswer["credits"], share: number, sessions?: number[]): LeaseAnswer {
     return {
       leaseId,
       credits,
+      ...(sessions ? { sessions } : {}),
       concurrency: share,
       expiresInMs: this.config().leaseTtlMs,
       ...this.stopFlags(),
@@ -573,7 +606,19 @@ export class RunCoordinator extends DurableObject<Env> {
       durationMs,
       agents.map((a) => ({ key: this.regionKey(a) })),
     );
-    return buildSnapshot(this.config().id, state, agents, colos, this.measured.metricsNow(), delivered, regions, now);
+    return buildSnapshot(this.config().id, state, agents, colos, this.measured.metricsNow(), delivered, regions, this.sessions(), now);
+  }
+
+  /** A multi_turn run's session counts (meta "sessions"), summed from reports in their own transactions. */
+  private sessions(): SessionCounts | null {
+    if (this.config().dataset?.type !== "multi_turn") return null;
+    return this.store.getMeta<SessionCounts>("sessions") ?? { started: 0, completed: 0, cut: 0 };
+  }
+
+  private addSessions(d: SessionCounts): void {
+    const c = this.sessions();
+    if (c === null) return;
+    this.store.putMeta("sessions", { started: c.started + d.started, completed: c.completed + d.completed, cut: c.cut + d.cut });
   }
 
   private resultsNow(): Results {
@@ -581,6 +626,14 @@ export class RunCoordinator extends DurableObject<Env> {
     if (!state) throw notFound();
     const thresholds = this.specNow()?.thresholds ?? {};
     const series = this.measured.seriesNow().view();
-    return buildResults(this.snapshot(), state, this.measured.metricsNow(), thresholds, this.store.getMeta<unknown>("publicSpec"), series);
+    return buildResults(
+      this.snapshot(),
+      state,
+      this.measured.metricsNow(),
+      thresholds,
+      this.store.getMeta<unknown>("publicSpec"),
+      series,
+      this.config(),
+    );
   }
 }

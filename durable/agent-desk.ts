@@ -6,28 +6,44 @@
 
 import { StatusError } from "../contract/errors";
 import { MAX_DEPTH_SHARES } from "../contract/protocol";
-import type { JoinBody, LeaseBody, ReportBody, ResultItem } from "../contract/protocol";
+import { itemIndex } from "../contract/dataset-sampling";
+import type { JoinBody, LeaseAnswer, LeaseBody, ReportBody, ResultItem } from "../contract/protocol";
 import type { RunConfig } from "../contract/run-plan";
 import * as m from "./run-machine";
 import type { RunState } from "./run-machine";
-import type { AgentRow, CreditRow, RunStore } from "./run-store";
+import type { AgentRow, CreditRow, RunStore, Slot } from "./run-store";
 import { nextSlot, rampedAt, startSchedule } from "./schedule";
 import type { ScheduleCursor } from "./schedule";
 import { acknowledge, shareFor } from "./shares";
 
-export type WireCredit = { seq: number; at?: number; warmup?: boolean };
+export type WireCredit = LeaseAnswer["credits"][number];
 
-export const wireCredit = (c: Pick<CreditRow, "seq" | "at" | "warmup">): WireCredit => ({
-  seq: c.seq,
-  ...(c.at === null ? {} : { at: c.at }),
-  ...(c.warmup ? { warmup: true } : {}),
-});
+/**
+ * A credit as the agent sees it. With a dataset, its item: a trace replay's stored one, else
+ * a pure function of the seq (contract/dataset-sampling.ts), so nothing more is stored.
+ */
+export function wireCredit(c: Pick<CreditRow, "seq" | "at" | "warmup" | "item">, cfg: RunConfig): WireCredit {
+  const ds = cfg.dataset;
+  // multi_turn: a credit is a turn; sessions get their items with the lease (LeaseOutcome.sessions).
+  const item =
+    ds === undefined || ds.type === "multi_turn"
+      ? null
+      : (c.item ?? itemIndex(ds.replay ? "sequential" : ds.sampling, cfg.seed, c.seq, ds.items));
+  return {
+    seq: c.seq,
+    ...(c.at === null ? {} : { at: c.at }),
+    ...(c.warmup ? { warmup: true } : {}),
+    ...(item === null ? {} : { item }),
+  };
+}
 
 /** What the idempotency record of a lease keeps: its id and its range of seqs. */
 export interface LeaseRecord {
   id: string;
   first: number;
   count: number;
+  /** multi_turn: the session numbers handed out with the lease [first, count]. */
+  sessions?: [number, number];
 }
 
 export interface LeaseOutcome {
@@ -35,6 +51,8 @@ export interface LeaseOutcome {
   leaseId: string;
   credits: WireCredit[];
   share: number;
+  /** multi_turn: the new sessions' items. */
+  sessions?: number[];
 }
 
 export interface ReportOutcome {
@@ -44,6 +62,8 @@ export interface ReportOutcome {
   share: number;
   /** Settled measured results, for metrics and the time series. */
   measured: ResultItem[];
+  /** multi_turn: the new sessions' items. */
+  sessions?: number[];
 }
 
 const RESTARTED = { code: "agent_restarted", type: "agent", message: "The agent restarted while it held this credit." };
@@ -75,9 +95,11 @@ export class AgentDesk {
   }
 
   /** The first answer to a report with this reportId, if it was settled. */
-  previousReport(agent: AgentRow, reportId: string): { accepted: number; duplicates: number } | null {
+  previousReport(agent: AgentRow, reportId: string): { accepted: number; duplicates: number; sessions?: number[] } | null {
     const answer = this.store.call(agent.ord, "report", reportId);
-    return answer === null ? null : (JSON.parse(answer) as { accepted: number; duplicates: number });
+    if (answer === null) return null;
+    const { accepted, duplicates, sessions } = JSON.parse(answer) as { accepted: number; duplicates: number; sessions?: [number, number] };
+    return { accepted, duplicates, ...(sessions ? { sessions: this.sessionItems(sessions) } : {}) };
   }
 
   /** A new agent; a join retried after the drain began was answered by previousJoin before this refusal. */
@@ -102,7 +124,7 @@ export class AgentDesk {
     };
     this.store.putAgent(agent);
     if (body.colo !== undefined) this.store.setColo(agent.ord, body.colo);
-    if (body.requestId !== undefined) this.store.recordJoin(body.requestId, agent.id);
+    if (body.requestId !== undefined) this.store.recordJoin(body.requestId, agent.id, agent.ord);
     return agent;
   }
 
@@ -147,8 +169,26 @@ export class AgentDesk {
     const depth = Math.min(MAX_DEPTH_SHARES * share, Math.max(share, body.depth ?? share));
     let max = Math.min(body.want, Math.max(0, share + depth - renewed.outstanding));
     let schedule: ScheduleCursor | null = null;
-    const slots: number[] = [];
-    if (this.cfg.rate !== null && !inWarmup) {
+    let replayCursor: number | null = null;
+    const slots: Slot[] = [];
+    const replay = this.cfg.dataset?.replay === true;
+    if (replay && !inWarmup) {
+      // Trace replay: the trace's items in file order, each at its own offset (the
+      // timestamps ÷ replaySpeedup), those due within leaseAheadMs, returned ones first.
+      // load.concurrency caps what is in flight; an agent holds at most its share and a
+      // lease depth beyond it, as in concurrency mode.
+      const room = Math.max(0, share + depth - renewed.outstanding);
+      max = Math.min(body.want, m.budgetRemaining(state), room);
+      const horizon = this.horizon(state, now);
+      slots.push(...this.store.takeSlots(max, horizon));
+      const offsets = this.store.replayOffsets();
+      replayCursor = this.store.getMeta<number>("replayCursor") ?? 0;
+      while (slots.length < max && replayCursor < offsets.length && offsets[replayCursor]! <= horizon) {
+        slots.push({ at: offsets[replayCursor]!, item: replayCursor });
+        replayCursor++;
+      }
+      max = slots.length;
+    } else if (this.cfg.rate !== null && !inWarmup) {
       // Rate mode: the slots due within leaseAheadMs, returned ones first. An agent holds at
       // most its share of the in-flight cap plus its part of one lease-ahead window, so one
       // that leases and never reports, or cannot keep up, holds a bounded number of credits
@@ -157,20 +197,14 @@ export class AgentDesk {
       const ahead = Math.ceil((((this.cfg.rate * this.cfg.leaseAheadMs) / 1000) * share) / this.cfg.pool);
       const room = Math.max(0, share + ahead - renewed.outstanding);
       max = Math.min(body.want, m.budgetRemaining(state), room);
-      const origin = state.measuredStartedAt ?? now;
-      let horizon = now - origin + this.cfg.leaseAheadMs;
-      // Never a slot at or after the end of stop.durationSeconds (counted from the run's start).
-      if (state.limits.durationMs !== null) {
-        const runToMeasured = origin - (state.startedAt ?? now);
-        horizon = Math.min(horizon, state.limits.durationMs - runToMeasured - 1e-6);
-      }
+      const horizon = this.horizon(state, now);
       slots.push(...this.store.takeSlots(max, horizon));
       schedule = this.store.getMeta<ScheduleCursor>("schedule") ?? startSchedule(this.cfg.seed);
       // Slots are drawn at the target rate and stretched by the ramp (schedule.ts).
       const ramp = this.cfg.rampMs ?? 0;
       while (slots.length < max && rampedAt(schedule.t, ramp) <= horizon) {
         const [at, next] = nextSlot(schedule, this.cfg.rate, this.cfg.arrival, this.cfg.smoothness ?? 1);
-        slots.push(rampedAt(at, ramp));
+        slots.push({ at: rampedAt(at, ramp), item: null });
         schedule = next;
       }
       max = slots.length;
@@ -179,23 +213,64 @@ export class AgentDesk {
     const leaseId = `ls_${agent.id.slice(3, 11)}_${body.requestId}`;
     const offset = (g.state.measuredStartedAt ?? now) - (g.state.startedAt ?? now);
     const ats: Array<number | null> = [];
+    const items: Array<number | null> = [];
     const credits: WireCredit[] = [];
     for (let i = 0; i < g.warmup + g.measured; i++) {
       const warmup = i < g.warmup;
       const slot = warmup ? undefined : slots[i - g.warmup];
-      const at = slot === undefined ? null : offset + slot;
+      const at = slot === undefined ? null : offset + slot.at;
+      const item = slot?.item ?? null;
       ats.push(at);
-      credits.push(wireCredit({ seq: g.firstSeq + i, at, warmup }));
+      items.push(item);
+      credits.push(wireCredit({ seq: g.firstSeq + i, at, warmup, item }, this.cfg));
     }
-    this.store.insertCredits(agent.ord, g.firstSeq, ats, g.warmup);
+    this.store.insertCredits(agent.ord, g.firstSeq, ats, g.warmup, replay ? items : null);
     // Slots taken but not granted go back to the pool.
     for (const unused of slots.slice(g.measured)) this.store.putSlot(unused);
     if (schedule) this.store.putMeta("schedule", schedule);
+    if (replayCursor !== null && replayCursor !== (this.store.getMeta<number>("replayCursor") ?? 0))
+      this.store.putMeta("replayCursor", replayCursor);
     const calls = renewed.calls + 1;
     this.store.putAgent({ ...renewed, outstanding: renewed.outstanding + credits.length, shareSent: share, calls });
-    const record: LeaseRecord = { id: leaseId, first: g.firstSeq, count: credits.length };
+    const sessions = this.startSessions(body.newSessions, share);
+    const record: LeaseRecord = { id: leaseId, first: g.firstSeq, count: credits.length, ...(sessions ? { sessions } : {}) };
     this.store.recordCall(agent.ord, "lease", body.requestId, calls, JSON.stringify(record));
-    return { next: g.state, leaseId, credits, share };
+    return { next: g.state, leaseId, credits, share, ...(sessions ? { sessions: this.sessionItems(sessions) } : {}) };
+  }
+
+  /**
+   * multi_turn: session numbers for the new sessions an agent asked for, counted across the
+   * run (meta sessionCursor), so sampling goes over sessions as it goes over requests in
+   * other runs. Asked for with a lease or a report (reports go on during the drain, so an
+   * agent finishing the credits it holds can still start sessions with them).
+   */
+  private startSessions(wanted: number | undefined, share: number): [number, number] | null {
+    if (this.cfg.dataset?.type !== "multi_turn" || !wanted) return null;
+    // During the drain the share may read 0; an agent never asks for more than its share.
+    const n = Math.min(wanted, Math.max(share, 1));
+    if (n === 0) return null;
+    const first = this.store.getMeta<number>("sessionCursor") ?? 0;
+    this.store.putMeta("sessionCursor", first + n);
+    return [first, n];
+  }
+
+  /** The items of session numbers [first, first + count). */
+  sessionItems([first, count]: [number, number]): number[] {
+    const ds = this.cfg.dataset!;
+    return Array.from({ length: count }, (_, i) => itemIndex(ds.sampling, this.cfg.seed, first + i, ds.items));
+  }
+
+  /**
+   * Rate mode and trace replay: the latest intended time (ms after the measured start) a
+   * lease may hand out now: leaseAheadMs ahead, and never at or after the end of
+   * stop.durationSeconds (counted from the run's start).
+   */
+  private horizon(state: RunState, now: number): number {
+    const origin = state.measuredStartedAt ?? now;
+    const horizon = now - origin + this.cfg.leaseAheadMs;
+    if (state.limits.durationMs === null) return horizon;
+    const runToMeasured = origin - (state.startedAt ?? now);
+    return Math.min(horizon, state.limits.durationMs - runToMeasured - 1e-6);
   }
 
   /**
@@ -210,19 +285,19 @@ export class AgentDesk {
 
   repeatLease(state: RunState, agent: AgentRow, lease: LeaseRecord, now: number): { next: RunState; credits: WireCredit[] | null } {
     const held = this.store.creditsInRange(agent.ord, lease.first, lease.count);
-    if (m.isAccepting(state)) return { next: state, credits: held.map(wireCredit) };
+    if (m.isAccepting(state)) return { next: state, credits: held.map((c) => wireCredit(c, this.cfg)) };
     if (state.phase !== "draining" || held.length === 0) return { next: state, credits: null };
     const x = m.noSettlement();
     for (const c of held)
       if (c.warmup) x.warmupReturned++;
       else x.returned++;
-    for (const c of held) this.store.deleteCredit(c.seq);
+    this.store.takeCredits(held.map((c) => c.seq));
     this.store.putAgent({ ...agent, outstanding: agent.outstanding - held.length });
     return { next: m.settle(state, x, now), credits: null };
   }
 
   /**
-   * Settles a report. Credits are taken (deleted) in a few statements; a seq never
+   * Settles a report. Credits are taken out of their leases, one write per lease; a seq never
    * granted, or another agent's, throws, and the caller's transaction undoes it all.
    */
   report(state: RunState, agent: AgentRow, body: ReportBody, now: number): ReportOutcome {
@@ -277,12 +352,15 @@ export class AgentDesk {
     if (m.isAccepting(next)) {
       // A credit returned while running is granted again: its slot goes back to the pool.
       const schedOffset = (next.measuredStartedAt ?? 0) - (next.startedAt ?? 0);
-      for (const { credit, result } of settled) if (!result && credit.at !== null) this.store.putSlot(credit.at - schedOffset);
+      for (const { credit, result } of settled)
+        if (!result && credit.at !== null) this.store.putSlot({ at: credit.at - schedOffset, item: credit.item });
     }
     const calls = renewed.calls + 1;
     this.store.putAgent({ ...renewed, outstanding: renewed.outstanding - settled.length, shareSent: share, calls });
-    this.store.recordCall(agent.ord, "report", body.reportId, calls, JSON.stringify({ accepted: settled.length, duplicates }));
-    return { next, accepted: settled.length, duplicates, share, measured };
+    const sessions = this.startSessions(body.newSessions, share);
+    const record = { accepted: settled.length, duplicates, ...(sessions ? { sessions } : {}) };
+    this.store.recordCall(agent.ord, "report", body.reportId, calls, JSON.stringify(record));
+    return { next, accepted: settled.length, duplicates, share, measured, ...(sessions ? { sessions: this.sessionItems(sessions) } : {}) };
   }
 
   /**

@@ -1,13 +1,16 @@
 // Edge agents as the coordinator sees them: starting a run's LoadAgents (placed by
 // locationHint) and the coordinator reached over Durable Object RPC with the HTTP
-// transport's error semantics. Kept apart from both Durable Object classes so neither
-// imports the other (docs/ARCHITECTURE.md, "Layers").
+// transport's error semantics, its shares capped at what one edge agent may have waiting
+// for response headers. Kept apart from both Durable Object classes so neither imports
+// the other (docs/ARCHITECTURE.md, "Layers").
 
 import { CoordinatorError, CoordinatorUnavailable } from "../agent/transport";
 import type { CoordinatorTransport } from "../agent/transport";
 import type { RpcResult } from "../contract/errors";
 import type { LeaseAnswer, ReportAnswer } from "../contract/protocol";
+import { edgeInflightCap } from "../contract/run-plan";
 import type { RunConfig } from "../contract/run-plan";
+import type { RunSpec } from "../contract/spec";
 
 export interface LoadAgentInit {
   runId: string;
@@ -104,6 +107,40 @@ export function rpcTransport(env: Env, runId: string, opts: { timeoutMs?: number
             : refusal(both.lease);
       return { report, lease };
     },
+  };
+}
+
+/**
+ * The coordinator as an edge agent's engine sees it: every share it answers is capped at
+ * what one edge agent may have in flight against the run's target (edgeInflightCap in
+ * contract/run-plan.ts: six when the target answers only when done, since an invocation
+ * may have six connections waiting for response headers). The engine sends within its
+ * share, so a seventh request never waits in the runtime's queue with its latency clock
+ * running, to be reported as the target's latency; the run's warnings say so instead
+ * (connection_bound, durable/delivered.ts). The coordinator's own accounting is
+ * untouched: an agent applying a smaller share than it was sent is always safe. `spec`
+ * is the run's spec when the agent joined in an earlier slice; a join answer brings it.
+ */
+export function cappedShares(t: CoordinatorTransport, spec: RunSpec | null): CoordinatorTransport {
+  let cap = spec ? edgeInflightCap(spec.target) : Number.POSITIVE_INFINITY;
+  const capped = <A extends { concurrency: number }>(a: A): A => (a.concurrency > cap ? { ...a, concurrency: cap } : a);
+  const both = t.reportThenLease?.bind(t);
+  return {
+    join: async (b) => {
+      const a = await t.join(b);
+      cap = edgeInflightCap(a.spec.target);
+      return capped(a);
+    },
+    lease: async (b) => capped(await t.lease(b)),
+    report: async (b) => capped(await t.report(b)),
+    ...(both
+      ? {
+          reportThenLease: async (rb: Parameters<typeof both>[0], lb: Parameters<typeof both>[1]) => {
+            const r = await both(rb, lb);
+            return { report: capped(r.report), lease: r.lease instanceof Error ? r.lease : capped(r.lease) };
+          },
+        }
+      : {}),
   };
 }
 

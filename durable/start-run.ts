@@ -8,11 +8,13 @@
 // eviction, ends up with exactly one run.
 
 import type { Config } from "../contract/config";
+import { asResult } from "../contract/errors";
 import type { RpcResult } from "../contract/errors";
 import { planRun } from "../contract/run-plan";
 import { publicSpec } from "../contract/spec";
 import type { RunSpec } from "../contract/spec";
 import type { CreateInit } from "./RunCoordinator";
+import { resolveDataset } from "./run-dataset";
 import type { Snapshot } from "./views";
 
 export interface StartRun {
@@ -29,11 +31,22 @@ export interface StartRun {
 
 /** Registers and creates the run; a refusal (503 service_draining, …) comes back as a value. Throws only on faults. */
 export async function startRun(env: Env, r: StartRun, now = Date.now()): Promise<RpcResult<Snapshot>> {
+  // The dataset is checked before anything is registered: a bad reference leaves nothing behind.
+  const dataset = await asResult(() => resolveDataset(env.DATASETS, r.spec));
+  if (!dataset.ok) return dataset;
+  const resolved = dataset.value;
   const fleet = env.FLEET.get(env.FLEET.idFromName("fleet"));
   const admitted = await fleet.admit(r.runId, now);
   if (!admitted.ok) return admitted;
+  const plan = planRun(r.runId, r.spec, r.cfg);
+  if (resolved) {
+    plan.config.dataset = resolved.dataset;
+    // A trace replay ends with the trace: at most one request per item.
+    if (resolved.offsets) plan.limits.requests = Math.min(plan.limits.requests ?? resolved.offsets.length, resolved.offsets.length);
+  }
   const init: CreateInit = {
-    plan: planRun(r.runId, r.spec, r.cfg),
+    plan,
+    ...(resolved?.offsets ? { replayOffsets: resolved.offsets } : {}),
     spec: r.spec,
     publicSpec: publicSpec(r.spec),
     readTokenHash: r.readTokenHash,

@@ -7,8 +7,9 @@ import type { Ledger, Outcome, Phase, RunState, StopReason } from "./run-machine
 import { status, wipeAt } from "./run-machine";
 import type { AgentRow } from "./rows";
 import type { TimeSeriesView } from "./timeseries";
-import type { AgentView, Delivered, RegionView, Results, Snapshot, ThresholdResult, Warning } from "../contract/results";
-import { generatorBound } from "./delivered";
+import type { AgentView, Delivered, RegionView, Results, SessionCounts, Snapshot, ThresholdResult, Warning } from "../contract/results";
+import type { RunConfig } from "../contract/run-plan";
+import { connectionBound, generatorBound } from "./delivered";
 export type { AgentView, Results, Snapshot, ThresholdResult };
 
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
@@ -34,6 +35,7 @@ export function buildSnapshot(
   metrics: RunMetrics,
   delivered: Delivered,
   regions: Record<string, RegionView>,
+  sessions: SessionCounts | null,
   now: number,
 ): Snapshot {
   const doc = metrics.document(benchmarkDurationMs(s, now));
@@ -72,6 +74,7 @@ export function buildSnapshot(
     },
     delivered,
     regions,
+    sessions,
   };
 }
 
@@ -106,12 +109,13 @@ export function buildResults(
   thresholds: Record<string, string>,
   spec: unknown,
   timeseries: TimeSeriesView,
+  cfg: RunConfig,
 ): Results {
   const doc = metrics.document(benchmarkDurationMs(s, Date.parse(snapshot.serverTime)));
   return {
     ...snapshot,
     final: s.phase === "complete",
-    warnings: warningsOf(s, snapshot.delivered),
+    warnings: warningsOf(s, snapshot.delivered, cfg),
     spec,
     metrics: doc,
     errors: metrics.errors(),
@@ -121,7 +125,7 @@ export function buildResults(
 }
 
 /** Caveats on a finished run's numbers (README, "Warnings"). */
-export function warningsOf(s: RunState, delivered: Delivered): Warning[] {
+export function warningsOf(s: RunState, delivered: Delivered, cfg: RunConfig): Warning[] {
   const warnings: Warning[] = [];
   const c = s.counts;
   if (s.phase === "complete" && c.completed === 0 && c.failed + c.abandoned > 0) {
@@ -132,5 +136,7 @@ export function warningsOf(s: RunState, delivered: Delivered): Warning[] {
   }
   const bound = s.phase === "complete" && c.completed + c.failed > 0 ? generatorBound(delivered) : null;
   if (bound) warnings.push(bound);
+  const connections = connectionBound(cfg, delivered, s.phase === "complete");
+  if (connections) warnings.push(connections);
   return warnings;
 }

@@ -378,3 +378,48 @@ describe("builtin:mock's paths", () => {
     ]);
   });
 });
+
+describe("a job carrying messages (dataset conversations, multi_turn history)", () => {
+  const messages = [
+    { role: "system", content: "Be brief." },
+    { role: "user", content: "Hi." },
+    { role: "assistant", content: "Hello!" },
+    { role: "user", content: "And then?" },
+  ];
+  const convo: Job = { inputTokens: 9, outputTokens: 12, prompt: "the of", messages };
+  const joined = "Be brief.\n\nHi.\n\nHello!\n\nAnd then?";
+  const bodyFor = (over: Partial<TargetSpec>, j: Job = convo) => JSON.parse(String(buildRequest(target(over), j).body));
+
+  it("sends the messages as they are to chat completions", () => {
+    expect(bodyFor({})).toEqual({ model: "m", messages, max_tokens: 12, stream: true, stream_options: { include_usage: true } });
+  });
+
+  it("sends them as the Responses API's input list", () => {
+    expect(bodyFor({ api: "responses", stream: false })).toEqual({ model: "m", input: messages, max_output_tokens: 12, stream: false });
+  });
+
+  it("moves system messages to Anthropic's top-level system field and keeps the rest in order", () => {
+    expect(bodyFor({ api: "messages" })).toEqual({
+      model: "m",
+      max_tokens: 12,
+      system: "Be brief.",
+      messages: messages.slice(1),
+      stream: true,
+    });
+    // Without a system message there is no system field.
+    expect(bodyFor({ api: "messages" }, { ...convo, messages: messages.slice(1) })).not.toHaveProperty("system");
+  });
+
+  it("joins the contents into one text for completions, embeddings and a template's {{prompt}}", () => {
+    expect(bodyFor({ api: "openai-completions", stream: false })).toEqual({ model: "m", prompt: joined, max_tokens: 12, stream: false });
+    expect(bodyFor({ api: "embeddings", stream: false })).toEqual({ model: "m", input: joined });
+    const template = { body: { text: "{{prompt}}", n: "{{max_tokens}}" }, textPath: "text" };
+    expect(bodyFor({ api: "template", template })).toEqual({ text: joined, n: 12 });
+  });
+
+  it("sends a job without messages as one user message, as before", () => {
+    expect(bodyFor({}, job).messages).toEqual([{ role: "user", content: job.prompt }]);
+    expect(bodyFor({ api: "responses" }, job).input).toBe(job.prompt);
+    expect(bodyFor({ api: "messages" }, job)).not.toHaveProperty("system");
+  });
+});

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULTS, readConfig } from "../contract/config";
+import { HEADER_WAIT_LIMIT } from "../contract/run-plan";
 
 describe("operator configuration from wrangler vars", () => {
   it("takes every default when no var is set", () => {
@@ -32,5 +33,12 @@ describe("operator configuration from wrangler vars", () => {
 
   it("treats an empty API token as unset, so run creation stays disabled", () => {
     expect(readConfig({ API_TOKEN: "" }).apiToken).toBeUndefined();
+  });
+
+  it("allows enough agents by default for MAX_CONCURRENCY at six a non-streaming edge agent, with room for external agents", () => {
+    const cfg = readConfig({});
+    const edge = Math.ceil(cfg.maxConcurrency / HEADER_WAIT_LIMIT);
+    expect(edge).toBe(171);
+    expect(cfg.maxAgents).toBeGreaterThan(edge);
   });
 });

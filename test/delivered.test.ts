@@ -1,8 +1,14 @@
 // The results say what load was delivered (README, "Delivered load"): mean concurrency by
 // Little's law over the measured period, the achieved rate, the schedule lag in rate
-// mode, and a generator_bound warning when the load asked for was not delivered.
+// mode, a generator_bound warning when the load asked for was not delivered, and a
+// connection_bound warning when edge agents were asked for more requests than may wait
+// for response headers at once.
 
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { readConfig } from "../contract/config";
+import { HEADER_WAIT_LIMIT, planRun } from "../contract/run-plan";
+import { parseRunSpec } from "../contract/spec";
+import { DeliveredLoad, connectionBound } from "../durable/delivered";
 import { advance, call, createRun, join, lease, okResult, report, status } from "./helpers";
 import type { TestRun } from "./helpers";
 
@@ -108,4 +114,104 @@ describe("lease depth", () => {
     expect(await outstandingAfter(12)).toBe(16);
     expect(await outstandingAfter(1_000)).toBe(36);
   });
+});
+
+describe("connection_bound: edge agents asked for more than the runtime lets wait for headers", () => {
+  const REMOTE = "https://api.example.org/v1/chat/completions";
+  const cfg = readConfig({ ALLOWED_TARGETS: "api.example.org", MAX_AGENTS: "64" });
+  const plan = (target: Record<string, unknown>, load: Record<string, unknown>, agents?: Record<string, unknown>) =>
+    planRun("r", parseRunSpec({ target, load, stop: { requests: 100 }, ...(agents ? { agents } : {}) }, cfg), cfg).config;
+  const plain = { url: REMOTE, model: "m" };
+  /** What the run delivered: `n` requests of `latencyMs` each over `durationMs`. */
+  const delivered = (config: ReturnType<typeof plan>, n: number, latencyMs: number, durationMs: number) => {
+    const d = new DeliveredLoad();
+    for (let i = 0; i < n; i++) d.add({ latencyMs });
+    return d.view(config, durationMs);
+  };
+
+  it("warns when an explicit agents.edge gives a non-streaming target's agents shares over six, and says how many agents would do", () => {
+    const config = plan(plain, { concurrency: 24 }, { edge: 2 });
+    const w = connectionBound(config, delivered(config, 0, 0, 0), false);
+    expect(w?.code).toBe("connection_bound");
+    expect(w?.message).toContain("Each of the 2 edge agents was asked for up to 12 requests in flight");
+    expect(w?.message).toContain(`${HEADER_WAIT_LIMIT} waiting for response headers`);
+    expect(w?.message).toContain("Give the run 4 edge agents");
+    // Known from the plan: said while the run goes on, too.
+    expect(connectionBound(config, delivered(config, 0, 0, 0), true)).toEqual(w);
+  });
+
+  it("says nothing of the default count, of shares of six, of streams, of the in-isolate mock, of external agents only, or of runs stored before it existed", () => {
+    const quiet = [
+      plan(plain, { concurrency: 24 }),
+      plan(plain, { concurrency: 24 }, { edge: 4 }),
+      plan(plain, { concurrency: 24 }, { edge: 0 }),
+      plan({ ...plain, stream: true }, { concurrency: 24 }, { edge: 1 }),
+      plan({ url: "builtin:mock" }, { concurrency: 24 }, { edge: 1 }),
+      { ...plan(plain, { concurrency: 24 }, { edge: 1 }), waitsForHeaders: undefined },
+    ];
+    for (const config of quiet) expect(connectionBound(config, delivered(config, 100, 100, 1_000), true)).toBeNull();
+  });
+
+  it("points at MAX_AGENTS when even the default count cannot keep shares at six", () => {
+    const config = plan(plain, { concurrency: 1024 });
+    expect(config.edgeAgents).toBe(64);
+    const w = connectionBound(config, delivered(config, 0, 0, 0), false);
+    expect(w?.message).toContain("up to 16 requests in flight");
+    expect(w?.message).toContain(
+      "This service allows 64 agents a run (MAX_AGENTS): ask for at most 384 in flight, or raise MAX_AGENTS to 171.",
+    );
+  });
+
+  it("in rate mode, warns a finished run whose edge agents had close to six in flight each on average", () => {
+    const config = plan(plain, { rate: 100 }, { edge: 2 });
+    // 2 agents, 2,000 requests of 57 ms over 10 s: 11.4 in flight, 5.7 an agent (≥ 0.9 × 6).
+    const busy = delivered(config, 2_000, 57, 10_000);
+    expect(connectionBound(config, busy, true)?.message).toContain("Edge agents had 5.7 requests in flight each on average");
+    expect(connectionBound(config, busy, false)).toBeNull(); // measured: only once finished
+    // 5 an agent: under the limit, nothing was held back.
+    expect(connectionBound(config, delivered(config, 2_000, 50, 10_000), true)).toBeNull();
+  });
+});
+
+describe("connection_bound in a run's results", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it("says so when 2 explicit edge agents at concurrency 24 were each asked for 12 of a non-streaming target, which got 6 at a time from each", async () => {
+    // The network beyond the agents: every request to the target is answered after 30 ms.
+    const TARGET = "https://api.example.org/v1/chat/completions";
+    const seen = { inflight: 0, most: 0 };
+    const real = globalThis.fetch;
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      const req = new Request(input, init);
+      if (!req.url.startsWith(TARGET)) return real(input, init);
+      seen.most = Math.max(seen.most, ++seen.inflight);
+      await new Promise((r) => setTimeout(r, 30));
+      seen.inflight--;
+      return Response.json({ choices: [{ index: 0, message: { role: "assistant", content: "ok" } }] });
+    });
+    const created = await call("POST", "/v1/runs", {
+      body: {
+        target: { url: TARGET, model: "m" },
+        load: { concurrency: 24 },
+        stop: { requests: 96 },
+        agents: { edge: 2 },
+        graceSeconds: 30,
+      },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const { id, readToken } = created.body as { id: string; readToken: string };
+    // Known from the plan: said while the run goes on.
+    const early = (await call("GET", `/v1/runs/${id}/results`, { token: readToken })).body;
+    expect(early.warnings.map((w: { code: string }) => w.code)).toEqual(["connection_bound"]);
+    let res = await call("GET", `/v1/runs/${id}/results?wait=60`, { token: readToken });
+    while (res.body.phase !== "complete") res = await call("GET", `/v1/runs/${id}/results?wait=60`, { token: readToken });
+    expect(res.body.counts).toMatchObject({ granted: 96, completed: 96, failed: 0, outstanding: 0 });
+    expect(seen.most).toBeLessThanOrEqual(12);
+    const codes = res.body.warnings.map((w: { code: string }) => w.code);
+    expect(codes).toContain("connection_bound");
+    expect(codes).toContain("generator_bound"); // what the target got fell short, too
+    expect(res.body.warnings.find((w: { code: string }) => w.code === "connection_bound").message).toContain("Give the run 4 edge agents");
+  }, 60_000);
 });

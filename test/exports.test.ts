@@ -67,6 +67,7 @@ function results(overrides: Partial<Results> = {}, metrics = fixtureRun(), durat
     warnings: [],
     delivered: { concurrency: { target: 4, mean: 3.9 }, rate: { target: null, achieved: 0.5 }, scheduleLagMs: null },
     regions: {},
+    sessions: null,
     partial: false,
     counts: ledger,
     warmup: { ...ledger, granted: 0, completed: 0, failed: 0 },

@@ -320,8 +320,8 @@ const CASES: Case[] = [
     code: "exceeds_cap",
   },
   {
-    name: "creating a run with more edge agents than MAX_AGENTS is refused with 422 exceeds_cap",
-    send: create(mockSpec({ agents: { edge: 65 } })),
+    name: "creating a run with more edge agents than MAX_AGENTS (256) is refused with 422 exceeds_cap",
+    send: create(mockSpec({ agents: { edge: 257 } })),
     status: 422,
     code: "exceeds_cap",
   },

@@ -3,13 +3,17 @@
 //   granted = returned + completed + failed + abandoned + outstanding, for both ledgers;
 //   granted − returned ≤ stop.requests; no credit granted once draining began;
 //   requests in flight across obedient agents never exceed load.concurrency;
-//   complete ⇒ nothing outstanding.
+//   complete ⇒ nothing outstanding; the stored leases (durable/run-store.ts) hold exactly
+//   the outstanding credits, per agent, through evictions.
+// And the range arithmetic the leases use (durable/rows.ts) against a plain set model.
 import fc from "fast-check";
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { Snapshot } from "../durable/views";
 import type { RpcResult } from "../contract/errors";
-import { advance, createRun } from "./helpers";
+import { advance, createRun, setClock } from "./helpers";
+import type { RunCoordinator } from "../durable/RunCoordinator";
+import { decodeRanges, encodeRanges, rangesOf, sizeOf, subtract } from "../durable/rows";
 import type { TestRun } from "./helpers";
 import { MAX_DEPTH_SHARES } from "../contract/protocol";
 import type { JoinAnswer } from "../contract/protocol";
@@ -21,7 +25,8 @@ type Action =
   | { kind: "lease"; agent: number; want: number; retry: boolean; depth?: number | undefined }
   | { kind: "report"; agent: number; settle: number; fail: number; give: number; dup: boolean; retry: boolean }
   | { kind: "stop"; force: boolean }
-  | { kind: "time"; ms: number };
+  | { kind: "time"; ms: number }
+  | { kind: "evict" };
 
 const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 2, arbitrary: fc.constant({ kind: "join" as const }) },
@@ -50,7 +55,21 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("stop" as const), force: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("time" as const), ms: fc.integer({ min: 100, max: 20_000 }) }) },
+  { weight: 1, arbitrary: fc.constant({ kind: "evict" as const }) },
 );
+
+/** Outstanding credits per holder's ordinal as the leases table stores them. */
+async function storedOutstanding(run: TestRun): Promise<number[]> {
+  return runInDurableObject(run.stub, (_c: RunCoordinator, state) => {
+    const held: number[] = [];
+    for (const r of state.storage.sql.exec("SELECT agent, open FROM leases").toArray()) {
+      const ord = Number(r.agent);
+      while (held.length <= ord) held.push(0);
+      held[ord]! += sizeOf(decodeRanges(String(r.open)));
+    }
+    return held;
+  });
+}
 
 function value<T>(r: RpcResult<T>): T | null {
   return r.ok ? r.value : null;
@@ -134,6 +153,9 @@ async function play(actions: Action[], budget: number, pool: number, warmup: num
       }
     } else if (a.kind === "stop") {
       await run.stub.stop(API, a.force ? "force" : "graceful");
+    } else if (a.kind === "evict") {
+      await evictDurableObject(run.stub);
+      await setClock(run, run.clock);
     } else if (a.kind === "time") {
       await advance(run, a.ms);
       await runDurableObjectAlarm(run.stub);
@@ -149,11 +171,33 @@ async function play(actions: Action[], budget: number, pool: number, warmup: num
     expect(agents.reduce((sum, ag) => sum + inflight(ag), 0)).toBeLessThanOrEqual(pool);
     if (s.phase !== "running" && s.phase !== "created" && grantedAtDrain === null) grantedAtDrain = s.counts.granted + s.warmup.granted;
     checkInvariants(s, budget, pool, grantedAtDrain);
+    const stored = await storedOutstanding(run);
+    expect(s.agents.map((_ag, ord) => stored[ord] ?? 0)).toEqual(s.agents.map((ag) => ag.outstanding));
   }
 }
 
+describe("a lease's outstanding offsets as ranges", () => {
+  it("lose exactly the taken offsets that were outstanding, and survive their text encoding", () => {
+    const offsets = fc.uniqueArray(fc.nat(80), { maxLength: 60 });
+    fc.assert(
+      fc.property(offsets, fc.array(fc.nat(90), { maxLength: 60 }), (open, take) => {
+        const { left, taken } = subtract(rangesOf(open), rangesOf(take));
+        const expand = (r: Array<[number, number]>) => r.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i));
+        const sorted = [...open].sort((x, y) => x - y);
+        expect(expand(taken)).toEqual(sorted.filter((x) => take.includes(x)));
+        expect(expand(left)).toEqual(sorted.filter((x) => !take.includes(x)));
+        expect(sizeOf(left) + sizeOf(taken)).toBe(open.length);
+        expect(decodeRanges(encodeRanges(left))).toEqual(left);
+        // Canonical: sorted, disjoint, never two runs that touch.
+        for (let i = 1; i < left.length; i++) expect(left[i]![0]).toBeGreaterThan(left[i - 1]![1] + 1);
+      }),
+      { numRuns: 500, seed: 20261122 },
+    );
+  });
+});
+
 describe("the credit ledger", () => {
-  it("holds its invariants under random sequences of join, lease, report, return, stop, expiry and alarms", async () => {
+  it("holds its invariants under random sequences of join, lease, report, return, stop, expiry, alarms and evictions", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(action, { minLength: 5, maxLength: 40 }),

@@ -3,7 +3,7 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { COORDINATOR_CALL_TIMEOUT_MS, rpcTransport } from "../durable/edge-agents";
+import { COORDINATOR_CALL_TIMEOUT_MS, cappedShares, rpcTransport } from "../durable/edge-agents";
 import { ALARM_WALL_LIMIT_MS, EDGE_REQUEST_TIMEOUT_S, GIVE_UP_FLOOR_MS, SLICE_MS, edgeSpec, giveUpAfterMs } from "../durable/LoadAgent";
 import type { LoadAgent } from "../durable/LoadAgent";
 import { AgentEngine } from "../agent/engine";
@@ -380,5 +380,113 @@ describe("an edge agent's slice", () => {
     const short = { target: { timeoutSeconds: 30 } } as RunSpec;
     expect(edgeSpec(short)).toBe(short);
     await call("POST", `/v1/runs/${run.id}/stop`, { body: { mode: "force" } });
+  });
+});
+
+// ── Connections waiting for response headers ─────────────────────────────────
+
+describe("an edge agent against a target that answers only when done", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  const TARGET = "https://api.example.org/v1/chat/completions";
+
+  /**
+   * The network beyond the agent: every fetch to the target is answered after `ms`, as
+   * one JSON body or, when the request asked to stream, as SSE; it counts what is in
+   * flight at once. The coordinator is reached over RPC, not fetch, so it is not counted.
+   */
+  function fakeTarget(ms: number) {
+    const seen = { requests: 0, inflight: 0, most: 0 };
+    const real = globalThis.fetch;
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      const req = new Request(input, init);
+      if (!req.url.startsWith(TARGET)) return real(input, init);
+      const body = (await req.json()) as { stream?: boolean };
+      seen.requests++;
+      seen.most = Math.max(seen.most, ++seen.inflight);
+      await new Promise((r) => setTimeout(r, ms));
+      seen.inflight--;
+      if (body.stream) {
+        const chunk = JSON.stringify({ choices: [{ index: 0, delta: { content: "ok" } }] });
+        return new Response(`data: ${chunk}\n\ndata: [DONE]\n\n`, { headers: { "content-type": "text/event-stream" } });
+      }
+      const whole = {
+        choices: [{ index: 0, message: { role: "assistant", content: "ok" } }],
+        usage: { prompt_tokens: 4, completion_tokens: 1 },
+      };
+      return Response.json(whole);
+    });
+    return seen;
+  }
+
+  it.each([
+    { kind: "non-streaming", stream: false, most: 6 },
+    { kind: "streaming (its headers come at once)", stream: true, most: 12 },
+  ])(
+    "with a share of 12 has $most requests in flight at once at a $kind target, and the run completes exactly",
+    async ({ stream, most }) => {
+      const seen = fakeTarget(30);
+      const run = await createRun({ target: { url: TARGET, model: "m", stream }, load: { concurrency: 12 }, stop: { requests: 48 } });
+      const { stub } = await testAgent(run.id, { down: false });
+      expect(await runDurableObjectAlarm(stub)).toBe(true);
+      const res = await resultsWhenComplete(run.id, run.readToken);
+      expect(res.counts).toMatchObject({ granted: 48, returned: 0, completed: 48, failed: 0, abandoned: 0, outstanding: 0 });
+      expect(seen.requests).toBe(48);
+      expect(seen.most).toBe(most);
+      // The coordinator's share was 12 all along; the agent applied less of it.
+      expect(res.agents.map((a: { concurrency: number }) => a.concurrency)).toEqual([12]);
+    },
+  );
+});
+
+describe("the shares an edge agent's engine sees", () => {
+  const answer = {
+    leaseId: "l",
+    credits: [],
+    concurrency: 12,
+    expiresInMs: 1,
+    stop: false,
+    finishLeased: false,
+    serverTime: 0,
+    runStartedAt: null,
+  };
+  const reportAnswer = { accepted: 0, duplicates: 0, stop: false, finishLeased: false, concurrency: 12, serverTime: 0 };
+  const spec = (target: Partial<RunSpec["target"]>) =>
+    ({ target: { url: "https://api.example.org/v", api: "openai-chat", stream: false, ...target } }) as RunSpec;
+  const coordinator = (s: RunSpec, lease: CoordinatorError | null = null): CoordinatorTransport => ({
+    join: async () => ({ agentId: "a", leaseTtlMs: 1, reportIntervalMs: 1, serverTime: 0, spec: s, concurrency: 12, stop: false }),
+    lease: async () => answer,
+    report: async () => reportAnswer,
+    reportThenLease: async () => ({ report: reportAnswer, lease: lease ?? answer }),
+  });
+  const body = { agentId: "a", reportId: "r", inflight: 0, results: [], returned: [] };
+  const leaseBody = { agentId: "a", requestId: "q", want: 1 };
+
+  it("are capped at six in every answer once the join says the target answers only when done", async () => {
+    const t = cappedShares(coordinator(spec({})), null);
+    expect((await t.join({})).concurrency).toBe(6);
+    expect((await t.lease(leaseBody)).concurrency).toBe(6);
+    expect((await t.report(body)).concurrency).toBe(6);
+    const both = await t.reportThenLease!(body, leaseBody);
+    expect([both.report.concurrency, (both.lease as typeof answer).concurrency]).toEqual([6, 6]);
+  });
+
+  it("are capped from the stored spec in a later slice, before any join", async () => {
+    const t = cappedShares(coordinator(spec({ api: "http" })), spec({ api: "http" }));
+    expect((await t.lease(leaseBody)).concurrency).toBe(6);
+  });
+
+  it("are the coordinator's for a stream and for the built-in mock, and a refused lease beside a report stays a refusal", async () => {
+    for (const s of [spec({ stream: true }), spec({ url: "builtin:mock" })]) {
+      const t = cappedShares(coordinator(s), null);
+      expect((await t.join({})).concurrency).toBe(12);
+      expect((await t.lease(leaseBody)).concurrency).toBe(12);
+    }
+    const refused = new CoordinatorError(409, "run_draining", "draining");
+    const both = await cappedShares(coordinator(spec({}), refused), spec({})).reportThenLease!(body, leaseBody);
+    expect(both.report.concurrency).toBe(6);
+    expect(both.lease).toBe(refused);
   });
 });

@@ -16,6 +16,7 @@ const cfg = readConfig({
 });
 
 type Body = Record<string, unknown>;
+const DS = `ds_${"0123456789abcdef".repeat(4)}`;
 const MOCK = { target: { url: "builtin:mock" }, stop: { requests: 10 } };
 const REMOTE_URL = "https://api.example.org/v1/chat/completions";
 const REMOTE = { target: { url: REMOTE_URL, model: "m" }, stop: { requests: 10 } };
@@ -243,6 +244,45 @@ const ACCEPTED: { name: string; body: Body; part: (s: ReturnType<typeof parseRun
     body: spec({ load: { rate: 50, maxConcurrency: 100 } }),
     part: (s) => s.load,
     expected: { rate: 50, arrival: "constant", maxConcurrency: 100 },
+  },
+  {
+    name: "defaults a dataset's sampling to sequential",
+    body: spec({ workload: { dataset: { id: DS } } }),
+    part: (s) => s.workload.dataset,
+    expected: { id: DS, sampling: "sequential" },
+  },
+  {
+    name: "accepts each sampling of a dataset",
+    body: spec({ workload: { dataset: { id: DS, sampling: "shuffle" } } }),
+    part: (s) => s.workload.dataset?.sampling,
+    expected: "shuffle",
+  },
+  {
+    name: "accepts a dataset with api embeddings, which takes text",
+    body: { ...target({ api: "embeddings" }), workload: { dataset: { id: DS } } },
+    part: (s) => [s.target.api, s.workload.dataset?.id],
+    expected: ["embeddings", DS],
+  },
+  {
+    name: "accepts a replaySpeedup with a dataset, keeping it as given",
+    body: spec({ workload: { dataset: { id: DS, sampling: "sequential" }, replaySpeedup: 2.5 } }),
+    part: (s) => s.workload.replaySpeedup,
+    expected: 2.5,
+  },
+  {
+    name: "accepts a shared prefix and leaves the input tokens as drawn after it",
+    body: spec({ workload: { sharedPrefix: { tokens: 100, prompts: 4 }, inputTokens: { mean: 50 } } }),
+    part: (s) => [s.workload.sharedPrefix, s.workload.inputTokens],
+    expected: [
+      { tokens: 100, prompts: 4 },
+      { mean: 50, stddev: 0 },
+    ],
+  },
+  {
+    name: "adds no dataset, sharedPrefix or replaySpeedup to a workload that does not give them",
+    body: spec({ workload: { seed: 3 } }),
+    part: (s) => Object.keys(s.workload).sort(),
+    expected: ["inputTokens", "outputTokens", "seed"],
   },
 ];
 
@@ -722,6 +762,69 @@ const REFUSED: { name: string; body: unknown; status: number; code: string; ment
     mentions: "notify.url",
   },
   {
+    name: "refuses a dataset id that is not ds_ and 64 hex digits, naming the field",
+    body: spec({ workload: { dataset: { id: "ds_123" } } }),
+    status: 400,
+    code: "invalid_spec",
+    mentions: "workload.dataset.id must be",
+  },
+  {
+    name: "refuses a dataset id in upper-case hex",
+    body: spec({ workload: { dataset: { id: DS.toUpperCase().replace("DS_", "ds_") } } }),
+    status: 400,
+    code: "invalid_spec",
+    mentions: "workload.dataset.id",
+  },
+  {
+    name: "refuses an unknown sampling, listing the choices",
+    body: spec({ workload: { dataset: { id: DS, sampling: "stratified" } } }),
+    status: 400,
+    code: "invalid_spec",
+    mentions: '"shuffle"',
+  },
+  {
+    name: "refuses an unknown field inside workload.dataset",
+    body: spec({ workload: { dataset: { id: DS, type: "mooncake_trace" } } }),
+    status: 400,
+    code: "unknown_field",
+    mentions: "workload.dataset.type",
+  },
+  {
+    name: "refuses replaySpeedup without a dataset, naming workload.replaySpeedup",
+    body: spec({ workload: { replaySpeedup: 2 } }),
+    status: 400,
+    code: "invalid_spec",
+    mentions: "workload.replaySpeedup is only allowed with workload.dataset",
+  },
+  {
+    name: "refuses a dataset with api http, which sends no prompt",
+    body: { ...target({ api: "http" }), workload: { dataset: { id: DS } } },
+    status: 400,
+    code: "invalid_spec",
+    mentions: "workload.dataset is not allowed with api",
+  },
+  {
+    name: "refuses a shared prefix with api http, which sends no prompt",
+    body: { ...target({ api: "http" }), workload: { sharedPrefix: { tokens: 1, prompts: 1 } } },
+    status: 400,
+    code: "invalid_spec",
+    mentions: "workload.sharedPrefix is not allowed with api",
+  },
+  {
+    name: "refuses a shared prefix with a dataset, which brings its own prompts",
+    body: spec({ workload: { dataset: { id: DS }, sharedPrefix: { tokens: 8, prompts: 2 } } }),
+    status: 400,
+    code: "invalid_spec",
+    mentions: "workload.sharedPrefix",
+  },
+  {
+    name: "refuses a shared prefix without its prompts count, saying it is required",
+    body: spec({ workload: { sharedPrefix: { tokens: 8 } } }),
+    status: 400,
+    code: "invalid_spec",
+    mentions: "workload.sharedPrefix.prompts is required",
+  },
+  {
     name: "refuses a concurrency above MAX_CONCURRENCY",
     body: spec({ load: { concurrency: 101 } }),
     status: 422,
@@ -810,6 +913,24 @@ const NUMBER_FIELDS: { path: string; body: (n: number) => Body; low: number; hig
   { path: "workload.outputTokens.mean", body: (n) => spec({ workload: { outputTokens: { mean: n } } }), low: 0, high: 131_073 },
   { path: "workload.outputTokens.stddev", body: (n) => spec({ workload: { outputTokens: { stddev: n } } }), low: -1, high: 131_073 },
   { path: "workload.seed", body: (n) => spec({ workload: { seed: n } }), low: -1, high: 2 ** 32 },
+  {
+    path: "workload.sharedPrefix.tokens",
+    body: (n) => spec({ workload: { sharedPrefix: { tokens: n, prompts: 1 } } }),
+    low: 0,
+    high: 131_073,
+  },
+  {
+    path: "workload.sharedPrefix.prompts",
+    body: (n) => spec({ workload: { sharedPrefix: { tokens: 1, prompts: n } } }),
+    low: 0,
+    high: 1_000_001,
+  },
+  {
+    path: "workload.replaySpeedup",
+    body: (n) => spec({ workload: { dataset: { id: DS }, replaySpeedup: n } }),
+    low: 0,
+    high: 10_001,
+  },
   { path: "load.concurrency", body: (n) => spec({ load: { concurrency: n } }), low: 0 },
   { path: "load.rate", body: (n) => spec({ load: { rate: n } }), low: 0.0005 },
   { path: "load.maxConcurrency", body: (n) => spec({ load: { rate: 1, maxConcurrency: n } }), low: 0 },

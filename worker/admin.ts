@@ -30,8 +30,8 @@ const DrainBody = z.strictObject(
   { error: 'must be a JSON object such as {"timeoutSeconds": 600}' },
 );
 
-/** ?limit=: an integer from 1 to 1000, 100 when absent. */
-function limitParam(url: URL): number {
+/** ?limit=: an integer from 1 to 1000, 100 when absent (GET /v1/runs, GET /v1/datasets). */
+export function limitParam(url: URL): number {
   const raw = url.searchParams.get("limit");
   if (raw === null) return DEFAULT_PAGE;
   const n = /^\d{1,7}$/.test(raw) ? Number(raw) : Number.NaN;

@@ -15,6 +15,7 @@ import { getReport } from "./report";
 import { createRun, getResults, getStatus, joinRun, leaseCredits, reportResults, stopRun } from "./runs";
 import { createExperiment, getExperiment, getExperimentResults, stopExperiment } from "./experiments";
 import { streamExperimentEvents } from "./experiment-events";
+import { deleteDatasetRoute, getDataset, getDatasetItems, listDatasetsRoute, uploadDataset } from "./datasets";
 
 export { Experiment } from "../durable/Experiment";
 export { Fleet } from "../durable/Fleet";
@@ -58,6 +59,13 @@ router
   .get("/v1/experiments/:id/events", streamExperimentEvents)
   // No new level; the current level's run stops gracefully (or {"mode":"force"}): API token.
   .post("/v1/experiments/:id/stop", stopExperiment)
+  // Datasets: JSONL in AIPerf's layouts, stored in R2 under their content hash; API token.
+  .post("/v1/datasets", uploadDataset)
+  .get("/v1/datasets", listDatasetsRoute)
+  .get("/v1/datasets/:id", getDataset)
+  // The normalized items, for agents: API token, or ?run=RUN_ID with that run's agent token.
+  .get("/v1/datasets/:id/items", getDatasetItems)
+  .delete("/v1/datasets/:id", deleteDatasetRoute)
   // Service drain before a redeploy: refuse new runs, let active ones finish.
   .post("/v1/admin/drain", drainStart)
   .get("/v1/admin/drain", drainStatus)

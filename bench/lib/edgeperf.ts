@@ -1,5 +1,10 @@
-// Talking to edgeperf in a real `wrangler dev` over its public HTTP API, as a user would.
+// Talking to edgeperf in a real `wrangler dev` over its public HTTP API, as a user would,
+// and running its Node agent (`edgeperf agent`) against it.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { DevServer, api } from "../../cli/dev-server.ts";
+import { ROOT, run } from "./util.ts";
 
 export { DevServer, api };
 
@@ -31,4 +36,45 @@ export async function waitComplete(server: DevServer, run: Created, limitMs = 60
     if (res.body.phase === "complete") return res.body;
   }
   throw new Error(`run ${run.id} did not complete in ${limitMs} ms`);
+}
+
+let bundled: Promise<string> | null = null;
+
+/**
+ * The `edgeperf` CLI bundled from the current sources, as `npm run build:cli` bundles it,
+ * into a temporary folder with a launcher (bin/edgeperf.mjs's job): the benchmarks
+ * measure this checkout's agent, whatever dist/ holds.
+ */
+export function cliLauncher(): Promise<string> {
+  bundled ??= (async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgeperf-bench-cli-"));
+    const r = await run(join(ROOT, "node_modules", ".bin", "esbuild"), [
+      "cli/main.ts",
+      "--bundle",
+      "--platform=node",
+      "--format=esm",
+      "--target=node22",
+      `--outfile=${join(dir, "edgeperf.mjs")}`,
+      "--log-level=warning",
+    ]);
+    if (r.code !== 0) throw new Error(`esbuild: ${r.stderr}`);
+    const launcher = join(dir, "launch.mjs");
+    writeFileSync(
+      launcher,
+      'const { main } = await import("./edgeperf.mjs");\nconst code = await main(process.argv.slice(2));\nprocess.exit(code);\n',
+    );
+    return launcher;
+  })();
+  return bundled;
+}
+
+/** `edgeperf agent` (the Node agent, one process) joined to a run until the run tells it it is done. */
+export async function nodeAgent(server: DevServer, created: Created, timeoutMs: number, nodeArgs: string[] = []): Promise<void> {
+  const launcher = await cliLauncher();
+  const r = await run(
+    process.execPath,
+    [...nodeArgs, launcher, "agent", created.id, "--server", server.url, "--token", created.agentToken, "--name", "bench", "--json"],
+    { timeoutMs },
+  );
+  if (r.code !== 0) throw new Error(`edgeperf agent exited ${r.code}: ${r.stderr.slice(-500)}`);
 }

@@ -6,7 +6,7 @@
 import type { Target } from "../lib/util.ts";
 import { log, mean, percentile, round } from "../lib/util.ts";
 import type { DevServer } from "../lib/edgeperf.ts";
-import { createRun, waitComplete } from "../lib/edgeperf.ts";
+import { createRun, nodeAgent, waitComplete } from "../lib/edgeperf.ts";
 import { ALPHA } from "../../durable/sketch.ts";
 
 export interface FidelityRow {
@@ -40,6 +40,20 @@ export interface FidelityRow {
   referenceTtftP50?: number | null;
   referenceServedTtftP50?: number | null;
   referenceTtftErrorMs?: number | null;
+  /**
+   * node-stream only: the same requests from the Node agent (`edgeperf agent`, one
+   * process, no edge agents), and its TTFT p50 against what it was served.
+   */
+  nodeAgentTtftP50?: number | null;
+  nodeAgentServedTtftP50?: number | null;
+  nodeAgentTtftErrorMs?: number | null;
+  /**
+   * What each agent adds to TTFT over the plain client: its error against what it was
+   * served minus the plain client's. The agents' p50 is a DDSketch bin's representative,
+   * so each of these carries up to ±sketchHalfBinMs of quantisation.
+   */
+  nodeAgentTtftOverheadMs?: number | null;
+  edgeTtftOverheadMs?: number | null;
 }
 
 export interface FidelityOut {
@@ -54,7 +68,18 @@ export interface FidelityOut {
   mockItlMeanErrorMs: number | null;
   /** Largest TTFT p50 error of the plain Node client over the node-stream settings. */
   referenceTtftP50ErrorMs: number | null;
+  /**
+   * The TTFT the agents add over the plain Node client (the rows' *TtftOverheadMs), the
+   * largest over the node-stream settings whose sketch bin is at most
+   * OVERHEAD_MAX_HALF_BIN_MS wide on each side: at longer TTFTs the quantisation alone
+   * exceeds the targets (±1.25 ms at 250 ms), and what an agent adds to a request does not
+   * grow with its TTFT. Every setting's figure is in `rows`.
+   */
+  nodeAgentTtftOverheadMs: number | null;
+  edgeTtftOverheadMs: number | null;
 }
+
+const OVERHEAD_MAX_HALF_BIN_MS = 0.25;
 
 // The coordinator's DDSketch (durable/sketch.ts): relative accuracy ALPHA, so a value
 // is reported as the representative of its bin (gamma^(k-1), gamma^k].
@@ -69,16 +94,19 @@ function inSketch(v: number): { value: number; halfBin: number } {
 const OUTPUT_TOKENS = 32;
 const CONCURRENCY = 8;
 
-async function measure(server: DevServer, target: Record<string, unknown>, requests: number) {
+/** One run; `node`: no edge agent, `edgeperf agent` (the Node agent) sends every request instead. */
+async function measure(server: DevServer, target: Record<string, unknown>, requests: number, node = false) {
   const run = await createRun(server, {
     target,
     workload: { inputTokens: { mean: 128, stddev: 0 }, outputTokens: { mean: OUTPUT_TOKENS, stddev: 0 } },
     load: { concurrency: CONCURRENCY },
     stop: { requests },
-    agents: { edge: 1 },
+    agents: { edge: node ? 0 : 1 },
     graceSeconds: 60,
   });
+  const agent = node ? nodeAgent(server, run, 300_000) : null;
   const res = await waitComplete(server, run);
+  await agent;
   if (res.counts.failed > 0) throw new Error(`fidelity run had ${res.counts.failed} failed requests: ${JSON.stringify(res.errors)}`);
   return {
     ttftP50: res.metrics.time_to_first_token.p50 as number,
@@ -129,6 +157,23 @@ async function reference(target: Target, ttft: number, itl: number, requests: nu
   };
 }
 
+const nodeStream = (target: Target, ttft: number, itl: number) => ({
+  url: `${target.url}/v1/chat/completions`,
+  api: "openai-chat",
+  model: "bench",
+  stream: true,
+  headers: { "x-bench-ttft-ms": String(ttft), "x-bench-itl-ms": String(itl) },
+});
+
+/** The largest overhead over the rows fine enough to resolve it (OVERHEAD_MAX_HALF_BIN_MS). */
+function worstOverhead(rows: FidelityRow[], key: "nodeAgentTtftOverheadMs" | "edgeTtftOverheadMs"): number | null {
+  const v = rows
+    .filter((r) => r.sketchHalfBinMs !== null && r.sketchHalfBinMs <= OVERHEAD_MAX_HALF_BIN_MS)
+    .map((r) => r[key])
+    .filter((x): x is number => x !== null && x !== undefined);
+  return v.length === 0 ? null : round(Math.max(...v), 3);
+}
+
 const maxAbs = (xs: Array<number | null>) => {
   const v = xs.filter((x): x is number => x !== null).map(Math.abs);
   return v.length === 0 ? null : round(Math.max(...v), 3);
@@ -153,17 +198,7 @@ export async function fidelity(server: DevServer, target: Target, quick: boolean
   for (const [ttft, itl] of settings) {
     log(`fidelity: node-stream ttft ${ttft} ms, itl ${itl} ms, ${requests} requests`);
     await target.reset();
-    const m = await measure(
-      server,
-      {
-        url: `${target.url}/v1/chat/completions`,
-        api: "openai-chat",
-        model: "bench",
-        stream: true,
-        headers: { "x-bench-ttft-ms": String(ttft), "x-bench-itl-ms": String(itl) },
-      },
-      requests,
-    );
+    const m = await measure(server, nodeStream(target, ttft, itl), requests);
     const served = (await target.stats()).streamed;
     const sTtft = percentile(
       served.map((s) => s.ttftMs),
@@ -171,6 +206,16 @@ export async function fidelity(server: DevServer, target: Target, quick: boolean
     );
     const sItl = mean(served.map((s) => s.itlMs).filter((x): x is number => x !== null));
     const ref = await reference(target, ttft, itl, requests);
+    log(`fidelity: node-stream ttft ${ttft} ms, itl ${itl} ms, ${requests} requests, the Node agent`);
+    await target.reset();
+    const na = await measure(server, nodeStream(target, ttft, itl), requests, true);
+    const naServed = percentile(
+      (await target.stats()).streamed.map((x) => x.ttftMs),
+      50,
+    );
+    const refError = ref.ttftP50 === null || ref.servedTtftP50 === null ? null : ref.ttftP50 - ref.servedTtftP50;
+    const naError = naServed === null ? null : na.ttftP50 - naServed;
+    const edgeError = sTtft === null ? null : m.ttftP50 - sTtft;
     rows.push({
       target: "node-stream",
       ttftMs: ttft,
@@ -188,11 +233,16 @@ export async function fidelity(server: DevServer, target: Target, quick: boolean
       sketchHalfBinMs: sTtft === null ? null : round(inSketch(sTtft).halfBin, 3),
       referenceTtftP50: ref.ttftP50 === null ? null : round(ref.ttftP50, 3),
       referenceServedTtftP50: ref.servedTtftP50 === null ? null : round(ref.servedTtftP50, 3),
-      referenceTtftErrorMs: ref.ttftP50 === null || ref.servedTtftP50 === null ? null : round(ref.ttftP50 - ref.servedTtftP50, 3),
+      referenceTtftErrorMs: round(refError, 3),
+      nodeAgentTtftP50: round(na.ttftP50, 3),
+      nodeAgentServedTtftP50: round(naServed, 3),
+      nodeAgentTtftErrorMs: round(naError, 3),
+      nodeAgentTtftOverheadMs: naError === null || refError === null ? null : round(naError - refError, 3),
+      edgeTtftOverheadMs: edgeError === null || refError === null ? null : round(edgeError - refError, 3),
     });
     const row = rows.at(-1)!;
     log(
-      `  measured TTFT p50 ${row.measuredTtftP50} (served ${row.servedTtftP50}), ITL mean ${row.measuredItlMean} (served ${row.servedItlMean}); plain Node client TTFT p50 ${row.referenceTtftP50} (served ${row.referenceServedTtftP50})`,
+      `  measured TTFT p50 ${row.measuredTtftP50} (served ${row.servedTtftP50}), ITL mean ${row.measuredItlMean} (served ${row.servedItlMean}); plain Node client TTFT p50 ${row.referenceTtftP50} (served ${row.referenceServedTtftP50}); Node agent ${row.nodeAgentTtftP50} (served ${row.nodeAgentServedTtftP50}); overhead over the plain client: Node agent ${row.nodeAgentTtftOverheadMs}, edge ${row.edgeTtftOverheadMs} (sketch ±${row.sketchHalfBinMs})`,
     );
   }
   for (const [ttft, itl] of settings) {
@@ -227,5 +277,7 @@ export async function fidelity(server: DevServer, target: Target, quick: boolean
     mockTtftP50ErrorMs: maxAbs(mock.map((r) => r.ttftP50ErrorMs)),
     mockItlMeanErrorMs: maxAbs(mock.map((r) => r.itlMeanErrorMs)),
     referenceTtftP50ErrorMs: maxAbs(node.map((r) => r.referenceTtftErrorMs ?? null)),
+    nodeAgentTtftOverheadMs: worstOverhead(node, "nodeAgentTtftOverheadMs"),
+    edgeTtftOverheadMs: worstOverhead(node, "edgeTtftOverheadMs"),
   };
 }

@@ -2,9 +2,12 @@
 // same duration; edgeperf's edge agents in `wrangler dev` vs autocannon (npm) vs hey
 // (Debian). First a target that answers at once (the tools' own ceiling on this
 // machine), then one that answers after a fixed 20 ms, where every tool should report
-// ~20 ms: the spread above 20 ms is each tool's measurement overhead.
+// ~20 ms: the spread above 20 ms is each tool's measurement overhead. Last, the fixed
+// delay at concurrency 8 (ideal 400 req/s): the Node agent against a plain keep-alive
+// node:http client, two edge agents against a bare workerd fetch loop.
 import { join } from "node:path";
-import { API_TOKEN, DevServer, createRun, waitComplete } from "../lib/edgeperf.ts";
+import { nodeHttpLoop } from "../lib/clients.ts";
+import { API_TOKEN, DevServer, createRun, nodeAgent as runNodeAgent, waitComplete } from "../lib/edgeperf.ts";
 import type { Target } from "../lib/util.ts";
 import { ROOT, log, round, run, sleep, which } from "../lib/util.ts";
 
@@ -35,15 +38,40 @@ export interface LoadgenOut {
    */
   workerdCeilingRps: number | null;
   workerdCeilingTargetRps: number | null;
+  /**
+   * A target that answers after a fixed 20 ms, at concurrency 8 (ideal 400 req/s), each
+   * figure as the target counted it (arrivals over their span; the same yardstick for
+   * every client). The Node agent vs a plain keep-alive node:http client in the bench's
+   * process; two edge agents vs the bare workerd fetch loop.
+   */
+  fixedDelay: FixedDelayOut | null;
 }
 
-async function workerdCeiling(url: string, c: number, seconds: number): Promise<number> {
+export interface FixedDelayOut {
+  delayMs: number;
+  concurrency: number;
+  edgeAgents: number;
+  seconds: number;
+  nodeRps: number | null;
+  nodeReferenceRps: number | null;
+  edgeRps: number | null;
+  edgeReferenceRps: number | null;
+  /** The same runs as the clients counted themselves (the run's request_throughput for edgeperf). */
+  selfReported: { node: number | null; nodeReference: number | null; edge: number | null; edgeReference: number | null };
+}
+
+/**
+ * The bare workerd fetch loop (bench/ceiling/) in its own wrangler dev. `measured` runs
+ * just before the measured loop, after the warm-up (e.g. to reset the target's counts).
+ */
+async function workerdCeiling(url: string, c: number, seconds: number, measured?: () => Promise<void>): Promise<number> {
   const dev = new DevServer({ apiToken: API_TOKEN, extraArgs: ["--config", "bench/ceiling/wrangler.toml"] });
   try {
     await dev.start();
     const loop = (ms: number) =>
       fetch(`${dev.url}/loop?c=${c}&ms=${ms}&target=${encodeURIComponent(url)}`).then((r) => r.json() as Promise<{ rps: number }>);
     await loop(1_000); // warm-up, unmeasured
+    await measured?.();
     return (await loop(seconds * 1000)).rps;
   } finally {
     await dev.dispose();
@@ -77,7 +105,7 @@ async function edgeperf(server: DevServer, url: string, c: number, seconds: numb
   };
 }
 
-/** `edgeperf agent` (the Node agent, one process) as the run's only agent. */
+/** `edgeperf agent` (the Node agent, one process, this checkout's sources) as the run's only agent. */
 async function nodeAgent(server: DevServer, url: string, c: number, seconds: number): Promise<ToolRow> {
   const created = await createRun(server, {
     target: { url, api: "http", method: "GET" },
@@ -86,17 +114,9 @@ async function nodeAgent(server: DevServer, url: string, c: number, seconds: num
     agents: { edge: 0 },
     graceSeconds: 60,
   });
-  const bin = join(ROOT, "bin", "edgeperf.mjs");
-  const agent = run(
-    process.execPath,
-    [bin, "agent", created.id, "--server", server.url, "--token", created.agentToken, "--name", "bench"],
-    {
-      timeoutMs: (seconds + 120) * 1000,
-    },
-  );
+  const agent = runNodeAgent(server, created, (seconds + 120) * 1000);
   const res = await waitComplete(server, created);
-  const r = await agent;
-  if (r.code !== 0) throw new Error(`edgeperf agent exited ${r.code}: ${r.stderr.slice(-500)}`);
+  await agent;
   const m = res.metrics;
   return {
     tool: "edgeperf agent (Node)",
@@ -161,7 +181,9 @@ async function hey(url: string, c: number, seconds: number): Promise<ToolRow> {
 export async function loadgen(server: DevServer, target: Target, quick: boolean): Promise<LoadgenOut> {
   const c = quick ? 32 : 64;
   const seconds = quick ? 5 : 15;
-  const agents = Math.ceil(c / 16);
+  // As a run against this target sizes them by default: the target answers only when done,
+  // so one edge agent per six requests in flight (contract/run-plan.ts, HEADER_WAIT_LIMIT).
+  const agents = Math.ceil(c / 6);
   const heyPresent = which("hey") !== null;
   const out: LoadgenOut = {
     concurrency: c,
@@ -172,6 +194,7 @@ export async function loadgen(server: DevServer, target: Target, quick: boolean)
     sweep: [],
     workerdCeilingRps: null,
     workerdCeilingTargetRps: null,
+    fixedDelay: null,
   };
   // Warm the target's JIT and the agents' code paths once, unmeasured.
   await autocannon(`${target.url}/fixed`, c, 1);
@@ -231,5 +254,44 @@ export async function loadgen(server: DevServer, target: Target, quick: boolean)
   out.workerdCeilingRps = round(await workerdCeiling(`${target.url}/fixed`, c, seconds), 1);
   out.workerdCeilingTargetRps = round(await targetRps(target), 1);
   log(`  ${out.workerdCeilingRps} req/s (target saw ${out.workerdCeilingTargetRps} req/s, warm-up included)`);
+  out.fixedDelay = await fixedDelay(server, target, seconds);
   return out;
+}
+
+/** The fixed-delay comparison (see FixedDelayOut): 20 ms, concurrency 8, two edge agents. */
+export async function fixedDelay(server: DevServer, target: Target, seconds: number): Promise<FixedDelayOut> {
+  const delayMs = 20;
+  const c = 8;
+  const edgeAgents = 2;
+  const url = `${target.url}/delay/${delayMs}`;
+  const counted = async (name: string, go: () => Promise<number | null>) => {
+    log(`loadgen fixed delay ${delayMs} ms, c=${c}: ${name}, ${seconds} s`);
+    await target.reset();
+    const self = await go();
+    const seen = round(await targetRps(target), 1);
+    log(`  ${round(self, 1)} req/s (target saw ${seen} req/s)`);
+    await sleep(500);
+    return { self: round(self, 1), seen };
+  };
+  // Unmeasured: a first run of each kind warms the code paths (and builds the CLI bundle).
+  await nodeAgent(server, url, c, 1);
+  await nodeHttpLoop(url, c, 1);
+  const node = await counted("edgeperf agent (Node)", async () => (await nodeAgent(server, url, c, seconds)).rps);
+  const nodeRef = await counted("plain node:http client", () => nodeHttpLoop(url, c, seconds));
+  const edge = await counted(`edgeperf, ${edgeAgents} edge agents`, async () => (await edgeperf(server, url, c, seconds, edgeAgents)).rps);
+  log(`loadgen fixed delay ${delayMs} ms, c=${c}: bare workerd fetch loop, ${seconds} s`);
+  const edgeRefSelf = await workerdCeiling(url, c, seconds, () => target.reset());
+  const edgeRefSeen = round(await targetRps(target), 1);
+  log(`  ${round(edgeRefSelf, 1)} req/s (target saw ${edgeRefSeen} req/s)`);
+  return {
+    delayMs,
+    concurrency: c,
+    edgeAgents,
+    seconds,
+    nodeRps: node.seen,
+    nodeReferenceRps: nodeRef.seen,
+    edgeRps: edge.seen,
+    edgeReferenceRps: edgeRefSeen,
+    selfReported: { node: node.self, nodeReference: nodeRef.self, edge: edge.self, edgeReference: round(edgeRefSelf, 1) },
+  };
 }

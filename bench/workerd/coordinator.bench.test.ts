@@ -4,7 +4,9 @@
 //                batches of 256 (the agent engine's REPORT_BATCH), against the same run
 //                shape settled one report per request, measured alternately in one run;
 //                plus a profile: one agent, per-call time of lease(B) and report(B) for
-//                a sweep of batch sizes, fitted as fixed + per-request cost.
+//                a sweep of batch sizes, fitted as fixed + per-request cost; and the
+//                Durable Object rows written per settled request in each phase (what
+//                Cloudflare bills for storage writes: docs/ARCHITECTURE.md, "Cost").
 //   scale        the results document and the Durable Object's SQLite size after runs
 //                of 1k and 1M requests settled by 16 simulated agents.
 //
@@ -108,6 +110,13 @@ interface Phase {
   perSecond: number;
   leaseCalls: number;
   reportCalls: number;
+  /** Rows the coordinator wrote from its run's creation to the force stop, per settled request. */
+  rowsWrittenPerRequest: number;
+}
+
+/** Rows written by the coordinator instance (SQLite rows and alarms; durable/run-store.ts). */
+async function rowsWritten(stub: Coordinator): Promise<number> {
+  return runInDurableObject(stub, (instance) => (instance as unknown as { rowsWritten: number }).rowsWritten);
 }
 
 /**
@@ -149,7 +158,8 @@ async function settlePhase(leaseBatch: number, reportBatch: number, seconds: num
   );
   const elapsed = (performance.now() - start) / 1000;
   value(await stub.stop(AUTH, "force"));
-  return { settled, seconds: elapsed, perSecond: settled / elapsed, leaseCalls, reportCalls };
+  const rows = await rowsWritten(stub);
+  return { settled, seconds: elapsed, perSecond: settled / elapsed, leaseCalls, reportCalls, rowsWrittenPerRequest: rows / settled };
 }
 
 interface ProfileRow {
@@ -229,7 +239,7 @@ async function storageBreakdown(stub: Coordinator): Promise<Record<string, numbe
     const sql = state.storage.sql;
     const out: Record<string, number> = {};
     for (const row of sql.exec("SELECT k, length(v) AS n FROM meta").toArray()) out[`meta.${String(row.k)}`] = Number(row.n);
-    for (const t of ["agents", "credits", "calls", "slots"]) out[`rows.${t}`] = Number(sql.exec(`SELECT COUNT(*) AS n FROM ${t}`).one().n);
+    for (const t of ["agents", "leases", "calls", "slots"]) out[`rows.${t}`] = Number(sql.exec(`SELECT COUNT(*) AS n FROM ${t}`).one().n);
     for (const p of ["page_size", "page_count", "freelist_count"]) {
       try {
         out[`pragma.${p}`] = Number(Object.values(sql.exec(`PRAGMA ${p}`).one())[0]);
@@ -352,6 +362,10 @@ describe("bench", () => {
       baselinePerSecond,
       settledPerSecond8Regions,
       ratio: settledPerSecond / baselinePerSecond,
+      // Rows written per settled request (median over the phases): with batches of 256,
+      // and with one report per request.
+      rowsWrittenPerRequest: median(batched.map((p) => p.rowsWrittenPerRequest)),
+      baselineRowsWrittenPerRequest: median(baseline.map((p) => p.rowsWrittenPerRequest)),
       agents: AGENTS,
       batch: 256,
       secondsPerPhase: seconds,

@@ -10,3 +10,17 @@ export const DEV_API_TOKEN = "e2e-api-token";
 export function e2eServer(vars: Record<string, string> = {}, extraArgs: string[] = []): DevServer {
   return new DevServer({ apiToken: DEV_API_TOKEN, vars: { MAX_RUNS_PER_MINUTE: "0", ...vars }, extraArgs, readyTimeoutMs: 60_000 });
 }
+
+/** A run as POST /v1/runs answers it. */
+export interface E2eRun {
+  id: string;
+  readToken: string;
+  agentToken: string;
+}
+
+/** Creates a run on `dev` (graceSeconds 60 unless the spec says), failing the test with the server's answer if refused. */
+export async function createE2eRun(dev: DevServer, spec: Record<string, unknown>): Promise<E2eRun> {
+  const res = await api(dev.url, "POST", "/v1/runs", DEV_API_TOKEN, { graceSeconds: 60, ...spec });
+  if (res.status !== 201) throw new Error(`POST /v1/runs answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return res.body as E2eRun;
+}

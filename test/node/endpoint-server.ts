@@ -23,7 +23,7 @@
 
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { closeLocal, listenLocal } from "./local-server.ts";
 
 export const REASONING = 20;
 export const ANSWER = 10;
@@ -78,19 +78,13 @@ export class EndpointServer {
   async start(): Promise<void> {
     const server = createServer({ noDelay: true, keepAlive: true }, (req, res) => this.handle(req, res));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => resolve());
-    });
-    this.port = (server.address() as AddressInfo).port;
+    this.port = await listenLocal(server);
   }
 
   async stop(): Promise<void> {
     const server = this.server;
     this.server = null;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeLocal(server);
   }
 
   of(variant: string): Served[] {

@@ -7,7 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentEngine } from "../../agent/engine.ts";
 import { httpTransport, withRetries } from "../../agent/transport.ts";
-import { DEV_API_TOKEN, api, e2eServer } from "./dev-server.ts";
+import { nodeHttpTransport } from "../../cli/node-http.ts";
+import { DEV_API_TOKEN, api, createE2eRun, e2eServer } from "./dev-server.ts";
+import type { E2eRun } from "./dev-server.ts";
 import { OpenAIServer, mean, percentile, servedItl, servedTtft } from "./openai-server.ts";
 import type { RequestRecord } from "./openai-server.ts";
 
@@ -28,17 +30,8 @@ async function target(ttftMs: number, itlMs: number): Promise<OpenAIServer> {
   return t;
 }
 
-interface Run {
-  id: string;
-  readToken: string;
-  agentToken: string;
-}
-
-async function createRun(spec: Record<string, unknown>): Promise<Run> {
-  const res = await api(dev.url, "POST", "/v1/runs", DEV_API_TOKEN, { graceSeconds: 60, ...spec });
-  expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return res.body as Run;
-}
+type Run = E2eRun;
+const createRun = (spec: Record<string, unknown>): Promise<Run> => createE2eRun(dev, spec);
 
 /** Long-polls the results until the run is complete; on a timeout, says where it stood. */
 async function waitComplete(run: Run, srv?: OpenAIServer, deadlineMs = 60_000): Promise<any> {
@@ -389,7 +382,7 @@ describe("agents that die, and agents of both kinds in one run", () => {
     expect(late.body.error.code).toBe("run_complete");
   }, 60_000);
 
-  it("the agent engine running in Node and one edge agent share one budget exactly", async () => {
+  it("the agent engine running in Node (over node:http, as `edgeperf agent`) and one edge agent share one budget exactly", async () => {
     const srv = await target(20, 5);
     const run = await createRun({
       target: { url: srv.url, model: "m", stream: true },
@@ -398,14 +391,19 @@ describe("agents that die, and agents of both kinds in one run", () => {
       stop: { requests: 120 },
       agents: { edge: 1 },
     });
+    // Wired as `edgeperf agent` wires it (cli/agent.ts): node:http sockets to the target and the coordinator.
+    const targetHttp = nodeHttpTransport({ maxSockets: 4 });
+    const coordinatorHttp = nodeHttpTransport();
     const engine = new AgentEngine({
-      transport: withRetries(httpTransport({ server: dev.url, runId: run.id, token: run.agentToken })),
-      fetchTarget: (input, init) => fetch(input, init),
+      transport: withRetries(httpTransport({ server: dev.url, runId: run.id, token: run.agentToken, fetch: coordinatorHttp.fetch })),
+      fetchTarget: targetHttp.fetch,
       resolveUrl: (spec) => spec.target.url,
       name: "node-engine",
     });
     await engine.join();
     expect(await engine.runSlice()).toBe("done");
+    targetHttp.close();
+    coordinatorHttp.close();
     const res = await waitComplete(run, srv);
     await sleep(300);
     const external = engine.state.sent;

@@ -16,7 +16,7 @@
 
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { closeLocal, listenLocal } from "./local-server.ts";
 
 export interface ServerTiming {
   /** Time to the first token, from the request's arrival. */
@@ -75,19 +75,13 @@ export class OpenAIServer {
   async start(): Promise<void> {
     const server = createServer({ noDelay: true, keepAlive: true }, (req, res) => this.handle(req, res));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => resolve());
-    });
-    this.port = (server.address() as AddressInfo).port;
+    this.port = await listenLocal(server);
   }
 
   async stop(): Promise<void> {
     const server = this.server;
-    if (!server) return;
     this.server = null;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await closeLocal(server);
   }
 
   /** Forgets the records and the high-water mark (between runs on one server). */
