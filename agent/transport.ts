@@ -3,7 +3,7 @@
 // reportId, so a call whose answer was lost is simply sent again with the same body;
 // the coordinator answers it as it did the first time and counts nothing twice.
 
-import type { JoinAnswer, JoinBody, LeaseAnswer, LeaseBody, ReportAnswer, ReportBody } from "../contract/protocol";
+import type { JoinAnswer, JoinBody, LeaseAnswer, LeaseBody, ReportAnswer, ReportBody, ReportLeaseAnswer } from "../contract/protocol";
 
 export interface CoordinatorTransport {
   join(b: JoinBody): Promise<JoinAnswer>;
@@ -116,6 +116,19 @@ export function httpTransport(opts: { server: string; runId: string; token: stri
     join: (b) => post<JoinAnswer>("/agents", b),
     lease: (b) => post<LeaseAnswer>("/leases", b),
     report: (b) => post<ReportAnswer>("/reports", b),
+    // One round trip for a report-and-lease cycle (POST /v1/runs/:id/report-lease): the
+    // report's refusal is thrown as from `report`; the lease's comes back as a value.
+    reportThenLease: async (report, lease) => {
+      const both = await post<ReportLeaseAnswer>("/report-lease", { report, lease });
+      const l = both.lease;
+      if (!("error" in l)) return { report: both.report, lease: l };
+      const e = l.error;
+      const transient = e.status >= 500 || (e.status === 429 && !PERMANENT_429.has(e.code));
+      return {
+        report: both.report,
+        lease: transient ? new CoordinatorUnavailable(e.status, e.message) : new CoordinatorError(e.status, e.code, e.message),
+      };
+    },
   };
 }
 
@@ -162,9 +175,12 @@ export function withRetries(inner: CoordinatorTransport, opts: RetryOptions = {}
     }
   }
 
+  const both = inner.reportThenLease?.bind(inner);
   return {
     join: (b) => retry(() => inner.join(b)),
     lease: (b) => retry(() => inner.lease(b)),
     report: (b) => retry(() => inner.report(b)),
+    // Both halves are idempotent by their own ids, so the pair is retried as one.
+    ...(both ? { reportThenLease: (r: ReportBody, l: LeaseBody) => retry(() => both(r, l)) } : {}),
   };
 }

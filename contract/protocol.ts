@@ -106,6 +106,9 @@ export const ReportBody = z.strictObject({
 });
 export type ReportBody = z.infer<typeof ReportBody>;
 
+/** Extension: a report, then a lease, in one call (POST /v1/runs/:id/report-lease); each keeps its own idempotency key. */
+export const ReportLeaseBody = z.strictObject({ report: ReportBody, lease: LeaseBody });
+
 export const StopBody = z.strictObject({
   mode: z.enum(["graceful", "force"]).default("graceful"),
 });
@@ -149,4 +152,14 @@ export interface ReportAnswer {
   finishLeased: boolean;
   concurrency: number;
   serverTime: number;
+}
+
+/**
+ * The answer to POST /v1/runs/:id/report-lease: the report's answer (a refused report is
+ * answered as the error it is, and the lease is not tried), and the lease's answer or its
+ * refusal as a value, so the report's answer survives a refused lease.
+ */
+export interface ReportLeaseAnswer {
+  report: ReportAnswer;
+  lease: LeaseAnswer | { error: { status: number; code: string; message: string } };
 }

@@ -12,7 +12,7 @@ import { handleMockRoute } from "../mock/mock";
 import { drainResume, drainStart, drainStatus, listRuns } from "./admin";
 import { getMetrics } from "./prometheus";
 import { getReport } from "./report";
-import { createRun, getResults, getStatus, joinRun, leaseCredits, reportResults, stopRun } from "./runs";
+import { createRun, getResults, getStatus, joinRun, leaseCredits, reportAndLease, reportResults, stopRun } from "./runs";
 import { createExperiment, getExperiment, getExperimentResults, stopExperiment } from "./experiments";
 import { streamExperimentEvents } from "./experiment-events";
 import { deleteDatasetRoute, getDataset, getDatasetItems, listDatasetsRoute, uploadDataset } from "./datasets";
@@ -49,6 +49,7 @@ router
   .post("/v1/runs/:id/agents", joinRun)
   .post("/v1/runs/:id/leases", leaseCredits)
   .post("/v1/runs/:id/reports", reportResults)
+  .post("/v1/runs/:id/report-lease", reportAndLease)
   // Experiments: a sweep of levels, or capacity under an SLO, each level a run of its own: API token.
   .post("/v1/experiments", createExperiment)
   // The experiment's summary, long-pollable with ?wait=S for any change: read token.

@@ -12,7 +12,8 @@ import { requireApiToken, runAuth } from "./auth";
 import { parseBody, readJson } from "../contract/body";
 import { readConfig } from "../contract/config";
 import { StatusError, unwrap } from "../contract/errors";
-import { JoinBody, LeaseBody, ReportBody, StopBody } from "../contract/protocol";
+import { JoinBody, LeaseBody, ReportBody, ReportLeaseBody, StopBody } from "../contract/protocol";
+import type { ReportLeaseAnswer } from "../contract/protocol";
 import { limitRunCreation } from "./ratelimit";
 import { parseRunSpec } from "../contract/spec";
 
@@ -138,4 +139,27 @@ export async function reportResults(request: IRequest, env: Env): Promise<Respon
   const auth = await runAuth(request, cfg.apiToken);
   const body = parseBody(ReportBody, await readJson(request, cfg.maxBodyBytes));
   return json(unwrap(await coordinator(env, request.params.id).report(auth, body)));
+}
+
+/**
+ * A report and then a lease in one round trip (extension; README, "Agents and the wire
+ * protocol"): what edge agents do over RPC, for external agents over HTTP, so a report-and-
+ * lease cycle costs one round trip. The report's refusal is the call's error; the lease's
+ * refusal comes back beside the report's answer.
+ */
+export async function reportAndLease(request: IRequest, env: Env): Promise<Response> {
+  const cfg = readConfig(env);
+  const auth = await runAuth(request, cfg.apiToken);
+  const body = parseBody(ReportLeaseBody, await readJson(request, cfg.maxBodyBytes));
+  const both = await coordinator(env, request.params.id).reportThenLease(auth, body.report, body.lease);
+  const report = unwrap(both.report);
+  const l = both.lease;
+  const lease =
+    l === null
+      ? { error: { status: 503, code: "lease_not_tried", message: "The lease was not tried." } }
+      : l.ok
+        ? l.value
+        : { error: { status: l.status, code: l.code, message: l.message } };
+  const answer: ReportLeaseAnswer = { report, lease };
+  return json(answer);
 }

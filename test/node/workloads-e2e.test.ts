@@ -12,6 +12,7 @@
 import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { edgeperf } from "./cli-process.ts";
 import { DEV_API_TOKEN, api, e2eServer } from "./dev-server.ts";
 import { closeLocal, listenLocal } from "./local-server.ts";
 
@@ -91,15 +92,20 @@ async function upload(type: string, lines: unknown[]): Promise<{ status: number;
   return { status: res.status, body: await res.json() };
 }
 
-async function runToEnd(spec: Record<string, unknown>): Promise<any> {
+/** Runs `spec` to completion on one edge agent, or with `external` on `edgeperf agent` (the CLI, a subprocess) alone. */
+async function runToEnd(spec: Record<string, unknown>, opts: { external?: boolean } = {}): Promise<any> {
   const created = await api(dev.url, "POST", "/v1/runs", DEV_API_TOKEN, {
     target: { url: srv.url, model: "m" },
-    agents: { edge: 1 },
+    agents: { edge: opts.external ? 0 : 1 },
     graceSeconds: 60,
     ...spec,
   });
   expect(created.status, JSON.stringify(created.body)).toBe(201);
-  const { id, readToken } = created.body;
+  const { id, readToken, agentToken } = created.body;
+  if (opts.external) {
+    const r = await edgeperf(["agent", id, "--server", dev.url, "--token", agentToken, "--name", "cli"], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+  }
   const end = Date.now() + 90_000;
   while (Date.now() < end) {
     const res = await api(dev.url, "GET", `/v1/runs/${id}/results?wait=10`, readToken);
@@ -186,6 +192,26 @@ describe("a multi_turn dataset", () => {
       expect(gap).toBeGreaterThanOrEqual(300);
     }
     expect(res.sessions).toMatchObject({ started: 2, completed: 2, cut: 0 });
+  }, 120_000);
+
+  it("runs the same way on `edgeperf agent`, which reads the dataset from the Worker with the run's agent token", async () => {
+    const sessions = [{ session_id: "n", turns: [{ text: "n1" }, { text: "n2", delay: 50 }] }];
+    const up = await upload("multi_turn", sessions);
+    expect([200, 201]).toContain(up.status);
+    const res = await runToEnd(
+      { workload: { dataset: { id: up.body.id } }, load: { concurrency: 1 }, stop: { requests: 2 } },
+      { external: true },
+    );
+    expect(res.counts).toMatchObject({ completed: 2, failed: 0 });
+    expect(res.agents.map((a: { name: string }) => a.name)).toEqual(["cli"]);
+    const [first, second] = srv.seen as [Seen, Seen];
+    expect(userText(first)).toBe("n1");
+    expect(second.body.messages).toEqual([
+      { role: "user", content: "n1" },
+      { role: "assistant", content: first.answer },
+      { role: "user", content: "n2" },
+    ]);
+    expect(res.sessions).toEqual({ started: 1, completed: 1, cut: 0 });
   }, 120_000);
 });
 
