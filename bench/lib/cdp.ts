@@ -110,7 +110,7 @@ export function moduleMap(bundle: string | null): (line: number) => string {
   if (!bundle) return () => "bundle";
   const marks: Array<[number, string]> = [];
   bundle.split("\n").forEach((text, i) => {
-    const m = /^\/\/ ((?:worker|durable|node_modules)\/\S+\.(?:ts|js|mjs))$/.exec(text);
+    const m = /^\/\/ ((?:worker|durable|agent|contract|mock|node_modules)\/\S+\.(?:ts|js|mjs))$/.exec(text);
     if (m) marks.push([i, m[1]!.replace(/^node_modules\/(?:\.pnpm\/)?/, "npm:")]);
   });
   return (line) => {
