@@ -84,18 +84,22 @@ async function targetRps(target: Target): Promise<number | null> {
   return s.count / ((s.lastArrival - s.firstArrival) / 1000);
 }
 
-async function edgeperf(server: DevServer, url: string, c: number, seconds: number, agents: number): Promise<ToolRow> {
-  const created = await createRun(server, {
+/** A run of `seconds` at concurrency `c` against `url` (api http, GET) on `agents` edge agents. */
+function loadRun(server: DevServer, url: string, c: number, seconds: number, agents: number) {
+  return createRun(server, {
     target: { url, api: "http", method: "GET" },
     load: { concurrency: c },
     stop: { durationSeconds: seconds },
     agents: { edge: agents },
     graceSeconds: 60,
   });
-  const res = await waitComplete(server, created);
+}
+
+/** A finished run's row: throughput and latency as the run measured them. */
+function runRow(tool: string, res: any): ToolRow {
   const m = res.metrics;
   return {
-    tool: "edgeperf",
+    tool,
     rps: round(m.request_throughput.avg, 1),
     p50Ms: round(m.request_latency.p50, 3),
     p99Ms: round(m.request_latency.p99, 3),
@@ -105,29 +109,18 @@ async function edgeperf(server: DevServer, url: string, c: number, seconds: numb
   };
 }
 
+async function edgeperf(server: DevServer, url: string, c: number, seconds: number, agents: number): Promise<ToolRow> {
+  const created = await loadRun(server, url, c, seconds, agents);
+  return runRow("edgeperf", await waitComplete(server, created));
+}
+
 /** `edgeperf agent` (the Node agent, one process, this checkout's sources) as the run's only agent. */
 async function nodeAgent(server: DevServer, url: string, c: number, seconds: number): Promise<ToolRow> {
-  const created = await createRun(server, {
-    target: { url, api: "http", method: "GET" },
-    load: { concurrency: c },
-    stop: { durationSeconds: seconds },
-    agents: { edge: 0 },
-    graceSeconds: 60,
-  });
+  const created = await loadRun(server, url, c, seconds, 0);
   const agent = runNodeAgent(server, created, (seconds + 120) * 1000);
   const res = await waitComplete(server, created);
   await agent;
-  const m = res.metrics;
-  return {
-    tool: "edgeperf agent (Node)",
-    rps: round(m.request_throughput.avg, 1),
-    p50Ms: round(m.request_latency.p50, 3),
-    p99Ms: round(m.request_latency.p99, 3),
-    requests: res.counts.completed + res.counts.failed,
-    errors: res.counts.failed,
-    targetRps: null,
-    note: `mean concurrency ${round(res.delivered?.concurrency?.mean ?? null, 2)}`,
-  };
+  return { ...runRow("edgeperf agent (Node)", res), note: `mean concurrency ${round(res.delivered?.concurrency?.mean ?? null, 2)}` };
 }
 
 async function autocannon(url: string, c: number, seconds: number): Promise<ToolRow> {

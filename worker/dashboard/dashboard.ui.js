@@ -26,7 +26,7 @@ import { createCharts } from "./charts.ui.js";
 import { renderAgents, renderConnection, renderGone, renderHeader, renderProgress, renderWipe } from "./render.ui.js";
 import { installDownloads } from "./downloads.ui.js";
 import { renderDelivered, renderRegions, renderResults } from "./results.ui.js";
-import { HttpError, apiWith, fatal } from "./http.ui.js";
+import { HttpError, apiWith, fatal, followEvents, streamUntilDone } from "./http.ui.js";
 
 const POLL_MS = 2_000;
 const RESULTS_EVERY_MS = 1_000;
@@ -98,86 +98,26 @@ function maybeRefreshResults() {
 }
 
 /**
- * Reads one SSE stream. Resolves with how it ended: "complete", "reconnect" (the server
- * asked for a new stream) or "ended" (it closed or broke), and how many events it carried.
- * Throws only when the stream cannot be opened.
- */
-async function followEvents() {
-  const headers = { accept: "text/event-stream" };
-  if (state.lastEventId !== null) headers["last-event-id"] = state.lastEventId;
-  const res = await api(`${base}/events`, { headers });
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  let events = 0;
-  for (;;) {
-    let chunk;
-    try {
-      chunk = await reader.read();
-    } catch {
-      return { how: "ended", events }; // the connection broke
-    }
-    if (chunk.done) return { how: "ended", events };
-    buffer = (buffer + chunk.value).replace(/\r\n?/g, "\n");
-    let end;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let event = "message";
-      const data = [];
-      for (const line of block.split("\n")) {
-        const value = line.slice(line.indexOf(":") + 1).replace(/^ /, "");
-        if (line.startsWith("event:")) event = value.trim();
-        else if (line.startsWith("data:")) data.push(value);
-        else if (line.startsWith("id:")) state.lastEventId = value;
-        else if (line.startsWith("retry:") && /^\d+$/.test(value)) state.retryMs = Number(value);
-      }
-      if (data.length === 0) continue;
-      events++;
-      const payload = JSON.parse(data.join("\n"));
-      if (event === "status") applySnapshot(payload);
-      else if (event === "complete") {
-        applyResults(payload);
-        reader.cancel().catch(() => {});
-        return { how: "complete", events };
-      } else if (event === "reconnect") {
-        reader.cancel().catch(() => {});
-        return { how: "reconnect", events };
-      } else if (event === "error") {
-        throw new HttpError(payload.error?.code === "run_not_found" ? 404 : 500, payload.error?.code, payload.error?.message);
-      }
-    }
-  }
-}
-
-/**
  * Follows the run over one stream after another until it completes. Returns early, for
  * polling to take over, when a stream cannot be opened or ends before its first event.
  */
 async function stream() {
   state.streaming = true;
   try {
-    await streamUntilDone();
+    const follow = () =>
+      followEvents(
+        api,
+        `${base}/events`,
+        state,
+        (event, payload) => {
+          if (event === "status") applySnapshot(payload);
+          else if (event === "complete") applyResults(payload);
+        },
+        "run_not_found",
+      );
+    await streamUntilDone(follow, state, (label) => renderConnection("live", label));
   } finally {
     state.streaming = false;
-  }
-}
-
-async function streamUntilDone() {
-  for (;;) {
-    renderConnection("live", "live");
-    let r;
-    try {
-      r = await followEvents();
-    } catch (e) {
-      if (fatal(e)) throw e;
-      return;
-    }
-    if (r.how === "complete") return;
-    if (r.how === "ended") {
-      if (r.events === 0) return;
-      renderConnection("live", "reconnecting…");
-      await new Promise((resolve) => setTimeout(resolve, state.retryMs));
-    }
   }
 }
 

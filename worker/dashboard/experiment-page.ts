@@ -13,7 +13,7 @@
 
 import type { IRequest } from "itty-router";
 import { StatusError } from "../../contract/errors";
-import { PAGE_HEADERS } from "./page";
+import { PAGE_HEADERS, pageHtml } from "./page";
 
 /** The page's body: every element experiment.ui.js renders into. */
 export function experimentMarkup(): string {
@@ -72,25 +72,13 @@ export function experimentMarkup(): string {
 <footer class="muted" id="footer">The read token stays in this page's URL fragment (and in the fragments of its links to the level runs) and is never sent in a URL.</footer>`;
 }
 
-const PAGE = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light dark">
-<title>edgeperf · experiment</title>
-<link rel="icon" href="data:,">
-<link rel="stylesheet" href="/assets/uplot.min.css">
-<link rel="stylesheet" href="/assets/dashboard.ui.css">
-<link rel="stylesheet" href="/assets/experiment.ui.css">
-<script defer src="/assets/uplot.min.js"></script>
-<script type="module" src="/assets/experiment.ui.js"></script>
-</head>
-<body data-page="experiment">
-${experimentMarkup()}
-</body>
-</html>
-`;
+const PAGE = pageHtml({
+  title: "edgeperf · experiment",
+  styles: ["experiment.ui.css"],
+  script: "experiment.ui.js",
+  bodyAttrs: 'data-page="experiment"',
+  body: experimentMarkup(),
+});
 
 export function serveExperimentPage(request: IRequest): Response {
   // A malformed id cannot be an experiment; the page itself never looks it up (the token is in the fragment).

@@ -19,7 +19,7 @@
 import { createParetoCharts } from "./experiment-charts.ui.js";
 import { renderHeader, renderLevels, renderOverview, renderWipe } from "./experiment-render.ui.js";
 import { $, renderConnection, renderGone, showNotice } from "./render.ui.js";
-import { HttpError, apiWith, fatal } from "./http.ui.js";
+import { HttpError, apiWith, fatal, followEvents, streamUntilDone } from "./http.ui.js";
 
 const POLL_MS = 2_000;
 const PROGRESS_EVERY_MS = 1_000;
@@ -73,69 +73,19 @@ function refreshRun() {
     .finally(() => (state.runInFlight = false));
 }
 
-/** Reads one SSE stream: resolves with how it ended ("complete", "reconnect" or "ended") and how many events it carried. */
-async function followEvents() {
-  const headers = { accept: "text/event-stream" };
-  if (state.lastEventId !== null) headers["last-event-id"] = state.lastEventId;
-  const res = await api(`${base}/events`, { headers });
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  let events = 0;
-  for (;;) {
-    let chunk;
-    try {
-      chunk = await reader.read();
-    } catch {
-      return { how: "ended", events };
-    }
-    if (chunk.done) return { how: "ended", events };
-    buffer = (buffer + chunk.value).replace(/\r\n?/g, "\n");
-    let end;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let event = "message";
-      const data = [];
-      for (const line of block.split("\n")) {
-        const value = line.slice(line.indexOf(":") + 1).replace(/^ /, "");
-        if (line.startsWith("event:")) event = value.trim();
-        else if (line.startsWith("data:")) data.push(value);
-        else if (line.startsWith("id:")) state.lastEventId = value;
-        else if (line.startsWith("retry:") && /^\d+$/.test(value)) state.retryMs = Number(value);
-      }
-      if (data.length === 0) continue;
-      events++;
-      const payload = JSON.parse(data.join("\n"));
-      if (event === "status" || event === "complete") applySummary(payload);
-      if (event === "complete" || event === "reconnect") {
-        reader.cancel().catch(() => {});
-        return { how: event, events };
-      }
-      if (event === "error") {
-        throw new HttpError(payload.error?.code === "experiment_not_found" ? 404 : 500, payload.error?.code, payload.error?.message);
-      }
-    }
-  }
-}
-
 /** Streams until the experiment completes; returns early, for polling to take over, when a stream will not work. */
 async function stream() {
-  for (;;) {
-    renderConnection("live", "live");
-    let r;
-    try {
-      r = await followEvents();
-    } catch (e) {
-      if (fatal(e)) throw e;
-      return;
-    }
-    if (r.how === "complete") return;
-    if (r.how === "ended") {
-      if (r.events === 0) return;
-      renderConnection("live", "reconnecting…");
-      await sleep(state.retryMs);
-    }
-  }
+  const follow = () =>
+    followEvents(
+      api,
+      `${base}/events`,
+      state,
+      (event, payload) => {
+        if (event === "status" || event === "complete") applySummary(payload);
+      },
+      "experiment_not_found",
+    );
+  await streamUntilDone(follow, state, (label) => renderConnection("live", label));
 }
 
 async function poll() {

@@ -13,24 +13,29 @@ import type { IRequest } from "itty-router";
 import { StatusError } from "../../contract/errors";
 import { dashboardMarkup } from "../../contract/report-html";
 
-const PAGE = `<!doctype html>
+/** A dashboard page's HTML: its title, its own stylesheets and module on top of the shared ones, its markup. */
+export function pageHtml(p: { title: string; styles?: string[]; script: string; bodyAttrs?: string; body: string }): string {
+  const styles = ["uplot.min.css", "dashboard.ui.css", ...(p.styles ?? [])];
+  return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light dark">
-<title>edgeperf · run</title>
+<title>${p.title}</title>
 <link rel="icon" href="data:,">
-<link rel="stylesheet" href="/assets/uplot.min.css">
-<link rel="stylesheet" href="/assets/dashboard.ui.css">
+${styles.map((css) => `<link rel="stylesheet" href="/assets/${css}">`).join("\n")}
 <script defer src="/assets/uplot.min.js"></script>
-<script type="module" src="/assets/dashboard.ui.js"></script>
+<script type="module" src="/assets/${p.script}"></script>
 </head>
-<body>
-${dashboardMarkup("live")}
+<body${p.bodyAttrs ? ` ${p.bodyAttrs}` : ""}>
+${p.body}
 </body>
 </html>
 `;
+}
+
+const PAGE = pageHtml({ title: "edgeperf · run", script: "dashboard.ui.js", body: dashboardMarkup("live") });
 
 /** The dashboard pages' headers (the run dashboard and the experiment page): 'self' only, no referrer, no framing. */
 export const PAGE_HEADERS = {
