@@ -20,6 +20,7 @@ import { drainFirst, leaseDepth, leaseWant, needsCredits, newCallClock, nextWake
 import type { DatasetItem } from "../contract/dataset";
 import { DEFAULT_TOKENIZER } from "../contract/spec";
 import type { DatasetLoader } from "./datasets";
+import { Deadlines } from "./deadlines";
 import type { Job } from "./prompt";
 import { jobFor, turnRequest } from "./prompt";
 import * as st from "./state";
@@ -99,6 +100,8 @@ export class AgentEngine {
   private offlineSince: number | null = null;
   private fatal: { error: unknown } | null = null;
   private abort = new AbortController();
+  /** The slice's request timeouts, on one shared timer (agent/deadlines.ts). */
+  private deadlines = new Deadlines();
   private running = false;
   /** Pacing estimates for the lease depth (EWMAs): the coordinator's round trip and the target's latency. */
   private rttMs: number | null = null;
@@ -216,6 +219,7 @@ export class AgentEngine {
     this.offlineSince = null;
     this.calls.blockedUntil = 0;
     this.abort = new AbortController();
+    this.deadlines = new Deadlines();
   }
 
   // ── Sending ────────────────────────────────────────────────────────────────
@@ -282,6 +286,7 @@ export class AgentEngine {
       fetch: this.fetchTarget,
       now: this.now,
       signal: this.abort.signal,
+      deadlines: this.deadlines,
       ...(onDone ? { onAnswer: (text: string) => (answer = text) } : {}),
     };
     void sendRequest(ctx, job)

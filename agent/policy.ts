@@ -15,16 +15,30 @@ export const REPORT_BATCH = 256;
  * them, else two). The depth covers three cycles at the current send rate: one to last
  * until the next answer, one for what was sent meanwhile (unreported, so counted against
  * the cap until the next report), one for the round trip's jitter (two left a 20 ms
- * target 3% short of its concurrency: docs/BENCHMARKS.md). Never less than one share
- * (what the coordinator allowed before depths existed) nor more than MAX_DEPTH_SHARES
- * shares, so a dead agent strands a bounded number of credits.
+ * target 3% short of its concurrency: docs/BENCHMARKS.md). A busy agent also holds
+ * enough to call no more often than every MIN_CALL_GAP_MS (gapCover). Never less than
+ * one share (what the coordinator allowed before depths existed) nor more than
+ * MAX_DEPTH_SHARES shares, so a dead agent strands a bounded number of credits.
  */
 const DEPTH_CYCLES = 3;
 
+/**
+ * A coordinator call has a fixed cost whatever it carries: the RPC or HTTP request, a
+ * transaction, the coordinator re-saving its metrics. Leasing whenever half the depth
+ * has room, an agent on a fast target with a small share (an edge agent applies at most
+ * six) called every three requests, and those calls took about 40% of the local workerd
+ * thread (docs/BENCHMARKS.md). Holding two gaps' worth of sends spaces calls about a gap
+ * apart. Slow targets are unaffected (their sends in a gap are under one share), so a
+ * small request budget is not parked in one agent's hand while another idles.
+ */
+export const MIN_CALL_GAP_MS = 100;
+
 export function leaseDepth(share: number, sendsPerMs: number, cycleMs: number | null): number {
   if (share <= 0) return 0;
-  return Math.min(MAX_DEPTH_SHARES * share, Math.max(share, cover(sendsPerMs, cycleMs)));
+  return Math.min(MAX_DEPTH_SHARES * share, Math.max(share, cover(sendsPerMs, cycleMs), gapCover(sendsPerMs)));
 }
+
+const gapCover = (sendsPerMs: number) => Math.ceil(2 * sendsPerMs * MIN_CALL_GAP_MS);
 
 const cover = (sendsPerMs: number, cycleMs: number | null) => (cycleMs === null ? 0 : Math.ceil(DEPTH_CYCLES * sendsPerMs * cycleMs));
 

@@ -29,7 +29,7 @@ const errorCode = z
 export const MAX_RESULTS_PER_REPORT = 10_000;
 export const MAX_LEASE_WANT = 1_000;
 /** The deepest lease depth an agent may ask for, in shares. */
-export const MAX_DEPTH_SHARES = 8;
+export const MAX_DEPTH_SHARES = 16;
 
 export const JoinBody = z.strictObject({
   name: text(1, 128).optional(),

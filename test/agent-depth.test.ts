@@ -1,18 +1,35 @@
 import { describe, expect, it } from "vitest";
-import { drainFirst, leaseDepth, leaseWant, needsCredits } from "../agent/policy";
+import { MAX_DEPTH_SHARES } from "../contract/protocol";
+import { MIN_CALL_GAP_MS, drainFirst, leaseDepth, leaseWant, needsCredits } from "../agent/policy";
 import type { AgentState } from "../agent/state";
 
 describe("the agent's lease depth", () => {
-  it("covers three report-and-lease cycles at the share's send rate, between one and eight shares", () => {
-    // Share 8 on a 4 ms target sends 2 requests a millisecond; three 10 ms cycles need 60 in hand.
-    expect(leaseDepth(8, 8 / 4, 10)).toBe(60);
+  it("covers three report-and-lease cycles at the share's send rate, between one and sixteen shares", () => {
+    // Share 8 on a 50 ms target sends 0.16 requests a millisecond; three 100 ms cycles need 48 in hand.
+    expect(leaseDepth(8, 8 / 50, 100)).toBe(48);
     // A slow target or a fast coordinator: one share is enough.
     expect(leaseDepth(8, 8 / 500, 10)).toBe(8);
-    // A far coordinator on a fast target: capped at eight shares.
-    expect(leaseDepth(8, 8 / 1, 300)).toBe(64);
+    expect(leaseDepth(8, 8 / 200, 0.5)).toBe(8);
+    // A far coordinator on a fast target: capped at sixteen shares (MAX_DEPTH_SHARES).
+    expect(MAX_DEPTH_SHARES).toBe(16);
+    expect(leaseDepth(8, 8 / 1, 300)).toBe(128);
     // Nothing measured yet, or no share: the old two-share behaviour (one share of depth).
     expect(leaseDepth(8, 0, null)).toBe(8);
     expect(leaseDepth(0, 5, 10)).toBe(0);
+  });
+
+  it("holds enough for a busy agent to call about every MIN_CALL_GAP_MS, within sixteen shares", () => {
+    expect(MIN_CALL_GAP_MS).toBe(100);
+    // Share 6 on a 30 ms target sends 0.2 a millisecond: 40 in hand, so a lease (at half
+    // the depth of room) brings about 20 credits and calls come about 100 ms apart.
+    expect(leaseDepth(6, 6 / 30, 1)).toBe(40);
+    // Share 2 on a 10 ms target: 0.2 a millisecond, but at most sixteen shares (32).
+    expect(leaseDepth(2, 2 / 10, 1)).toBe(32);
+    // The cycle's cover still wins where it asks for more: share 5 on a 20 ms target over
+    // a 100 ms cycle, 75 against a gap's 50.
+    expect(leaseDepth(5, 5 / 20, 100)).toBe(75);
+    // A target of a second: 0.006 a millisecond, 2 in a gap: one share.
+    expect(leaseDepth(6, 6 / 1000, 1)).toBe(6);
   });
 
   const state = (share: number, held: number): AgentState =>
@@ -27,7 +44,7 @@ describe("the agent's lease depth", () => {
   });
 
   it("on a target too fast for the deepest lease, sends what it holds before asking again", () => {
-    // Share 32 on a 0.5 ms target over a 20 ms cycle would need 3,840 in hand, far past 8 shares (256).
+    // Share 32 on a 0.5 ms target over a 20 ms cycle would need 3,840 in hand, far past twice sixteen shares (1,024).
     expect(drainFirst(32, 32 / 0.5, 20)).toBe(true);
     // Within twice the cap (a 20 ms target, or a fast coordinator), it leases ahead as usual.
     expect(drainFirst(32, 32 / 20, 20)).toBe(false);

@@ -2,6 +2,7 @@
 // The fake stream moves an injected clock as each chunk is read, so times are exact.
 import { describe, expect, it } from "vitest";
 import type { Job } from "../agent/prompt";
+import { Deadlines } from "../agent/deadlines";
 import { buildRequest, MOCK_HEADERS, sendRequest } from "../agent/target";
 import { MOCK_LIMITS, MOCK_TOKENIZER_HEADER } from "../mock/mock";
 import type { TargetSpec } from "../contract/spec";
@@ -49,13 +50,16 @@ const sse = (clock: Clock, pieces: Array<[number, string]>, status = 200) =>
 const chat = (content: string) => `data: ${JSON.stringify({ choices: [{ delta: { content } }] })}\n\n`;
 const comp = (text: string) => `data: ${JSON.stringify({ choices: [{ text }] })}\n\n`;
 
-function run(t: TargetSpec, clock: Clock, respond: (init: RequestInit | undefined) => Response | Promise<Response>) {
+function run(t: TargetSpec, clock: Clock, respond: (init: RequestInit | undefined) => Response | Promise<Response>, deadlines?: Deadlines) {
   const calls: Array<RequestInit | undefined> = [];
   const fetchFake: typeof fetch = async (_input, init) => {
     calls.push(init);
     return respond(init);
   };
-  return { calls, result: sendRequest({ target: t, url: t.url, fetch: fetchFake, now: clock.now }, job) };
+  return {
+    calls,
+    result: sendRequest({ target: t, url: t.url, fetch: fetchFake, now: clock.now, ...(deadlines ? { deadlines } : {}) }, job),
+  };
 }
 
 describe("streaming measurement", () => {
@@ -278,5 +282,20 @@ describe("error classification", () => {
       return new Response(body, { headers: { "content-type": "text/event-stream" } });
     });
     expect(await stalled.result).toMatchObject({ ok: false, error: { code: "timeout", type: "timeout" } });
+  });
+
+  it("times out the same on the engine's shared deadline timer, and leaves nothing pending after", async () => {
+    const never = (init: RequestInit | undefined) =>
+      new Promise<Response>((_, reject) =>
+        init?.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))),
+      );
+    const clock = new Clock();
+    const deadlines = new Deadlines();
+    const slow = run(target({ timeoutSeconds: 0.05 }), clock, never, deadlines);
+    const quick = run(target({ timeoutSeconds: 0.05 }), clock, () => sse(clock, [[1_010, chat("a")]]), deadlines);
+    expect(await quick.result).toMatchObject({ ok: true });
+    expect(deadlines.size).toBe(1);
+    expect(await slow.result).toMatchObject({ ok: false, error: { code: "timeout", type: "timeout" } });
+    expect(deadlines.size).toBe(0);
   });
 });

@@ -83,12 +83,12 @@ async function httpAgents(server: DevServer, seconds: number): Promise<{ settled
 
 export async function profiles(server: DevServer, target: Target): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {};
-  // Edge agents on the fixed target, profiled in the middle of an 8-second run.
+  // Edge agents on the fixed target, profiled in the middle of an 8-second run, as many
+  // as the run sizes for it (one per six in flight, as the loadgen figure runs them).
   const run = await createRun(server, {
     target: { url: `${target.url}/fixed`, api: "http", method: "GET" },
     load: { concurrency: 32 },
     stop: { durationSeconds: 8 },
-    agents: { edge: 2 },
     graceSeconds: 30,
   });
   await sleep(2000);

@@ -1,0 +1,54 @@
+// One kind of run against the bench target, repeated: a quick A/B driver for the
+// load-generation figures (docs/BENCHMARKS.md), without the whole loadgen section.
+//   npx node bench/one-run.ts [runs=2] [path=/fixed] [concurrency=32] [edge agents=6] [seconds=8] [node]
+// `node` as the last argument runs the Node agent (`edgeperf agent`, this checkout's
+// sources) as the run's only agent instead of edge agents. Prints one JSON line a run:
+// what the run measured (req/s, p50 ms, delivered mean concurrency) and what the target
+// counted (its arrivals over their span).
+import { benchServer, createRun, nodeAgent, waitComplete } from "./lib/edgeperf.ts";
+import { Target, round } from "./lib/util.ts";
+
+const [runs = "2", path = "/fixed", c = "32", agents = "6", seconds = "8", kind = "edge"] = process.argv.slice(2);
+if (!/^\/[\w/]*$/.test(path)) throw new Error(`path must be a target path such as /fixed or /delay/20, not ${path}`);
+for (const [name, v] of [
+  ["runs", runs],
+  ["concurrency", c],
+  ["edge agents", agents],
+  ["seconds", seconds],
+] as const)
+  if (!/^\d+$/.test(v)) throw new Error(`${name} must be a whole number, not ${v}`);
+if (kind !== "edge" && kind !== "node") throw new Error(`the last argument must be edge or node, not ${kind}`);
+
+const target = new Target();
+await target.start();
+const server = benchServer();
+await server.start();
+try {
+  for (let i = 0; i < Number(runs); i++) {
+    await target.reset();
+    const created = await createRun(server, {
+      target: { url: target.url + path, api: "http", method: "GET" },
+      load: { concurrency: Number(c) },
+      stop: { durationSeconds: Number(seconds) },
+      agents: { edge: kind === "node" ? 0 : Number(agents) },
+      graceSeconds: 60,
+    });
+    const agent = kind === "node" ? nodeAgent(server, created, (Number(seconds) + 120) * 1000) : null;
+    const res = await waitComplete(server, created);
+    await agent;
+    const st = await target.stats();
+    const span = st.lastArrival !== null && st.firstArrival !== null ? (st.lastArrival - st.firstArrival) / 1000 : 0;
+    console.log(
+      JSON.stringify({
+        kind,
+        rps: round(res.metrics.request_throughput.avg, 1),
+        p50Ms: round(res.metrics.request_latency.p50, 2),
+        meanConcurrency: round(res.delivered?.concurrency?.mean ?? null, 2),
+        targetRps: span > 0 ? round(st.count / span, 1) : null,
+      }),
+    );
+  }
+} finally {
+  await server.dispose();
+  await target.stop();
+}
