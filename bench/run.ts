@@ -10,11 +10,13 @@
 //   --strict           exit 1 when a figure misses its target (docs/BENCHMARKS.md)
 //   --out=path         write the results elsewhere
 //
+// EDGEPERF_BENCH_STATE=dir keeps wrangler dev's local state in dir instead of /dev/shm
+// (e.g. EDGEPERF_BENCH_STATE=/tmp to measure with the disk's flushes; bench/lib/edgeperf.ts).
 // Method, machine and the latest figures: docs/BENCHMARKS.md.
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
-import { benchServer } from "./lib/edgeperf.ts";
+import { BENCH_STATE_DIR, benchServer } from "./lib/edgeperf.ts";
 import type { DevServer } from "./lib/edgeperf.ts";
 import { ROOT, Target, log, machine, round } from "./lib/util.ts";
 import { drainAndGrace } from "./sections/drain.ts";
@@ -332,6 +334,8 @@ async function main(): Promise<number> {
       .filter((x) => x !== "")
       .join(" "),
     sections: args.sections,
+    // Where wrangler dev kept its state (bench/lib/edgeperf.ts, BENCH_STATE_DIR).
+    stateDir: BENCH_STATE_DIR,
     machine: machine(),
   };
   const target = new Target();

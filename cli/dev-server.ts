@@ -19,11 +19,13 @@ export interface DevServerOptions {
   captureBundle?: boolean;
   /** How long wrangler may take to answer. */
   readyTimeoutMs?: number;
+  /** Where the local state (Durable Objects' SQLite, R2) lives: a new folder in this one (default: the OS's temporary folder). */
+  stateParent?: string;
 }
 
 export class DevServer {
   private wrangler: Wrangler | null = null;
-  readonly persistTo = mkdtempSync(join(tmpdir(), "edgeperf-dev-"));
+  readonly persistTo: string;
   readonly apiToken: string;
   port = 0;
   inspectorPort = 0;
@@ -37,6 +39,7 @@ export class DevServer {
   constructor(options: DevServerOptions) {
     this.options = options;
     this.apiToken = options.apiToken;
+    this.persistTo = mkdtempSync(join(options.stateParent ?? tmpdir(), "edgeperf-dev-"));
   }
 
   get url(): string {

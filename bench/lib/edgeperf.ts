@@ -1,6 +1,6 @@
 // Talking to edgeperf in a real `wrangler dev` over its public HTTP API, as a user would,
 // and running its Node agent (`edgeperf agent`) against it.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DevServer, api } from "../../cli/dev-server.ts";
@@ -16,9 +16,24 @@ export interface Created {
   agentToken: string;
 }
 
+/**
+ * Where the bench's `wrangler dev` keeps its state: in memory (tmpfs) where the machine has
+ * one, unless EDGEPERF_BENCH_STATE names a folder. Local workerd commits each Durable
+ * Object transaction to a SQLite file, blocking the one thread every object of a local
+ * run shares; on this machine's virtual disk that cost edge agents about a fifth of their
+ * req/s (docs/BENCHMARKS.md), a cost of the development machine's disk, not of
+ * edgeperf or of Cloudflare's storage. results.json records which was used (meta.stateDir).
+ */
+export const BENCH_STATE_DIR = process.env.EDGEPERF_BENCH_STATE ?? (existsSync("/dev/shm") ? "/dev/shm" : tmpdir());
+
 /** A local `wrangler dev` whose agents may call the bench target on 127.0.0.1. */
 export function benchServer(): DevServer {
-  return new DevServer({ apiToken: API_TOKEN, vars: { ALLOWED_TARGETS: "127.0.0.1:*", MAX_CONCURRENCY: "4096" }, captureBundle: true });
+  return new DevServer({
+    apiToken: API_TOKEN,
+    vars: { ALLOWED_TARGETS: "127.0.0.1:*", MAX_CONCURRENCY: "4096" },
+    captureBundle: true,
+    stateParent: BENCH_STATE_DIR,
+  });
 }
 
 export async function createRun(server: DevServer, spec: Record<string, unknown>): Promise<Created> {
