@@ -4,7 +4,8 @@
 // `node` as the last argument runs the Node agent (`edgeperf agent`, this checkout's
 // sources) as the run's only agent instead of edge agents. Prints one JSON line a run:
 // what the run measured (req/s, p50 ms, delivered mean concurrency) and what the target
-// counted (its arrivals over their span).
+// counted (its arrivals over their span). ONE_RUN_NODE_ARGS adds Node arguments to the
+// Node agent's process, e.g. ONE_RUN_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
 import { benchServer, createRun, nodeAgent, waitComplete } from "./lib/edgeperf.ts";
 import { Target, round } from "./lib/util.ts";
 
@@ -33,7 +34,8 @@ try {
       agents: { edge: kind === "node" ? 0 : Number(agents) },
       graceSeconds: 60,
     });
-    const agent = kind === "node" ? nodeAgent(server, created, (Number(seconds) + 120) * 1000) : null;
+    const nodeArgs = (process.env.ONE_RUN_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+    const agent = kind === "node" ? nodeAgent(server, created, (Number(seconds) + 120) * 1000, nodeArgs) : null;
     const res = await waitComplete(server, created);
     await agent;
     const st = await target.stats();
