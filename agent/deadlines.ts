@@ -12,24 +12,37 @@ type Timer = ReturnType<typeof setTimeout>;
 interface Entry {
   at: number;
   fire: () => void;
+  cancel: (() => void) | undefined;
 }
 
 export class Deadlines {
   private readonly pending = new Set<Entry>();
   private timer: Timer | null = null;
   private armedFor = Number.POSITIVE_INFINITY;
+  private cancelled = false;
 
   /** `clock`: epoch-like milliseconds that setTimeout's delays are measured against. */
   constructor(private readonly clock: () => number = Date.now) {}
 
-  /** Calls `fire` in `ms` unless the returned function is called first (it may be called more than once). */
-  add(ms: number, fire: () => void): () => void {
-    const e: Entry = { at: this.clock() + ms, fire };
+  /**
+   * Calls `fire` in `ms` unless the returned function is called first (it may be called
+   * more than once); `cancel` is called instead if cancelAll() comes first (the engine's
+   * requests cancelled together, without a listener per request on one signal).
+   */
+  add(ms: number, fire: () => void, cancel?: () => void): () => void {
+    const e: Entry = { at: this.clock() + ms, fire, cancel };
     this.pending.add(e);
     if (e.at < this.armedFor) this.arm(e.at);
+    if (this.cancelled) cancel?.();
     return () => {
       if (this.pending.delete(e) && this.pending.size === 0) this.disarm();
     };
+  }
+
+  /** Cancels every pending request, and every one added from now on. */
+  cancelAll(): void {
+    this.cancelled = true;
+    for (const e of [...this.pending]) e.cancel?.();
   }
 
   /** Requests waiting on a deadline (for tests and gauges). */

@@ -561,6 +561,7 @@ export class AgentEngine {
       } else if (e.code === "run_complete" || e.code === "run_not_found") {
         st.markGone(s);
         this.abort.abort(); // nothing sent now could be counted
+        this.deadlines.cancelAll();
         this.opts.onEvent?.({ type: "stop", mode: "gone" });
       } else this.fatal = { error: e };
       return;

@@ -67,7 +67,11 @@ export interface TargetContext {
   signal?: AbortSignal;
   /** Hears a successful response's answer text (multi-turn sessions carry it into the next turn). */
   onAnswer?: (text: string) => void;
-  /** Times the request out on a timer shared with the engine's other requests; without it, its own timer. */
+  /**
+   * Times the request out on a timer shared with the engine's other requests, and cancels
+   * it with them (Deadlines.cancelAll, with `signal` aborted too); without it, its own
+   * timer and a listener on `signal`.
+   */
   deadlines?: Deadlines;
 }
 
@@ -92,6 +96,29 @@ const ms = (x: number) => Math.max(0, Math.round(x * 1000) / 1000);
 
 /** The request for one job: the kind's body (agent/endpoints.ts), the spec's headers, the mock's knobs. */
 export function buildRequest(target: TargetSpec, job: Job): RequestInit {
+  const headers = headersFor(target);
+  if (target.api === "http") {
+    return { method: target.method ?? "GET", headers, ...(target.body !== undefined ? { body: target.body } : {}) };
+  }
+  return { method: "POST", headers, body: JSON.stringify(requestBody(target, job)) };
+}
+
+/**
+ * A target's request headers depend on the spec alone: built once per spec object and
+ * shared by its requests (fetch copies them; nothing here writes to them after).
+ */
+const builtHeaders = new WeakMap<TargetSpec, Headers>();
+
+function headersFor(target: TargetSpec): Headers {
+  let headers = builtHeaders.get(target);
+  if (!headers) {
+    headers = newHeaders(target);
+    builtHeaders.set(target, headers);
+  }
+  return headers;
+}
+
+function newHeaders(target: TargetSpec): Headers {
   const headers = new Headers();
   if (target.api !== "http") headers.set("content-type", "application/json");
   for (const [name, value] of Object.entries(target.headers)) headers.set(name, value);
@@ -106,10 +133,7 @@ export function buildRequest(target: TargetSpec, job: Job): RequestInit {
     if (mock.toolCalls !== undefined) headers.set(MOCK_HEADERS.toolCalls, mock.toolCalls ? "1" : "0");
     headers.set(MOCK_HEADERS.tokenizer, target.tokenizer ?? DEFAULT_TOKENIZER);
   }
-  if (target.api === "http") {
-    return { method: target.method ?? "GET", headers, ...(target.body !== undefined ? { body: target.body } : {}) };
-  }
-  return { method: "POST", headers, body: JSON.stringify(requestBody(target, job)) };
+  return headers;
 }
 
 type Failure = { code: string; type: string; message: string };
@@ -175,15 +199,18 @@ export async function sendRequest(ctx: TargetContext, job: Job): Promise<Outcome
     abort.abort();
   };
   const timeoutMs = target.timeoutSeconds * 1000;
+  const cancel = () => abort.abort();
   let clear: () => void;
-  if (ctx.deadlines) clear = ctx.deadlines.add(timeoutMs, expire);
+  if (ctx.deadlines) clear = ctx.deadlines.add(timeoutMs, expire, cancel);
   else {
     const timer = setTimeout(expire, timeoutMs);
-    clear = () => clearTimeout(timer);
+    ctx.signal?.addEventListener("abort", cancel);
+    if (ctx.signal?.aborted) abort.abort();
+    clear = () => {
+      clearTimeout(timer);
+      ctx.signal?.removeEventListener("abort", cancel);
+    };
   }
-  const cancel = () => abort.abort();
-  ctx.signal?.addEventListener("abort", cancel);
-  if (ctx.signal?.aborted) abort.abort();
 
   const start = now();
   const fail = (f: Failure): Outcome => ({ ok: false, latencyMs: ms(now() - start), error: { ...f } });
@@ -211,7 +238,6 @@ export async function sendRequest(ctx: TargetContext, job: Job): Promise<Outcome
     return fail(timedOut ? TIMEOUT : ctx.signal?.aborted ? CANCELLED : CONNECTION);
   } finally {
     clear();
-    ctx.signal?.removeEventListener("abort", cancel);
   }
 }
 

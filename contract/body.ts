@@ -15,10 +15,15 @@ const JSON_TYPE = /^application\/json\s*(;|$)/i;
  */
 export async function readJson(request: Request, maxBytes: number, opts: { optional?: boolean } = {}): Promise<unknown> {
   const isJson = JSON_TYPE.test(request.headers.get("content-type") ?? "");
-  const { bytes, streamed } = await readBounded(request, maxBytes, tooLarge(maxBytes), () => {
-    // A body of the wrong type is refused at its first byte, not read to the end.
-    if (!isJson) throw new StatusError(415, "unsupported_media_type", "Send the body as 'Content-Type: application/json'.");
-  });
+  const { bytes, streamed } = await readBounded(
+    request,
+    maxBytes,
+    () => tooLarge(maxBytes),
+    () => {
+      // A body of the wrong type is refused at its first byte, not read to the end.
+      if (!isJson) throw new StatusError(415, "unsupported_media_type", "Send the body as 'Content-Type: application/json'.");
+    },
+  );
   if (bytes.byteLength === 0) {
     if (opts.optional) return {};
     throw new StatusError(400, "invalid_json", streamed ? "The request body is empty." : "The request needs a JSON body.");
@@ -35,19 +40,19 @@ export async function readJson(request: Request, maxBytes: number, opts: { optio
 }
 
 /**
- * A request body's bytes, refused with `tooBig` past `maxBytes` while streaming (a missing
- * or false Content-Length cannot get past). `onChunk` sees each chunk as it arrives and
+ * A request body's bytes, refused with `tooBig()` past `maxBytes` while streaming (a missing
+ * or false Content-Length cannot get past; the error is built only then, not per request). `onChunk` sees each chunk as it arrives and
  * may throw to refuse the body there; the rest is cancelled. `streamed`: the request had a
  * body stream (a runtime may hand a body-less POST over as an empty one).
  */
 export async function readBounded(
   request: Request,
   maxBytes: number,
-  tooBig: StatusError,
+  tooBig: () => StatusError,
   onChunk?: () => void,
 ): Promise<{ bytes: Uint8Array; streamed: boolean }> {
   const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > maxBytes) throw tooBig;
+  if (declared !== null && Number(declared) > maxBytes) throw tooBig();
   const reader = request.body?.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -56,7 +61,7 @@ export async function readBounded(
     if (done) break;
     size += value.byteLength;
     try {
-      if (size > maxBytes) throw tooBig;
+      if (size > maxBytes) throw tooBig();
       if (value.byteLength > 0) onChunk?.();
     } catch (e) {
       await reader.cancel().catch(() => {});

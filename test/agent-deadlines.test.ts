@@ -59,4 +59,28 @@ describe("request deadlines on one timer", () => {
     vi.advanceTimersByTime(1_000);
     expect(fired).toEqual([0, 2]);
   });
+
+  it("cancels every pending request at once, and each one added after, without firing their deadlines", () => {
+    const d = new Deadlines();
+    const seen: string[] = [];
+    d.add(
+      100,
+      () => seen.push("fire a"),
+      () => seen.push("cancel a"),
+    );
+    const clearB = d.add(
+      100,
+      () => seen.push("fire b"),
+      () => seen.push("cancel b"),
+    );
+    clearB();
+    d.cancelAll();
+    expect(seen).toEqual(["cancel a"]);
+    d.add(
+      100,
+      () => seen.push("fire c"),
+      () => seen.push("cancel c"),
+    );
+    expect(seen).toEqual(["cancel a", "cancel c"]);
+  });
 });

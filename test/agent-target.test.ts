@@ -298,4 +298,20 @@ describe("error classification", () => {
     expect(await slow.result).toMatchObject({ ok: false, error: { code: "timeout", type: "timeout" } });
     expect(deadlines.size).toBe(0);
   });
+
+  it("is cancelled with the engine's other requests through the shared deadlines (cancelled, not timed out)", async () => {
+    const never: typeof fetch = (_input, init) =>
+      new Promise<Response>((_, reject) =>
+        init?.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))),
+      );
+    const clock = new Clock();
+    const deadlines = new Deadlines();
+    const engine = new AbortController();
+    const t = target({ timeoutSeconds: 60 });
+    const result = sendRequest({ target: t, url: t.url, fetch: never, now: clock.now, signal: engine.signal, deadlines }, job);
+    engine.abort();
+    deadlines.cancelAll();
+    expect(await result).toMatchObject({ ok: false, error: { code: "cancelled", type: "cancelled" } });
+    expect(deadlines.size).toBe(0);
+  });
 });

@@ -33,7 +33,7 @@ function idParam(request: IRequest): string {
 
 /** The body as UTF-8 text, refused with 413 past `maxBytes` while streaming (a false Content-Length cannot get past). */
 async function readText(request: Request, maxBytes: number): Promise<string> {
-  const tooLarge = new StatusError(413, "body_too_large", `The dataset is larger than ${maxBytes} bytes.`);
+  const tooLarge = () => new StatusError(413, "body_too_large", `The dataset is larger than ${maxBytes} bytes.`);
   const { bytes } = await readBounded(request, maxBytes, tooLarge);
   if (bytes.byteLength === 0) throw new StatusError(400, "invalid_dataset", "The request body is empty: send the dataset's JSONL lines.");
   try {
