@@ -447,7 +447,7 @@ export class AgentEngine {
     if (a.sessions && s.sessions) (s.sessionItems ??= []).push(...a.sessions);
     this.calls.lastReportAt = this.now();
     s.share = a.concurrency;
-    if (u.results.length + u.returned.length > 0) this.calls.leaseRetryAt = 0; // the two-share cap has room again
+    if (u.results.length + u.returned.length > 0) this.calls.leaseRetryAt = 0; // the share-plus-depth cap has room again
     this.opts.onEvent?.({
       type: "report",
       results: u.results.length,

@@ -68,7 +68,7 @@ export interface Moment {
 export interface CallClock {
   lastCallAt: number;
   lastReportAt: number;
-  /** After an empty lease (pacing, or a full two-share cap): ask again no sooner. */
+  /** After an empty lease (pacing, or a full share-plus-depth cap): ask again no sooner. */
   leaseRetryAt: number;
   /** After a transient failure: no call before this. */
   blockedUntil: number;
@@ -126,7 +126,7 @@ export function plan(s: AgentState, m: Moment, c: CallClock): { report: boolean;
     s.returning.length > 0 ||
     s.stop === "asking" ||
     n >= REPORT_BATCH ||
-    // In concurrency mode unreported results count against the two-share cap.
+    // In concurrency mode unreported results count against the share-plus-depth cap.
     (n > 0 && (m.now - c.lastReportAt >= interval || last || (lease && !isRateMode(s.spec)))) ||
     (last && hasSessionCounts(s)) ||
     // multi_turn, finishing what it holds: only a report can bring the next sessions' items.
