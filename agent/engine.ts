@@ -331,9 +331,14 @@ export class AgentEngine {
     const items = (s.sessionItems ??= []);
     // Sessions under way come first: a credit starts a new session only when every session
     // that will need another turn can still have one, so a budget that runs out cuts as few
-    // sessions as it can.
-    const reserved = sessions.filter((x) => this.needsTurn(x)).length;
+    // sessions as it can. Once the budget is all granted (finish), the credits in hand are
+    // the last: every remaining turn of the sessions under way keeps one, and so does each
+    // new session's, so only the session started last can be cut (every credit is still
+    // sent: a budget that is not a whole number of sessions ends one short).
+    const finishing = s.stop === "finish";
+    let reserved = finishing ? this.turnsLeft(sessions) : sessions.filter((x) => this.needsTurn(x)).length;
     while (n < budget && this.inflight < s.share && sessions.length < s.share && s.held.length > reserved && items.length > 0) {
+      if (finishing) reserved += this.turnsOf(items[0]!) - 1;
       const c = s.held.shift()!;
       const x: Session = { item: items.shift()!, turn: 0, history: [], readyAt: 0 };
       sessions.push(x);
@@ -342,6 +347,18 @@ export class AgentEngine {
       n++;
     }
     if (soonest !== Number.POSITIVE_INFINITY) this.waker.arm(this.now() + soonest - wall);
+    return n;
+  }
+
+  /** How many turns an item's session sends (one for an item that is not a session). */
+  private turnsOf(item: number): number {
+    return Math.max(1, this.items?.[item]?.turns?.length ?? 0);
+  }
+
+  /** Turns the sessions under way will still send, beyond those in flight. */
+  private turnsLeft(sessions: readonly Session[]): number {
+    let n = 0;
+    for (const x of sessions) n += Math.max(0, this.turnsOf(x.item) - x.turn - (this.busy.has(x) ? 1 : 0));
     return n;
   }
 

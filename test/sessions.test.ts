@@ -24,13 +24,15 @@ class ChatTarget {
   seen: Array<{ messages: Message[]; answer: string }> = [];
   inflight = 0;
   maxInflight = 0;
+  /** `slow`: how long the turns of the session whose prompts start with that letter take (ms); others take 2. */
+  constructor(private readonly slow: Record<string, number> = {}) {}
   fetch: typeof fetch = async (_input, init) => {
     const body = JSON.parse(String(init?.body)) as { messages: Message[] };
     const answer = `answer-${this.seen.length}`;
     this.seen.push({ messages: body.messages, answer });
     this.inflight++;
     this.maxInflight = Math.max(this.maxInflight, this.inflight);
-    await pause(2);
+    await pause(this.slow[body.messages[0]!.content[0]!] ?? 2);
     this.inflight--;
     return Response.json({ choices: [{ index: 0, message: { role: "assistant", content: answer } }], usage: { completion_tokens: 1 } });
   };
@@ -114,6 +116,26 @@ describe("a multi_turn run", () => {
       if (turn === 3) open--;
     }
     expect(most).toBeLessThanOrEqual(2);
+  });
+
+  it("keeps the last credits of a budget for the sessions under way instead of starting one that would be cut", async () => {
+    // Budget 12 = four sessions of three turns, two at a time; a fifth session is in the
+    // dataset. Session b is slow: a, c and d finish while b is still on its first turn,
+    // holding the budget's last two credits. They are b's remaining turns; spending one on
+    // session e would cut both b and e.
+    const id = await upload([...SESSIONS, { session_id: "e", turns: [{ text: "e1" }, { text: "e2" }, { text: "e3" }] }]);
+    const run = await createRun({
+      workload: { dataset: { id } },
+      load: { concurrency: 2 },
+      stop: { requests: 12 },
+      target: { url: "https://llm.example.com", model: "m" },
+    });
+    const target = new ChatTarget({ b: 300 });
+    const s = await runToEnd(run, target);
+    expect(s.counts).toMatchObject({ granted: 12, completed: 12, failed: 0 });
+    expectLedger(s.counts);
+    expect(s.sessions).toEqual({ started: 4, completed: 4, cut: 0 });
+    expect(target.seen.map((x) => lastUser(x.messages)).filter((t) => t.startsWith("e"))).toEqual([]);
   });
 
   it("ends sessions between turns when the budget runs out: they are cut, and nothing is counted twice", async () => {
