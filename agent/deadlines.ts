@@ -19,7 +19,7 @@ export class Deadlines {
   private readonly pending = new Set<Entry>();
   private timer: Timer | null = null;
   private armedFor = Number.POSITIVE_INFINITY;
-  private cancelled = false;
+  private wasCancelled = false;
 
   /** `clock`: epoch-like milliseconds that setTimeout's delays are measured against. */
   constructor(private readonly clock: () => number = Date.now) {}
@@ -33,7 +33,7 @@ export class Deadlines {
     const e: Entry = { at: this.clock() + ms, fire, cancel };
     this.pending.add(e);
     if (e.at < this.armedFor) this.arm(e.at);
-    if (this.cancelled) cancel?.();
+    if (this.wasCancelled) cancel?.();
     return () => {
       if (this.pending.delete(e) && this.pending.size === 0) this.disarm();
     };
@@ -41,8 +41,13 @@ export class Deadlines {
 
   /** Cancels every pending request, and every one added from now on. */
   cancelAll(): void {
-    this.cancelled = true;
+    this.wasCancelled = true;
     for (const e of [...this.pending]) e.cancel?.();
+  }
+
+  /** Whether cancelAll() was called: a request that failed since was cancelled, not broken. */
+  get cancelled(): boolean {
+    return this.wasCancelled;
   }
 
   /** Requests waiting on a deadline (for tests and gauges). */

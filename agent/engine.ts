@@ -99,8 +99,7 @@ export class AgentEngine {
   private readonly calls: CallClock = newCallClock();
   private offlineSince: number | null = null;
   private fatal: { error: unknown } | null = null;
-  private abort = new AbortController();
-  /** The slice's request timeouts, on one shared timer (agent/deadlines.ts). */
+  /** The slice's request timeouts, on one shared timer, and its cancel (agent/deadlines.ts). */
   private deadlines = new Deadlines();
   private running = false;
   /** Pacing estimates for the lease depth (EWMAs): the coordinator's round trip and the target's latency. */
@@ -218,7 +217,6 @@ export class AgentEngine {
     this.fatal = null;
     this.offlineSince = null;
     this.calls.blockedUntil = 0;
-    this.abort = new AbortController();
     this.deadlines = new Deadlines();
   }
 
@@ -285,7 +283,6 @@ export class AgentEngine {
       url: this.url,
       fetch: this.fetchTarget,
       now: this.now,
-      signal: this.abort.signal,
       deadlines: this.deadlines,
       ...(onDone ? { onAnswer: (text: string) => (answer = text) } : {}),
     };
@@ -336,7 +333,8 @@ export class AgentEngine {
     // new session's, so only the session started last can be cut (every credit is still
     // sent: a budget that is not a whole number of sessions ends one short).
     const finishing = s.stop === "finish";
-    let reserved = finishing ? this.turnsLeft(sessions) : sessions.filter((x) => this.needsTurn(x)).length;
+    let reserved = 0;
+    for (const x of sessions) reserved += finishing ? this.turnsAfter(x) : Math.min(1, this.turnsAfter(x));
     while (n < budget && this.inflight < s.share && sessions.length < s.share && s.held.length > reserved && items.length > 0) {
       if (finishing) reserved += this.turnsOf(items[0]!) - 1;
       const c = s.held.shift()!;
@@ -355,17 +353,9 @@ export class AgentEngine {
     return Math.max(1, this.items?.[item]?.turns?.length ?? 0);
   }
 
-  /** Turns the sessions under way will still send, beyond those in flight. */
-  private turnsLeft(sessions: readonly Session[]): number {
-    let n = 0;
-    for (const x of sessions) n += Math.max(0, this.turnsOf(x.item) - x.turn - (this.busy.has(x) ? 1 : 0));
-    return n;
-  }
-
-  /** Whether a session will send another turn: idle with one to go, or in flight with one after it. */
-  private needsTurn(x: Session): boolean {
-    const turns = this.items?.[x.item]?.turns?.length ?? 0;
-    return this.busy.has(x) ? x.turn + 1 < turns : x.turn < turns;
+  /** Turns a session under way will still send, beyond the one in flight. */
+  private turnsAfter(x: Session): number {
+    return Math.max(0, this.turnsOf(x.item) - x.turn - (this.busy.has(x) ? 1 : 0));
   }
 
   private launchTurn(x: Session, c: Credit): void {
@@ -577,8 +567,7 @@ export class AgentEngine {
         }
       } else if (e.code === "run_complete" || e.code === "run_not_found") {
         st.markGone(s);
-        this.abort.abort(); // nothing sent now could be counted
-        this.deadlines.cancelAll();
+        this.deadlines.cancelAll(); // nothing sent now could be counted
         this.opts.onEvent?.({ type: "stop", mode: "gone" });
       } else this.fatal = { error: e };
       return;

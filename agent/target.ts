@@ -63,16 +63,13 @@ export interface TargetContext {
   fetch: TargetFetch;
   /** Monotonic milliseconds (performance.now-like). */
   now: () => number;
-  /** Aborts the request from outside (the run is gone); reported as "cancelled". */
-  signal?: AbortSignal;
   /** Hears a successful response's answer text (multi-turn sessions carry it into the next turn). */
   onAnswer?: (text: string) => void;
   /**
    * Times the request out on a timer shared with the engine's other requests, and cancels
-   * it with them (Deadlines.cancelAll, with `signal` aborted too); without it, its own
-   * timer and a listener on `signal`.
+   * it with them from outside (Deadlines.cancelAll: the run is gone; reported as "cancelled").
    */
-  deadlines?: Deadlines;
+  deadlines: Deadlines;
 }
 
 /**
@@ -198,19 +195,7 @@ export async function sendRequest(ctx: TargetContext, job: Job): Promise<Outcome
     timedOut = true;
     abort.abort();
   };
-  const timeoutMs = target.timeoutSeconds * 1000;
-  const cancel = () => abort.abort();
-  let clear: () => void;
-  if (ctx.deadlines) clear = ctx.deadlines.add(timeoutMs, expire, cancel);
-  else {
-    const timer = setTimeout(expire, timeoutMs);
-    ctx.signal?.addEventListener("abort", cancel);
-    if (ctx.signal?.aborted) abort.abort();
-    clear = () => {
-      clearTimeout(timer);
-      ctx.signal?.removeEventListener("abort", cancel);
-    };
-  }
+  const clear = ctx.deadlines.add(target.timeoutSeconds * 1000, expire, () => abort.abort());
 
   const start = now();
   const fail = (f: Failure): Outcome => ({ ok: false, latencyMs: ms(now() - start), error: { ...f } });
@@ -219,7 +204,7 @@ export async function sendRequest(ctx: TargetContext, job: Job): Promise<Outcome
     try {
       res = await ctx.fetch(ctx.url, { ...init, redirect: "manual", signal: abort.signal });
     } catch {
-      return fail(timedOut ? TIMEOUT : ctx.signal?.aborted ? CANCELLED : CONNECTION);
+      return fail(timedOut ? TIMEOUT : ctx.deadlines.cancelled ? CANCELLED : CONNECTION);
     }
     if (res.status < 200 || res.status >= 300) {
       const f = fail(httpFailure(res.status));
@@ -235,7 +220,7 @@ export async function sendRequest(ctx: TargetContext, job: Job): Promise<Outcome
     if (target.stream && !json) return await readStream(res, ctx, job, start);
     return await readWhole(res, ctx, job, start);
   } catch {
-    return fail(timedOut ? TIMEOUT : ctx.signal?.aborted ? CANCELLED : CONNECTION);
+    return fail(timedOut ? TIMEOUT : ctx.deadlines.cancelled ? CANCELLED : CONNECTION);
   } finally {
     clear();
   }

@@ -6,8 +6,9 @@
 // what the run measured (req/s, p50 ms, delivered mean concurrency) and what the target
 // counted (its arrivals over their span). ONE_RUN_NODE_ARGS adds Node arguments to the
 // Node agent's process, e.g. ONE_RUN_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
-import { benchServer, createRun, nodeAgent, waitComplete } from "./lib/edgeperf.ts";
+import { benchServer, nodeAgent, waitComplete } from "./lib/edgeperf.ts";
 import { Target, round } from "./lib/util.ts";
+import { loadRun, targetRps } from "./sections/loadgen.ts";
 
 const [runs = "2", path = "/fixed", c = "32", agents = "6", seconds = "8", kind = "edge"] = process.argv.slice(2);
 if (!/^\/[\w/]*$/.test(path)) throw new Error(`path must be a target path such as /fixed or /delay/20, not ${path}`);
@@ -27,26 +28,18 @@ await server.start();
 try {
   for (let i = 0; i < Number(runs); i++) {
     await target.reset();
-    const created = await createRun(server, {
-      target: { url: target.url + path, api: "http", method: "GET" },
-      load: { concurrency: Number(c) },
-      stop: { durationSeconds: Number(seconds) },
-      agents: { edge: kind === "node" ? 0 : Number(agents) },
-      graceSeconds: 60,
-    });
+    const created = await loadRun(server, target.url + path, Number(c), Number(seconds), kind === "node" ? 0 : Number(agents));
     const nodeArgs = (process.env.ONE_RUN_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
     const agent = kind === "node" ? nodeAgent(server, created, (Number(seconds) + 120) * 1000, nodeArgs) : null;
     const res = await waitComplete(server, created);
     await agent;
-    const st = await target.stats();
-    const span = st.lastArrival !== null && st.firstArrival !== null ? (st.lastArrival - st.firstArrival) / 1000 : 0;
     console.log(
       JSON.stringify({
         kind,
         rps: round(res.metrics.request_throughput.avg, 1),
         p50Ms: round(res.metrics.request_latency.p50, 2),
         meanConcurrency: round(res.delivered?.concurrency?.mean ?? null, 2),
-        targetRps: span > 0 ? round(st.count / span, 1) : null,
+        targetRps: round(await targetRps(target), 1),
       }),
     );
   }

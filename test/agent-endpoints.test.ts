@@ -4,6 +4,7 @@
 // tokens, then 10 answer tokens; usage 30.
 import { describe, expect, it } from "vitest";
 import type { Job } from "../agent/prompt";
+import { Deadlines } from "../agent/deadlines";
 import { buildRequest, mockPath, sendRequest } from "../agent/target";
 import { countTokens } from "../contract/tokenizer";
 import type { TargetSpec } from "../contract/spec";
@@ -54,7 +55,7 @@ async function measure(t: TargetSpec, pieces: Array<[number, string]>, json?: un
     }
     return new Response(timed(clock, pieces), { headers: { "content-type": "text/event-stream" } });
   };
-  const result = await sendRequest({ target: t, url: t.url, fetch: fetchFake, now: () => clock.t }, job);
+  const result = await sendRequest({ target: t, url: t.url, fetch: fetchFake, now: () => clock.t, deadlines: new Deadlines() }, job);
   return { result, body: bodies[0] as Record<string, unknown> };
 }
 

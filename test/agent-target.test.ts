@@ -50,7 +50,12 @@ const sse = (clock: Clock, pieces: Array<[number, string]>, status = 200) =>
 const chat = (content: string) => `data: ${JSON.stringify({ choices: [{ delta: { content } }] })}\n\n`;
 const comp = (text: string) => `data: ${JSON.stringify({ choices: [{ text }] })}\n\n`;
 
-function run(t: TargetSpec, clock: Clock, respond: (init: RequestInit | undefined) => Response | Promise<Response>, deadlines?: Deadlines) {
+function run(
+  t: TargetSpec,
+  clock: Clock,
+  respond: (init: RequestInit | undefined) => Response | Promise<Response>,
+  deadlines = new Deadlines(),
+) {
   const calls: Array<RequestInit | undefined> = [];
   const fetchFake: typeof fetch = async (_input, init) => {
     calls.push(init);
@@ -58,7 +63,7 @@ function run(t: TargetSpec, clock: Clock, respond: (init: RequestInit | undefine
   };
   return {
     calls,
-    result: sendRequest({ target: t, url: t.url, fetch: fetchFake, now: clock.now, ...(deadlines ? { deadlines } : {}) }, job),
+    result: sendRequest({ target: t, url: t.url, fetch: fetchFake, now: clock.now, deadlines }, job),
   };
 }
 
@@ -306,10 +311,8 @@ describe("error classification", () => {
       );
     const clock = new Clock();
     const deadlines = new Deadlines();
-    const engine = new AbortController();
     const t = target({ timeoutSeconds: 60 });
-    const result = sendRequest({ target: t, url: t.url, fetch: never, now: clock.now, signal: engine.signal, deadlines }, job);
-    engine.abort();
+    const result = sendRequest({ target: t, url: t.url, fetch: never, now: clock.now, deadlines }, job);
     deadlines.cancelAll();
     expect(await result).toMatchObject({ ok: false, error: { code: "cancelled", type: "cancelled" } });
     expect(deadlines.size).toBe(0);

@@ -5,6 +5,7 @@ import OpenAI from "openai";
 import { describe, expect, it } from "vitest";
 import type { Job } from "../agent/prompt";
 import { jobFor } from "../agent/prompt";
+import { Deadlines } from "../agent/deadlines";
 import { sendRequest } from "../agent/target";
 import { countTokens } from "../contract/tokenizer";
 import { readConfig } from "../contract/config";
@@ -274,7 +275,10 @@ describe("the agent measuring the mock in each mode", () => {
   const job: Job = jobFor({ inputTokens: { mean: 12, stddev: 0 }, outputTokens: { mean: 24, stddev: 0 }, seed: 1 }, 0);
   const measure = (target: Record<string, unknown>) => {
     const t: TargetSpec = parseRunSpec({ target: { url: "builtin:mock", ...target }, stop: { requests: 1 } }, cfg).target;
-    return sendRequest({ target: t, url: `https://mock.test${mockPath(t.api)}`, fetch: mockFetch, now: () => performance.now() }, job);
+    return sendRequest(
+      { target: t, url: `https://mock.test${mockPath(t.api)}`, fetch: mockFetch, now: () => performance.now(), deadlines: new Deadlines() },
+      job,
+    );
   };
   const mock = { ttftMs: 30, itlMs: 4, reasoningTokens: 10 };
 

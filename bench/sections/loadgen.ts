@@ -78,14 +78,14 @@ async function workerdCeiling(url: string, c: number, seconds: number, measured?
   }
 }
 
-async function targetRps(target: Target): Promise<number | null> {
+export async function targetRps(target: Target): Promise<number | null> {
   const s = await target.stats();
   if (s.firstArrival === null || s.lastArrival === null || s.lastArrival <= s.firstArrival) return null;
   return s.count / ((s.lastArrival - s.firstArrival) / 1000);
 }
 
 /** A run of `seconds` at concurrency `c` against `url` (api http, GET) on `agents` edge agents. */
-function loadRun(server: DevServer, url: string, c: number, seconds: number, agents: number) {
+export function loadRun(server: DevServer, url: string, c: number, seconds: number, agents: number) {
   return createRun(server, {
     target: { url, api: "http", method: "GET" },
     load: { concurrency: c },

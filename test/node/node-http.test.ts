@@ -6,6 +6,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Job } from "../../agent/prompt.ts";
+import { Deadlines } from "../../agent/deadlines.ts";
 import { sendRequest } from "../../agent/target.ts";
 import type { TargetFetch } from "../../agent/target.ts";
 import { nodeHttpTransport } from "../../cli/node-http.ts";
@@ -100,8 +101,8 @@ const streamTarget = (over: Partial<TargetSpec> = {}): TargetSpec => ({
   ...over,
 });
 const job: Job = { inputTokens: 5, outputTokens: 2, prompt: "the of and to in" };
-const send = (fetch: TargetFetch, target: TargetSpec, url: string, signal?: AbortSignal) =>
-  sendRequest({ target, url, fetch, now: () => performance.now(), ...(signal ? { signal } : {}) }, job);
+const send = (fetch: TargetFetch, target: TargetSpec, url: string, deadlines = new Deadlines()) =>
+  sendRequest({ target, url, fetch, now: () => performance.now(), deadlines }, job);
 
 describe("the node:http transport", () => {
   it("hands over a streamed body as it arrives: the first event is read while the server still holds the rest", async () => {
@@ -243,13 +244,13 @@ describe("the node:http transport", () => {
       t.close();
     });
 
-    it("the agent's own signal is `cancelled`, mid-stream too", async () => {
+    it("the agent's own cancel is `cancelled`, mid-stream too", async () => {
       const t = nodeHttpTransport();
       held.set("s4", gate()); // never opened
-      const ac = new AbortController();
-      const pending = send(t.fetch, streamTarget(), `${base}/stream?gate=s4`, ac.signal);
+      const deadlines = new Deadlines();
+      const pending = send(t.fetch, streamTarget(), `${base}/stream?gate=s4`, deadlines);
       await new Promise((r) => setTimeout(r, 30));
-      ac.abort();
+      deadlines.cancelAll();
       expect(await pending).toMatchObject({ ok: false, error: { code: "cancelled", type: "cancelled" } });
       t.close();
     });
