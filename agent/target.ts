@@ -32,7 +32,7 @@ export type Outcome = Omit<ResultItem, "seq">;
 
 /**
  * What the agent reads of a response: the part of the Fetch API's Response it uses. The
- * runtime's fetch fits it; so does the CLI's node:http transport (cli/node-http.ts),
+ * runtime's fetch fits it; so does the CLI's HTTP/1.1 client (cli/node-http.ts),
  * which hands back a lighter object than a Response over a web stream.
  */
 export interface TargetResponse {

@@ -48,7 +48,7 @@ export class CoordinatorUnavailable extends Error {
 // A 429 that is a cap, not a rate limit: waiting does not make room.
 const PERMANENT_429 = new Set(["too_many_agents"]);
 
-/** What the transport reads of an answer: fetch's Response fits, and so does the CLI's node:http transport. */
+/** What the transport reads of an answer: fetch's Response fits, and so does the CLI's HTTP/1.1 client (cli/node-http.ts). */
 export interface CoordinatorResponse {
   readonly status: number;
   readonly headers: { get(name: string): string | null };

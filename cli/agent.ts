@@ -61,9 +61,10 @@ export async function agent(argv: string[], help: (cmd: string) => number): Prom
     line?.update(`agent ${visible(name)}: sent ${tally.sent}, reported ${tally.reported}, share ${share} in flight at most`);
   };
 
-  // The target and the coordinator each get their own node:http keep-alive sockets
-  // (cli/node-http.ts): Node's fetch costs several times the CPU per request, and this one
-  // process is the whole load generator (docs/BENCHMARKS.md, "The Node agent").
+  // The target and the coordinator each get their own keep-alive sockets, HTTP/1.1 written
+  // and read on them directly (cli/node-http.ts): Node's fetch costs several times the CPU
+  // per request and node:http about twice, and this one process is the whole load
+  // generator (docs/BENCHMARKS.md, "The Node agent").
   const targetHttp = nodeHttpTransport();
   const coordinatorHttp = nodeHttpTransport();
   const engine = new AgentEngine({
