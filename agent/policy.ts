@@ -43,16 +43,21 @@ const gapCover = (sendsPerMs: number) => Math.ceil(2 * sendsPerMs * MIN_CALL_GAP
 const cover = (sendsPerMs: number, cycleMs: number | null) => (cycleMs === null ? 0 : Math.ceil(DEPTH_CYCLES * sendsPerMs * cycleMs));
 
 /**
- * The target is so fast that the deepest lease runs dry well within one cycle (a Node
- * agent on a local target). Then every credit left unreported at a lease costs a whole
- * cycle of the capped window, so the agent sends what it holds first and reports it all
- * with the next lease, instead of splitting the window between cycles.
+ * The target is so fast that even the deepest lease runs dry well within one cycle (a
+ * Node agent on a fast target far from its coordinator). Leasing as credits run low, a
+ * window of W credits (share + depth, the coordinator's cap) must hold a cycle's sends in
+ * hand and a cycle's sends unreported, so it delivers about W / 2T a millisecond for a
+ * cycle of T ms; sending the whole window first, then reporting it all with the next
+ * lease, delivers W / (W/R + T) at a send rate of R a millisecond. The second is better
+ * once R·T passes W. R is estimated as share / latency, which a loaded machine does not
+ * sustain (measured at 1.5–2× what it delivers: docs/BENCHMARKS.md), hence the factor.
  */
 export function drainFirst(share: number, sendsPerMs: number, cycleMs: number | null): boolean {
-  return share > 0 && cover(sendsPerMs, cycleMs) > DRAIN_FIRST_FACTOR * MAX_DEPTH_SHARES * share;
+  if (share <= 0 || cycleMs === null) return false;
+  return sendsPerMs * cycleMs > DRAIN_FIRST_FACTOR * (MAX_DEPTH_SHARES + 1) * share;
 }
 
-/** How far past the cap the cover must be before drainFirst: clear of the depth's own noise. */
+/** How far R·T must pass the window before drainFirst (see there). */
 const DRAIN_FIRST_FACTOR = 2;
 
 /** The loop at one instant. `now` is monotonic ms, `wall` epoch ms. */

@@ -1,4 +1,4 @@
-// Operator configuration from wrangler vars: one zod schema, parsed once per request.
+// Operator configuration from wrangler vars: one zod schema, parsed once per env object.
 // A malformed var falls back to its default rather than taking the service down.
 
 import { z } from "zod";
@@ -53,6 +53,18 @@ const ConfigSchema = z
 export type Config = z.output<typeof ConfigSchema>;
 export type ConfigVars = Partial<Record<keyof z.input<typeof ConfigSchema>, string>>;
 
+/**
+ * Parsed once per env object: a Worker's env is the same object for every request of an
+ * isolate (and a Durable Object's for its life), and parsing it took about a tenth of a
+ * coordinator call's CPU (docs/BENCHMARKS.md). Another object (a test's own env) is parsed anew.
+ */
+const parsed = new WeakMap<object, Config>();
+
 export function readConfig(env: ConfigVars): Config {
-  return ConfigSchema.parse(env);
+  let cfg = parsed.get(env);
+  if (cfg === undefined) {
+    cfg = ConfigSchema.parse(env);
+    parsed.set(env, cfg);
+  }
+  return cfg;
 }

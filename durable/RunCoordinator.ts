@@ -91,6 +91,8 @@ export class RunCoordinator extends DurableObject<Env> {
   private delivering = false;
   /** The spec, parsed once (it never changes after creation). */
   private spec: RunSpec | null = null;
+  /** The token hashes, read once (they never change after creation): every call checks one. */
+  private secrets: Secrets | null = null;
   /**
    * The alarm as last set by this instance (undefined: unknown, after a restart). An alarm
    * earlier than needed is kept (it fires, finds nothing due, and sets the next one), so
@@ -406,7 +408,8 @@ export class RunCoordinator extends DurableObject<Env> {
     await this.advance(this.now());
     if (!this.state) throw notFound();
     if (auth.role === "token") {
-      const secrets = this.store.getMeta<Secrets>("auth");
+      this.secrets ??= this.store.getMeta<Secrets>("auth");
+      const secrets = this.secrets;
       if (!secrets || !hashesEqual(auth.hash, role === "read" ? secrets.read : secrets.agent)) throw notFound();
     }
     return this.state;
@@ -493,6 +496,7 @@ export class RunCoordinator extends DurableObject<Env> {
     this.alarmAt = null;
     this.forgetParsed();
     this.spec = null;
+    this.secrets = null;
     this.runConfig = null;
     this.state = null;
     this.wake();

@@ -41,4 +41,13 @@ describe("operator configuration from wrangler vars", () => {
     expect(edge).toBe(171);
     expect(cfg.maxAgents).toBeGreaterThan(edge);
   });
+
+  it("parses an env object once (the same Config back), and another env object anew", () => {
+    const env = { MAX_RATE: "250" };
+    const first = readConfig(env);
+    expect(readConfig(env)).toBe(first);
+    const other = readConfig({ MAX_RATE: "300" });
+    expect(other).not.toBe(first);
+    expect([first.maxRate, other.maxRate]).toEqual([250, 300]);
+  });
 });
