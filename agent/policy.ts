@@ -5,8 +5,14 @@ import { MAX_DEPTH_SHARES } from "../contract/protocol";
 import type { AgentState } from "./state";
 import { dueWall, hasSessionCounts, isRateMode, sessionsWanted } from "./state";
 
-/** Settled results that trigger a report before the interval is up. */
-export const REPORT_BATCH = 256;
+/**
+ * Settled results that trigger a report before the interval is up. Above the window of
+ * all but the largest shares: a busy agent's reports ride with its leases (the window
+ * paces them), not every few hundred results, since each call has a fixed cost (a report
+ * every 256 results was two-thirds of the coordinator's CPU for a Node agent on a fast
+ * target: docs/BENCHMARKS.md).
+ */
+export const REPORT_BATCH = 4096;
 
 /**
  * The lease depth: credits an agent keeps in hand beyond what is in flight, so that the

@@ -28,8 +28,13 @@ const errorCode = z
 
 export const MAX_RESULTS_PER_REPORT = 10_000;
 export const MAX_LEASE_WANT = 1_000;
-/** The deepest lease depth an agent may ask for, in shares. */
-export const MAX_DEPTH_SHARES = 16;
+/**
+ * The deepest lease depth an agent may ask for, in shares: what a dead agent can strand
+ * is its share plus this many. Only an agent on a target much faster than its coordinator
+ * round trip gets near it (the depth asks for about 200 ms of sends: agent/policy.ts), and
+ * there each call's fixed cost is what a deeper window saves (docs/BENCHMARKS.md).
+ */
+export const MAX_DEPTH_SHARES = 64;
 
 export const JoinBody = z.strictObject({
   name: text(1, 128).optional(),
@@ -50,7 +55,7 @@ export const LeaseBody = z.strictObject({
   inflight: nonNegInt(1_000_000).optional(),
   // Extension: the lease depth, credits the agent wants in hand beyond its share so the
   // next answer arrives before it runs dry (README, "Agents and the wire protocol"). The
-  // coordinator caps what the agent may hold at share + depth, depth within 1–8 shares.
+  // coordinator caps what the agent may hold at share + depth, depth within 1–MAX_DEPTH_SHARES shares.
   depth: nonNegInt(1_000_000).optional(),
   // Extension, multi_turn datasets: how many new sessions the agent wants to start. The
   // answer's `sessions` are their items, numbered across the run (README, "Datasets and workloads").

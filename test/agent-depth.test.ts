@@ -4,27 +4,29 @@ import { MIN_CALL_GAP_MS, drainFirst, leaseDepth, leaseWant, needsCredits } from
 import type { AgentState } from "../agent/state";
 
 describe("the agent's lease depth", () => {
-  it("covers three report-and-lease cycles at the share's send rate, between one and sixteen shares", () => {
+  it("covers three report-and-lease cycles at the share's send rate, between one and sixty-four shares", () => {
     // Share 8 on a 50 ms target sends 0.16 requests a millisecond; three 100 ms cycles need 48 in hand.
     expect(leaseDepth(8, 8 / 50, 100)).toBe(48);
     // A slow target or a fast coordinator: one share is enough.
     expect(leaseDepth(8, 8 / 500, 10)).toBe(8);
     expect(leaseDepth(8, 8 / 200, 0.5)).toBe(8);
-    // A far coordinator on a fast target: capped at sixteen shares (MAX_DEPTH_SHARES).
-    expect(MAX_DEPTH_SHARES).toBe(16);
-    expect(leaseDepth(8, 8 / 1, 300)).toBe(128);
+    // A far coordinator on a fast target: capped at sixty-four shares (MAX_DEPTH_SHARES).
+    expect(MAX_DEPTH_SHARES).toBe(64);
+    expect(leaseDepth(8, 8 / 1, 300)).toBe(512);
     // Nothing measured yet, or no share: the old two-share behaviour (one share of depth).
     expect(leaseDepth(8, 0, null)).toBe(8);
     expect(leaseDepth(0, 5, 10)).toBe(0);
   });
 
-  it("holds enough for a busy agent to call about every MIN_CALL_GAP_MS, within sixteen shares", () => {
+  it("holds enough for a busy agent to call about every MIN_CALL_GAP_MS, within sixty-four shares", () => {
     expect(MIN_CALL_GAP_MS).toBe(100);
     // Share 6 on a 30 ms target sends 0.2 a millisecond: 40 in hand, so a lease (at half
     // the depth of room) brings about 20 credits and calls come about 100 ms apart.
     expect(leaseDepth(6, 6 / 30, 1)).toBe(40);
-    // Share 2 on a 10 ms target: 0.2 a millisecond, but at most sixteen shares (32).
-    expect(leaseDepth(2, 2 / 10, 1)).toBe(32);
+    // Share 2 on a 10 ms target: 0.2 a millisecond, 40 in hand (under sixty-four shares, 128).
+    expect(leaseDepth(2, 2 / 10, 1)).toBe(40);
+    // Share 1 on a 1 ms target: 200 in a gap's cover, capped at sixty-four shares.
+    expect(leaseDepth(1, 1, 1)).toBe(64);
     // The cycle's cover still wins where it asks for more: share 5 on a 20 ms target over
     // a 100 ms cycle, 75 against a gap's 50.
     expect(leaseDepth(5, 5 / 20, 100)).toBe(75);
@@ -44,14 +46,16 @@ describe("the agent's lease depth", () => {
   });
 
   it("on a target too fast for the deepest lease, sends what it holds before asking again", () => {
-    // Share 32 on a 0.5 ms target over a 20 ms cycle sends 1,280 a cycle, past twice the window of seventeen shares (1,088).
-    expect(drainFirst(32, 32 / 0.5, 20)).toBe(true);
-    // Within twice the window (a 20 ms target, a fast coordinator, or the local 8.5 ms cycle
-    // where leasing ahead delivered 27–28k req/s against 23k draining first), it leases ahead.
+    // Share 32 on a 0.5 ms target over an 80 ms cycle (a coordinator across the internet)
+    // sends 5,120 a cycle, past twice the window of sixty-five shares (4,160).
+    expect(drainFirst(32, 32 / 0.5, 80)).toBe(true);
+    expect(drainFirst(32, 32 / 0.5, 66)).toBe(true);
+    // Within twice the window (a 20 ms target, a fast coordinator, or the local 8.5 ms cycle,
+    // where leasing ahead delivered more than draining first), it leases ahead.
+    expect(drainFirst(32, 32 / 0.5, 64)).toBe(false);
     expect(drainFirst(32, 32 / 20, 20)).toBe(false);
     expect(drainFirst(32, 32 / 0.5, 1)).toBe(false);
     expect(drainFirst(32, 32 / 0.5, 8.5)).toBe(false);
-    expect(drainFirst(32, 32 / 0.5, 17.5)).toBe(true);
     expect(drainFirst(0, 5, 20)).toBe(false);
     // Draining first: nothing is asked for while credits are held, at once when none are.
     expect(needsCredits(state(32, 1), { wall: 0, inflight: 32 }, 256, true)).toBe(false);

@@ -108,11 +108,11 @@ describe("lease depth", () => {
     return r.body.credits.length;
   }
 
-  it("lets an agent hold its share plus the depth it asks for: two shares without one, at most seventeen shares", async () => {
+  it("lets an agent hold its share plus the depth it asks for: two shares without one, at most sixty-five shares", async () => {
     expect(await outstandingAfter(undefined)).toBe(8);
     expect(await outstandingAfter(0)).toBe(8); // never under one share of depth
     expect(await outstandingAfter(12)).toBe(16);
-    expect(await outstandingAfter(1_000)).toBe(68);
+    expect(await outstandingAfter(1_000)).toBe(260);
   });
 });
 
