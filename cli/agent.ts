@@ -17,6 +17,8 @@ import { mockPath } from "../agent/target.ts";
 import { nodeHttpTransport } from "./node-http.ts";
 
 const MOCK_URL = "builtin:mock";
+/** How often the progress line may be redrawn for sends alone (ms). */
+const REDRAW_MS = 100;
 
 /** builtin:mock is served by the Worker itself; an external agent calls it over HTTP. */
 export function resolveTarget(server: string, spec: RunSpec): string {
@@ -48,11 +50,19 @@ export async function agent(argv: string[], help: (cmd: string) => number): Prom
   const line = values.json ? null : new StatusLine();
   const tally = { sent: 0, reported: 0, returned: 0 };
   let share = 0;
+  let drawnAt = Number.NEGATIVE_INFINITY;
   // One progress line: redrawn on a terminal; piped, StatusLine prints it every few
-  // seconds when it changed (a report every second would be a line every second).
+  // seconds when it changed (a report every second would be a line every second). Sends
+  // come thousands a second: for them the line is redrawn at most every REDRAW_MS, since
+  // each redraw on a terminal is a write (one per request cost the agent a third of its
+  // rate: docs/BENCHMARKS.md).
   const show = (e: AgentEvent) => {
-    if (e.type === "send") tally.sent++;
-    else if (e.type === "lease") share = e.share;
+    if (e.type === "send") {
+      tally.sent++;
+      const now = performance.now();
+      if (now - drawnAt < REDRAW_MS) return;
+      drawnAt = now;
+    } else if (e.type === "lease") share = e.share;
     else if (e.type === "report") {
       tally.reported += e.results;
       tally.returned += e.returned;
