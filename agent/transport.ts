@@ -80,9 +80,25 @@ function retryAfterMs(res: CoordinatorResponse): number | null {
   return Number.isFinite(s) && s >= 0 ? Math.min(s * 1000, 60_000) : null;
 }
 
-export function httpTransport(opts: { server: string; runId: string; token: string; fetch?: CoordinatorFetch }): CoordinatorTransport {
+/**
+ * A coordinator call unanswered this long counts as unreachable (and is retried, where
+ * withRetries wraps the transport). Without a bound, a connection that hangs would hold an
+ * agent for good. Every call carries an id, so sending it again is safe even if the first
+ * one was applied after all. Edge agents use the same bound over RPC (durable/edge-agents.ts).
+ */
+export const COORDINATOR_CALL_TIMEOUT_MS = 30_000;
+
+export function httpTransport(opts: {
+  server: string;
+  runId: string;
+  token: string;
+  fetch?: CoordinatorFetch;
+  /** Default COORDINATOR_CALL_TIMEOUT_MS. */
+  timeoutMs?: number;
+}): CoordinatorTransport {
   // Wrapped, not stored bare: workerd refuses a global fetch called with another `this`.
   const send: CoordinatorFetch = opts.fetch ?? ((input, init) => fetch(input, init));
+  const timeoutMs = opts.timeoutMs ?? COORDINATOR_CALL_TIMEOUT_MS;
   const base = `${opts.server.replace(/\/+$/, "")}/v1/runs/${encodeURIComponent(opts.runId)}`;
 
   async function post<T>(path: string, body: unknown): Promise<T> {
@@ -93,6 +109,8 @@ export function httpTransport(opts: { server: string; runId: string; token: stri
         headers: { authorization: `Bearer ${opts.token}`, "content-type": "application/json" },
         body: JSON.stringify(body),
         redirect: "manual",
+        // Covers the answer's body too: a body that stalls fails the call as not JSON.
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch {
       throw new CoordinatorUnavailable(null, "The coordinator could not be reached.");

@@ -4,7 +4,7 @@
 // for response headers. Kept apart from both Durable Object classes so neither imports
 // the other (docs/ARCHITECTURE.md, "Layers").
 
-import { CoordinatorError, CoordinatorUnavailable } from "../agent/transport";
+import { COORDINATOR_CALL_TIMEOUT_MS, CoordinatorError, CoordinatorUnavailable } from "../agent/transport";
 import type { CoordinatorTransport } from "../agent/transport";
 import type { RpcResult } from "../contract/errors";
 import type { LeaseAnswer, ReportAnswer } from "../contract/protocol";
@@ -48,13 +48,10 @@ export function traceUrlFor(origin: string | undefined): string | null {
   return local ? null : `${url.origin}/cdn-cgi/trace`;
 }
 
-/**
- * A coordinator call unanswered this long counts as unreachable. Without a bound, a
- * coordinator that hangs would hold an edge agent's slice until the platform cut the
- * alarm off at its 15 minutes, as a failed alarm. Every call carries an id, so sending it
- * again is safe even if the first one was applied after all.
- */
-export const COORDINATOR_CALL_TIMEOUT_MS = 30_000;
+// A coordinator call unanswered for COORDINATOR_CALL_TIMEOUT_MS counts as unreachable.
+// Without a bound, a coordinator that hangs would hold an edge agent's slice until the
+// platform cut the alarm off at its 15 minutes, as a failed alarm.
+export { COORDINATOR_CALL_TIMEOUT_MS };
 
 /** The coordinator over Durable Object RPC, with the HTTP transport's error semantics. */
 export function rpcTransport(env: Env, runId: string, opts: { timeoutMs?: number } = {}): CoordinatorTransport {

@@ -9,6 +9,7 @@ import { createServer } from "node:net";
 import type { AddressInfo, Server, Socket } from "node:net";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { CoordinatorUnavailable, httpTransport } from "../../agent/transport.ts";
 import { nodeHttpTransport } from "../../cli/node-http.ts";
 import { closeLocal, listenLocal } from "./local-server.ts";
 
@@ -313,6 +314,23 @@ describe("https", () => {
       name: "TypeError",
       cause: { code: "DEPTH_ZERO_SELF_SIGNED_CERT" },
     });
+    t.close();
+  });
+});
+
+describe("the coordinator transport over this client", () => {
+  it("fails a call the coordinator never answers after timeoutMs, as unreachable (retried by withRetries), and drops its socket", async () => {
+    script = () => "hang";
+    const t = nodeHttpTransport();
+    const coordinator = httpTransport({ server: base, runId: "r-1", token: "t", fetch: t.fetch, timeoutMs: 100 });
+    const started = performance.now();
+    await expect(coordinator.report({ agentId: "a", reportId: "r", inflight: 0, results: [], returned: [] })).rejects.toBeInstanceOf(
+      CoordinatorUnavailable,
+    );
+    expect(performance.now() - started).toBeGreaterThanOrEqual(95);
+    expect(arrivals.map((a) => a.head.split("\r\n")[0])).toEqual(["POST /v1/runs/r-1/reports HTTP/1.1"]);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(sockets.size).toBe(0);
     t.close();
   });
 });
