@@ -382,7 +382,7 @@ describe("agents that die, and agents of both kinds in one run", () => {
     expect(late.body.error.code).toBe("run_complete");
   }, 60_000);
 
-  it("the agent engine running in Node (over node:http, as `edgeperf agent`) and one edge agent share one budget exactly", async () => {
+  it("the agent engine running in Node (over its HTTP/1.1 client, as `edgeperf agent`) and one edge agent share one budget exactly", async () => {
     const srv = await target(20, 5);
     const run = await createRun({
       target: { url: srv.url, model: "m", stream: true },
@@ -391,7 +391,7 @@ describe("agents that die, and agents of both kinds in one run", () => {
       stop: { requests: 120 },
       agents: { edge: 1 },
     });
-    // Wired as `edgeperf agent` wires it (cli/agent.ts): node:http sockets to the target and the coordinator.
+    // Wired as `edgeperf agent` wires it (cli/agent.ts): its HTTP/1.1 client (cli/node-http.ts) to the target and the coordinator.
     const targetHttp = nodeHttpTransport({ maxSockets: 4 });
     const coordinatorHttp = nodeHttpTransport();
     const engine = new AgentEngine({

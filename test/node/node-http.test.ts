@@ -104,7 +104,7 @@ const job: Job = { inputTokens: 5, outputTokens: 2, prompt: "the of and to in" }
 const send = (fetch: TargetFetch, target: TargetSpec, url: string, deadlines = new Deadlines()) =>
   sendRequest({ target, url, fetch, now: () => performance.now(), deadlines }, job);
 
-describe("the node:http transport", () => {
+describe("the Node agent's HTTP/1.1 transport", () => {
   it("hands over a streamed body as it arrives: the first event is read while the server still holds the rest", async () => {
     const t = nodeHttpTransport();
     const g = gate();
