@@ -22,7 +22,8 @@
 // the next request only when the response allowed it (HTTP/1.1 without `Connection:
 // close`, or HTTP/1.0 with `keep-alive`), and not past a `Keep-Alive: timeout=` the server
 // announced. A request is sent once: only an idempotent one (GET, HEAD) that found its
-// reused socket already closed, before any byte of an answer, goes again on a new socket.
+// reused socket already closed, before any byte of an answer, goes again, once, on a new
+// socket (another kept one may be as stale).
 
 import net from "node:net";
 import tls from "node:tls";
@@ -82,7 +83,8 @@ function cachedHeaderLines(h: RequestInit["headers"]): string {
   let lines = linesOf.get(h);
   if (lines === undefined) {
     lines = headerLines(h);
-    // A Headers may change after it was sent; only a plain record is assumed settled once seen twice.
+    // A Headers object is taken as settled once sent (agent/target.ts builds one per spec
+    // and never changes it); a plain record (a coordinator call's) is read every time.
     if (h instanceof Headers) linesOf.set(h, lines);
   }
   return lines;
@@ -131,9 +133,12 @@ class Body implements TargetBodyReader {
     this.settle();
   }
 
+  /** Ends the body with an error: what was queued is dropped, as fetch drops an errored stream's. */
   fail(e: unknown): void {
     if (this.ended) return;
     this.error ??= e;
+    this.queue.length = 0;
+    this.queued = 0;
     this.settle();
   }
 
@@ -563,13 +568,19 @@ class Transport {
   }
 
   /** An idle socket (the most recently used first) or a new one; null when at the cap. */
-  private socketFor(origin: Origin): Conn | null {
+  private socketFor(origin: Origin, fresh = false): Conn | null {
     const now = performance.now();
+    // A retry wants a new socket: another kept one may be just as stale.
+    if (fresh && origin.conns.size < this.maxSockets) return this.connect(origin);
     for (let c = origin.idle.pop(); c !== undefined; c = origin.idle.pop()) {
       if (now < c.idleUntil && !c.socket.destroyed) return c;
       c.destroy(null);
     }
     if (origin.conns.size >= this.maxSockets) return null;
+    return this.connect(origin);
+  }
+
+  private connect(origin: Origin): Conn {
     const socket = origin.secure
       ? tls.connect({
           host: origin.host,
@@ -617,6 +628,7 @@ class Transport {
         if (conn !== null && conn.current === x) conn.destroy(abortError());
       };
       signal?.addEventListener("abort", onAbort, { once: true });
+      let retried = false;
       const start = () => {
         if (settled) return;
         if (this.closed) {
@@ -625,7 +637,16 @@ class Transport {
           reject(failed(new Error("the transport was closed")));
           return;
         }
-        const c = this.socketFor(origin);
+        let c: Conn | null;
+        try {
+          c = this.socketFor(origin, retried);
+        } catch (e) {
+          // A socket that cannot even be set up (e.g. a malformed `ca`).
+          settled = true;
+          signal?.removeEventListener("abort", onAbort);
+          reject(failed(e));
+          return;
+        }
         if (c === null) {
           origin.waiting.push(start);
           return;
@@ -644,13 +665,26 @@ class Transport {
           },
           c,
         );
-        x.retry = c.uses > 0 && (method === "GET" || method === "HEAD") ? start : null;
+        // Once, on a new socket: a second stale socket fails the request.
+        x.retry =
+          c.uses > 0 && !retried && (method === "GET" || method === "HEAD")
+            ? () => {
+                retried = true;
+                start();
+              }
+            : null;
         // The abort listener lives until the body is done: an abort mid-body ends it too.
         if (signal) x.release = () => signal.removeEventListener("abort", onAbort);
         c.send(x, head, body);
       };
       start();
     });
+  }
+
+  setMaxSockets(n: number): void {
+    this.maxSockets = Math.max(1, n);
+    // A higher cap may let queued requests open sockets now.
+    for (const origin of this.origins.values()) this.next(origin);
   }
 
   close(): void {
@@ -667,7 +701,7 @@ export function nodeHttpTransport(opts: NodeHttpOptions = {}): NodeHttpTransport
   return {
     fetch: (url, init) => t.fetch(url, init),
     setMaxSockets(n: number): void {
-      t.maxSockets = Math.max(1, n);
+      t.setMaxSockets(n);
     },
     close: () => t.close(),
   };

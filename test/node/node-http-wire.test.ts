@@ -220,6 +220,45 @@ describe("the Node agent's HTTP/1.1 client on the wire", () => {
     t.close();
   });
 
+  it("sends a GET at most twice, the second time on a new socket, however many kept sockets are stale", async () => {
+    const t = nodeHttpTransport({ maxSockets: 3 });
+    // Three kept sockets, then a server that drops any connection a GET /x arrives on.
+    script = () => ({ pieces: ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"], gapMs: 20 });
+    await Promise.all([1, 2, 3].map((i) => text(t.fetch(`${base}/warm${i}`, { method: "GET" }))));
+    const warmConns = new Set(arrivals.map((a) => a.conn));
+    expect(warmConns.size).toBe(3);
+    script = (a) => (a.head.startsWith("GET /x ") ? "close" : { pieces: ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"] });
+    await expect(t.fetch(`${base}/x`, { method: "GET" })).rejects.toBeInstanceOf(TypeError);
+    const sent = arrivals.filter((a) => a.head.startsWith("GET /x "));
+    expect(sent).toHaveLength(2);
+    expect(warmConns.has(sent[0]!.conn)).toBe(true);
+    expect(warmConns.has(sent[1]!.conn)).toBe(false);
+    t.close();
+  });
+
+  it("drops what a body had queued once it is aborted: the next read rejects", async () => {
+    const t = nodeHttpTransport();
+    script = () => ({ pieces: ["HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\none\r\n", "3\r\ntwo\r\n"], gapMs: 5 });
+    const ac = new AbortController();
+    const res = await t.fetch(`${base}/q`, { method: "GET", signal: ac.signal });
+    await new Promise((r) => setTimeout(r, 40)); // both chunks queued, none read
+    ac.abort();
+    await expect(res.body!.getReader().read()).rejects.toMatchObject({ name: "AbortError" });
+    t.close();
+  });
+
+  it("lets queued requests go as soon as setMaxSockets raises the cap", async () => {
+    const t = nodeHttpTransport({ maxSockets: 1 });
+    script = (a) => (a.head.startsWith("GET /hold ") ? "hang" : { pieces: ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"] });
+    void t.fetch(`${base}/hold`, { method: "GET" }).catch(() => {});
+    const queued = t.fetch(`${base}/next`, { method: "GET" });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(arrivals.map((a) => a.head.split(" ")[1])).toEqual(["/hold"]);
+    t.setMaxSockets(2);
+    expect(await text(queued)).toBe("ok");
+    t.close();
+  });
+
   it("drops an idle socket the server closed, without failing the next request", async () => {
     const t = nodeHttpTransport();
     expect(await text(t.fetch(`${base}/i1`, { method: "GET" }))).toBe("ok");
