@@ -229,7 +229,6 @@ const Phase = { Head: 0, Length: 1, ChunkSize: 2, ChunkData: 3, ChunkEnd: 4, Tra
 type Phase = (typeof Phase)[keyof typeof Phase];
 
 interface Origin {
-  readonly key: string;
   readonly host: string;
   readonly port: number;
   readonly secure: boolean;
@@ -246,7 +245,8 @@ class Exchange {
   /** Bytes of the head (or of a chunk-size or trailer line) seen so far, unparsed. */
   private pending: Buffer | null = null;
   private remaining = 0;
-  private keepAlive = false;
+  /** The socket may carry another request once this response is done. */
+  keepAlive = false;
   /** A response byte arrived: a retry would no longer be safe. */
   answered = false;
   response: Response | null = null;
@@ -300,11 +300,9 @@ class Exchange {
         return got.rest;
       }
       case Phase.Length: {
-        const n = Math.min(this.remaining, buf.length);
-        this.remaining -= n;
-        if (n > 0) this.deliver(n === buf.length ? buf : buf.subarray(0, n));
+        const rest = this.take(buf);
         if (this.remaining === 0) this.finish();
-        return buf.subarray(n);
+        return rest;
       }
       case Phase.UntilClose:
         this.deliver(buf);
@@ -321,14 +319,12 @@ class Exchange {
         return got.rest;
       }
       case Phase.ChunkData: {
-        const n = Math.min(this.remaining, buf.length);
-        this.remaining -= n;
-        if (n > 0) this.deliver(n === buf.length ? buf : buf.subarray(0, n));
+        const rest = this.take(buf);
         if (this.remaining === 0) {
           this.phase = Phase.ChunkEnd;
           this.remaining = 2;
         }
-        return buf.subarray(n);
+        return rest;
       }
       case Phase.ChunkEnd: {
         // The CRLF after a chunk's data, possibly split across reads.
@@ -405,6 +401,14 @@ class Exchange {
     if (this.phase === Phase.Done) this.finish();
   }
 
+  /** Hands the reader up to `remaining` bytes of body from `buf`; returns what follows them. */
+  private take(buf: Buffer): Buffer {
+    const n = Math.min(this.remaining, buf.length);
+    this.remaining -= n;
+    if (n > 0) this.deliver(n === buf.length ? buf : buf.subarray(0, n));
+    return buf.subarray(n);
+  }
+
   private deliver(chunk: Buffer): void {
     if (!this.body!.push(chunk)) this.conn.socket.pause();
   }
@@ -413,11 +417,6 @@ class Exchange {
     this.phase = Phase.Done;
     this.body!.end();
     this.release();
-  }
-
-  /** The socket may carry another request (read once the response is done). */
-  get reusable(): boolean {
-    return this.keepAlive;
   }
 
   /** The socket closed: the end of a body that runs to the close, a failure otherwise. */
@@ -474,7 +473,7 @@ class Conn {
     // Read to its end (its bytes may still be queued for the reader). More bytes than the
     // response, or a response that closes the connection: the socket is not reused.
     this.current = null;
-    if (rest !== null || !x.reusable || this.gone || this.transport.closed) this.destroy(null);
+    if (rest !== null || !x.keepAlive || this.gone || this.transport.closed) this.destroy(null);
     else this.idle(x);
   }
 
@@ -542,7 +541,6 @@ class Transport {
     let origin = this.origins.get(key);
     if (origin === undefined) {
       origin = {
-        key,
         host: u.hostname.startsWith("[") ? u.hostname.slice(1, -1) : u.hostname,
         port,
         secure,
@@ -628,24 +626,21 @@ class Transport {
         if (conn !== null && conn.current === x) conn.destroy(abortError());
       };
       signal?.addEventListener("abort", onAbort, { once: true });
+      /** Fails the fetch before it has an answer (an abort is reported as one). */
+      const giveUp = (e: unknown) => {
+        settled = true;
+        signal?.removeEventListener("abort", onAbort);
+        reject(signal?.aborted ? abortError() : e);
+      };
       let retried = false;
       const start = () => {
         if (settled) return;
-        if (this.closed) {
-          settled = true;
-          signal?.removeEventListener("abort", onAbort);
-          reject(failed(new Error("the transport was closed")));
-          return;
-        }
+        if (this.closed) return giveUp(failed(new Error("the transport was closed")));
         let c: Conn | null;
         try {
           c = this.socketFor(origin, retried);
         } catch (e) {
-          // A socket that cannot even be set up (e.g. a malformed `ca`).
-          settled = true;
-          signal?.removeEventListener("abort", onAbort);
-          reject(failed(e));
-          return;
+          return giveUp(failed(e)); // a socket that cannot even be set up (e.g. a malformed `ca`)
         }
         if (c === null) {
           origin.waiting.push(start);
@@ -658,11 +653,7 @@ class Transport {
             settled = true;
             resolve(r);
           },
-          (e) => {
-            settled = true;
-            signal?.removeEventListener("abort", onAbort);
-            reject(signal?.aborted ? abortError() : e);
-          },
+          giveUp,
           c,
         );
         // Once, on a new socket: a second stale socket fails the request.

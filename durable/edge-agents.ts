@@ -48,12 +48,12 @@ export function traceUrlFor(origin: string | undefined): string | null {
   return local ? null : `${url.origin}/cdn-cgi/trace`;
 }
 
-// A coordinator call unanswered for COORDINATOR_CALL_TIMEOUT_MS counts as unreachable.
-// Without a bound, a coordinator that hangs would hold an edge agent's slice until the
-// platform cut the alarm off at its 15 minutes, as a failed alarm.
-export { COORDINATOR_CALL_TIMEOUT_MS };
-
-/** The coordinator over Durable Object RPC, with the HTTP transport's error semantics. */
+/**
+ * The coordinator over Durable Object RPC, with the HTTP transport's error semantics. A
+ * call unanswered for COORDINATOR_CALL_TIMEOUT_MS counts as unreachable: without a bound,
+ * a coordinator that hangs would hold an edge agent's slice until the platform cut the
+ * alarm off at its 15 minutes, as a failed alarm.
+ */
 export function rpcTransport(env: Env, runId: string, opts: { timeoutMs?: number } = {}): CoordinatorTransport {
   const timeoutMs = opts.timeoutMs ?? COORDINATOR_CALL_TIMEOUT_MS;
   const id = env.RUN_COORDINATOR.idFromString(runId);

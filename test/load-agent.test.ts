@@ -3,12 +3,12 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { COORDINATOR_CALL_TIMEOUT_MS, cappedShares, rpcTransport } from "../durable/edge-agents";
+import { cappedShares, rpcTransport } from "../durable/edge-agents";
 import { ALARM_WALL_LIMIT_MS, EDGE_REQUEST_TIMEOUT_S, GIVE_UP_FLOOR_MS, SLICE_MS, edgeSpec, giveUpAfterMs } from "../durable/LoadAgent";
 import type { LoadAgent } from "../durable/LoadAgent";
 import { AgentEngine } from "../agent/engine";
 import type { AgentState } from "../agent/engine";
-import { CoordinatorError, CoordinatorUnavailable } from "../agent/transport";
+import { COORDINATOR_CALL_TIMEOUT_MS, CoordinatorError, CoordinatorUnavailable } from "../agent/transport";
 import type { CoordinatorTransport } from "../agent/transport";
 import type { RunSpec } from "../contract/spec";
 import { Ticker, handleMock } from "../mock/mock";
