@@ -4,11 +4,10 @@
 // pseudo-terminal, at c=32 on the bench target's /fixed for 5 s, and prints the run's
 // req/s and how many bytes the agent wrote to the terminal.
 import { benchServer, cliLauncher, waitComplete } from "./lib/edgeperf.ts";
-import { Target, run, which } from "./lib/util.ts";
+import { Target, run, wholeArg, which } from "./lib/util.ts";
 import { loadRun } from "./sections/loadgen.ts";
 
-const [runs = "2"] = process.argv.slice(2);
-if (!/^\d+$/.test(runs)) throw new Error(`runs must be a whole number, not ${runs}`);
+const runs = wholeArg("runs", process.argv[2] ?? "2");
 if (which("script") === null) throw new Error("needs `script` (util-linux) for a pseudo-terminal");
 
 const target = new Target();
@@ -17,7 +16,7 @@ const server = benchServer();
 await server.start();
 try {
   const launcher = await cliLauncher();
-  for (let i = 0; i < Number(runs); i++) {
+  for (let i = 0; i < runs; i++) {
     const created = await loadRun(server, `${target.url}/fixed`, 32, 5, 0);
     const cmd = `${process.execPath} ${launcher} agent ${created.id} --server ${server.url} --token ${created.agentToken} --name terminal > /dev/null`;
     const agent = run("script", ["-qfec", cmd, "/dev/null"], { timeoutMs: 120_000 });

@@ -9,39 +9,19 @@
 //   report        POST /reports with no results (a call's fixed cost through the coordinator)
 //   status        GET /v1/runs/:id (a read through the coordinator)
 //   healthz       GET /healthz (the Worker alone, no Durable Object)
-import { readFileSync, readdirSync } from "node:fs";
 import { nodeHttpTransport } from "../cli/node-http.ts";
 import { api, benchServer, createRun } from "./lib/edgeperf.ts";
-import { round } from "./lib/util.ts";
+import { cpuSecondsBy, cpuSpent, round, wholeArg } from "./lib/util.ts";
 
 const MODES = ["report-lease", "report", "status", "healthz"] as const;
 const [mode = "report-lease", batchArg = "128", secondsArg = "5"] = process.argv.slice(2);
 if (!(MODES as readonly string[]).includes(mode)) throw new Error(`mode must be one of ${MODES.join(", ")}, not ${mode}`);
-for (const [name, v] of [
-  ["batch", batchArg],
-  ["seconds", secondsArg],
-] as const)
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw new Error(`${name} must be a whole number of at least 1, not ${v}`);
-const batch = Number(batchArg);
+const batch = wholeArg("batch", batchArg, 1);
+const seconds = wholeArg("seconds", secondsArg, 1);
 
 /** CPU seconds so far of each workerd process: the one with the inspector runs the Worker. */
-function workerdCpu(): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${p}/cmdline`, "utf8");
-      if (!/(^|\/)workerd\0/.test(cmd)) continue;
-      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const label = cmd.includes("--inspector-addr") ? "user" : "proxy";
-      out[label] = (out[label] ?? 0) + (Number(f[11]) + Number(f[12])) / 100; // USER_HZ
-    } catch {
-      /* ended meanwhile */
-    }
-  }
-  return out;
-}
+const workerdCpu = () =>
+  cpuSecondsBy((_, cmd) => (/(^|\/)workerd /.test(cmd) ? (cmd.includes("--inspector-addr") ? "user" : "proxy") : null));
 
 const server = benchServer();
 await server.start();
@@ -81,7 +61,7 @@ try {
   let settled = 0;
   const before = workerdCpu();
   const t0 = performance.now();
-  const until = t0 + Number(secondsArg) * 1000;
+  const until = t0 + seconds * 1000;
   while (performance.now() < until) {
     calls++;
     if (mode === "report-lease") {
@@ -96,16 +76,15 @@ try {
     else if (mode === "status") await get(base, run.readToken);
     else await get(`${server.url}/healthz`);
   }
-  const seconds = (performance.now() - t0) / 1000;
-  const after = workerdCpu();
+  const elapsed = (performance.now() - t0) / 1000;
   const perCallUs: Record<string, number | null> = {};
-  for (const [k, v] of Object.entries(after)) perCallUs[k] = round(((v - (before[k] ?? 0)) * 1e6) / calls, 0);
+  for (const [k, v] of Object.entries(cpuSpent(before, workerdCpu()))) perCallUs[k] = round((v * 1e6) / calls, 0);
   console.log(
     JSON.stringify({
       mode,
-      ...(mode === "report-lease" ? { batch, resultsPerSecond: round(settled / seconds, 0) } : {}),
-      callsPerSecond: round(calls / seconds, 0),
-      callMs: round((1000 * seconds) / calls, 2),
+      ...(mode === "report-lease" ? { batch, resultsPerSecond: round(settled / elapsed, 0) } : {}),
+      callsPerSecond: round(calls / elapsed, 0),
+      callMs: round((1000 * elapsed) / calls, 2),
       cpuUsPerCall: perCallUs,
     }),
   );

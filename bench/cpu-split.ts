@@ -6,49 +6,21 @@
 // of CPU (user + system) a request spent by the load generator, the target and every
 // workerd process, read from /proc (processes still running) and from process.cpuUsage()
 // at exit (the load generator, which exits before the run's end is read).
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { benchServer, nodeAgent, waitComplete } from "./lib/edgeperf.ts";
-import { ROOT, Target, round, run } from "./lib/util.ts";
-import { loadRun } from "./sections/loadgen.ts";
+import { Target, cpuSecondsBy, cpuSpent, round, targetPathArg, wholeArg } from "./lib/util.ts";
+import { autocannon, loadRun } from "./sections/loadgen.ts";
 
-const [seconds = "5", c = "32", path = "/fixed"] = process.argv.slice(2);
-for (const [name, v] of [
-  ["seconds", seconds],
-  ["concurrency", c],
-] as const)
-  if (!/^\d+$/.test(v)) throw new Error(`${name} must be a whole number, not ${v}`);
-if (!/^\/[\w/]*$/.test(path)) throw new Error(`path must be a target path such as /fixed, not ${path}`);
+const [secondsArg = "5", cArg = "32", pathArg = "/fixed"] = process.argv.slice(2);
+const seconds = wholeArg("seconds", secondsArg);
+const c = wholeArg("concurrency", cArg);
+const path = targetPathArg(pathArg);
 
-/** Clock ticks a second for /proc's utime and stime (USER_HZ: 100 on Linux). */
-const HZ = 100;
-
-/** CPU seconds so far of every process whose command line matches, by its label. */
-function cpuByProcess(): Map<number, { label: string; s: number }> {
-  const out = new Map<number, { label: string; s: number }>();
-  for (const p of readdirSync("/proc")) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const cmd = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").join(" ");
-      const label = cmd.includes("bench/target.ts") ? "target" : /(^|\/)workerd /.test(cmd) ? `workerd ${p}` : null;
-      if (label === null) continue;
-      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
-      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      out.set(Number(p), { label, s: (Number(f[11]) + Number(f[12])) / HZ });
-    } catch {
-      /* the process ended meanwhile */
-    }
-  }
-  return out;
-}
-
-/** What each label spent between two readings, in CPU seconds. */
-function spent(a: ReturnType<typeof cpuByProcess>, b: ReturnType<typeof cpuByProcess>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [pid, v] of b) out[v.label] = (out[v.label] ?? 0) + v.s - (a.get(pid)?.s ?? 0);
-  return out;
-}
+/** The target and each workerd process (by pid), as cpuSecondsBy labels them. */
+const processes = () =>
+  cpuSecondsBy((pid, cmd) => (cmd.includes("bench/target.ts") ? "target" : /(^|\/)workerd /.test(cmd) ? `workerd ${pid}` : null));
 
 // The load generator's own CPU, written by a preloaded module when its process exits.
 const dir = mkdtempSync(join(tmpdir(), "edgeperf-cpu-"));
@@ -97,28 +69,24 @@ const rows: Row[] = [];
 try {
   const url = target.url + path;
   // autocannon alone against the target.
-  const bin = join(ROOT, "node_modules", "autocannon", "autocannon.js");
-  await run(process.execPath, [bin, "-c", c, "-d", "1", "--json", "--no-progress", url]); // warm-up
-  let a = cpuByProcess();
+  await autocannon(url, c, 1); // warm-up
+  let before = processes();
   let t0 = performance.now();
-  const ac = await run(process.execPath, ["--import", hook, bin, "-c", c, "-d", seconds, "--json", "--no-progress", url]);
+  const ac = await autocannon(url, c, seconds, ["--import", hook]);
   let wall = (performance.now() - t0) / 1000;
-  if (ac.code !== 0) throw new Error(`autocannon exited ${ac.code}: ${ac.stderr.slice(-300)}`);
-  const acTotal = (JSON.parse(ac.stdout) as { requests: { total: number } }).requests.total;
-  const acDuration = (JSON.parse(ac.stdout) as { duration: number }).duration;
-  rows.push(row("autocannon", acTotal, acDuration, wall, { generator: generatorCpu(), ...spent(a, cpuByProcess()) }));
+  rows.push(row("autocannon", ac.requests!, ac.requests! / ac.rps!, wall, { generator: generatorCpu(), ...cpuSpent(before, processes()) }));
 
   // The Node agent, its coordinator in wrangler dev, against the same target.
-  const created = await loadRun(server, url, Number(c), Number(seconds), 0);
-  a = cpuByProcess();
+  const created = await loadRun(server, url, c, seconds, 0);
+  before = processes();
   t0 = performance.now();
-  const agent = nodeAgent(server, created, (Number(seconds) + 120) * 1000, ["--import", hook]);
+  const agent = nodeAgent(server, created, (seconds + 120) * 1000, ["--import", hook]);
   const res = await waitComplete(server, created);
   await agent;
   wall = (performance.now() - t0) / 1000;
   const requests = res.counts.completed + res.counts.failed;
   const span = requests / res.metrics.request_throughput.avg; // the run's own measured span
-  rows.push(row("edgeperf agent (Node)", requests, span, wall, { generator: generatorCpu(), ...spent(a, cpuByProcess()) }));
+  rows.push(row("edgeperf agent (Node)", requests, span, wall, { generator: generatorCpu(), ...cpuSpent(before, processes()) }));
   for (const r of rows) console.log(JSON.stringify(r));
 } finally {
   await server.dispose();

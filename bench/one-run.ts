@@ -7,18 +7,15 @@
 // counted (its arrivals over their span). ONE_RUN_NODE_ARGS adds Node arguments to the
 // Node agent's process, e.g. ONE_RUN_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
 import { benchServer, nodeAgent, waitComplete } from "./lib/edgeperf.ts";
-import { Target, round } from "./lib/util.ts";
+import { Target, round, targetPathArg, wholeArg } from "./lib/util.ts";
 import { loadRun, targetRps } from "./sections/loadgen.ts";
 
-const [runs = "2", path = "/fixed", c = "32", agents = "6", seconds = "8", kind = "edge"] = process.argv.slice(2);
-if (!/^\/[\w/]*$/.test(path)) throw new Error(`path must be a target path such as /fixed or /delay/20, not ${path}`);
-for (const [name, v] of [
-  ["runs", runs],
-  ["concurrency", c],
-  ["edge agents", agents],
-  ["seconds", seconds],
-] as const)
-  if (!/^\d+$/.test(v)) throw new Error(`${name} must be a whole number, not ${v}`);
+const [runsArg = "2", pathArg = "/fixed", cArg = "32", agentsArg = "6", secondsArg = "8", kind = "edge"] = process.argv.slice(2);
+const path = targetPathArg(pathArg);
+const runs = wholeArg("runs", runsArg);
+const c = wholeArg("concurrency", cArg);
+const agents = wholeArg("edge agents", agentsArg);
+const seconds = wholeArg("seconds", secondsArg);
 if (kind !== "edge" && kind !== "node") throw new Error(`the last argument must be edge or node, not ${kind}`);
 
 const target = new Target();
@@ -26,11 +23,11 @@ await target.start();
 const server = benchServer();
 await server.start();
 try {
-  for (let i = 0; i < Number(runs); i++) {
+  for (let i = 0; i < runs; i++) {
     await target.reset();
-    const created = await loadRun(server, target.url + path, Number(c), Number(seconds), kind === "node" ? 0 : Number(agents));
+    const created = await loadRun(server, target.url + path, c, seconds, kind === "node" ? 0 : agents);
     const nodeArgs = (process.env.ONE_RUN_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
-    const agent = kind === "node" ? nodeAgent(server, created, (Number(seconds) + 120) * 1000, nodeArgs) : null;
+    const agent = kind === "node" ? nodeAgent(server, created, (seconds + 120) * 1000, nodeArgs) : null;
     const res = await waitComplete(server, created);
     await agent;
     console.log(

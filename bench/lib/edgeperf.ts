@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DevServer, api } from "../../cli/dev-server.ts";
-import { ROOT, run } from "./util.ts";
+import { bundle, run } from "./util.ts";
 
 export { DevServer, api };
 
@@ -63,16 +63,7 @@ let bundled: Promise<string> | null = null;
 export function cliLauncher(): Promise<string> {
   bundled ??= (async () => {
     const dir = mkdtempSync(join(tmpdir(), "edgeperf-bench-cli-"));
-    const r = await run(join(ROOT, "node_modules", ".bin", "esbuild"), [
-      "cli/main.ts",
-      "--bundle",
-      "--platform=node",
-      "--format=esm",
-      "--target=node22",
-      `--outfile=${join(dir, "edgeperf.mjs")}`,
-      "--log-level=warning",
-    ]);
-    if (r.code !== 0) throw new Error(`esbuild: ${r.stderr}`);
+    await bundle("cli/main.ts", join(dir, "edgeperf.mjs"));
     const launcher = join(dir, "launch.mjs");
     writeFileSync(
       launcher,

@@ -2,7 +2,7 @@
 // machine's description.
 import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
 
@@ -35,6 +35,61 @@ export function run(cmd: string, args: string[], opts: { env?: Record<string, st
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** A script's whole-number argument, refused by name below `min`. */
+export function wholeArg(name: string, value: string, min = 0): number {
+  if (!/^\d+$/.test(value) || Number(value) < min)
+    throw new Error(`${name} must be a whole number${min > 0 ? ` of at least ${min}` : ""}, not ${value}`);
+  return Number(value);
+}
+
+/** A script's target-path argument (a route of bench/target.ts such as /fixed or /delay/20). */
+export function targetPathArg(value: string): string {
+  if (!/^\/[\w/]*$/.test(value)) throw new Error(`path must be a target path such as /fixed or /delay/20, not ${value}`);
+  return value;
+}
+
+/** Bundles a TypeScript entry (the checkout's sources) for Node 22 with esbuild, as the CLI is built. */
+export async function bundle(entry: string, outfile: string): Promise<void> {
+  const r = await run(join(ROOT, "node_modules", ".bin", "esbuild"), [
+    entry,
+    "--bundle",
+    "--platform=node",
+    "--format=esm",
+    "--target=node22",
+    `--outfile=${outfile}`,
+    "--log-level=warning",
+  ]);
+  if (r.code !== 0) throw new Error(`esbuild: ${r.stderr}`);
+}
+
+/**
+ * CPU seconds (user + system) so far of the running processes `label` names from their
+ * pid and command line, summed by label (/proc; clock ticks at USER_HZ, 100 on Linux).
+ */
+export function cpuSecondsBy(label: (pid: string, cmdline: string) => string | null): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const pid of readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const name = label(pid, readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" "));
+      if (name === null) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out[name] = (out[name] ?? 0) + (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      /* the process ended meanwhile */
+    }
+  }
+  return out;
+}
+
+/** What each label spent between two readings of cpuSecondsBy. */
+export function cpuSpent(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) out[k] = v - (before[k] ?? 0);
+  return out;
 }
 
 /** The path of an executable on PATH, or null (peers that are absent are skipped). */

@@ -123,9 +123,10 @@ async function nodeAgent(server: DevServer, url: string, c: number, seconds: num
   return { ...runRow("edgeperf agent (Node)", res), note: `mean concurrency ${round(res.delivered?.concurrency?.mean ?? null, 2)}` };
 }
 
-async function autocannon(url: string, c: number, seconds: number): Promise<ToolRow> {
+/** autocannon at concurrency `c` for `seconds`; `nodeArgs` go to its Node process (e.g. a preloaded module). */
+export async function autocannon(url: string, c: number, seconds: number, nodeArgs: string[] = []): Promise<ToolRow> {
   const bin = join(ROOT, "node_modules", "autocannon", "autocannon.js");
-  const r = await run(process.execPath, [bin, "-c", String(c), "-d", String(seconds), "--json", "--no-progress", url], {
+  const r = await run(process.execPath, [...nodeArgs, bin, "-c", String(c), "-d", String(seconds), "--json", "--no-progress", url], {
     timeoutMs: (seconds + 60) * 1000,
   });
   if (r.code !== 0) throw new Error(`autocannon exited ${r.code}: ${r.stderr.slice(-500)}`);
