@@ -40,10 +40,11 @@ export async function readJson(request: Request, maxBytes: number, opts: { optio
 }
 
 /**
- * A request body's bytes, refused with `tooBig()` past `maxBytes` while streaming (a missing
- * or false Content-Length cannot get past; the error is built only then, not per request). `onChunk` sees each chunk as it arrives and
- * may throw to refuse the body there; the rest is cancelled. `streamed`: the request had a
- * body stream (a runtime may hand a body-less POST over as an empty one).
+ * A request body's bytes, refused with `tooBig()` past `maxBytes` while streaming (a
+ * missing or false Content-Length cannot get past; the error is built only then, not per
+ * request). `onChunk` sees each chunk as it arrives and may throw to refuse the body
+ * there; the rest is cancelled. `streamed`: the request had a body stream (a runtime may
+ * hand a body-less POST over as an empty one).
  */
 export async function readBounded(
   request: Request,
