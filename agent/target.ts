@@ -186,28 +186,39 @@ async function drain(res: TargetResponse): Promise<void> {
   for (;;) if ((await reader.read()).done) return;
 }
 
+/** A failed request's outcome: what went wrong, and how long it took to. */
+function failed(f: Failure, now: () => number, start: number): Outcome {
+  return { ok: false, latencyMs: ms(now() - start), error: { ...f } };
+}
+
 export async function sendRequest(ctx: TargetContext, job: Job): Promise<Outcome> {
   const { target, now } = ctx;
   const init = buildRequest(target, job);
   const abort = new AbortController();
   let timedOut = false;
-  const expire = () => {
-    timedOut = true;
-    abort.abort();
-  };
-  const clear = ctx.deadlines.add(target.timeoutSeconds * 1000, expire, () => abort.abort());
+  // No named closure is made per request (the helpers are module functions, the callbacks
+  // anonymous): wrangler bundles with esbuild's keepNames, which wraps every named one in a
+  // defineProperty call, and two of them were about 4% of an edge agent's CPU on a fast
+  // target (docs/BENCHMARKS.md).
+  const clear = ctx.deadlines.add(
+    target.timeoutSeconds * 1000,
+    () => {
+      timedOut = true;
+      abort.abort();
+    },
+    () => abort.abort(),
+  );
 
   const start = now();
-  const fail = (f: Failure): Outcome => ({ ok: false, latencyMs: ms(now() - start), error: { ...f } });
   try {
     let res: TargetResponse;
     try {
       res = await ctx.fetch(ctx.url, { ...init, redirect: "manual", signal: abort.signal });
     } catch {
-      return fail(timedOut ? TIMEOUT : ctx.deadlines.cancelled ? CANCELLED : CONNECTION);
+      return failed(timedOut ? TIMEOUT : ctx.deadlines.cancelled ? CANCELLED : CONNECTION, now, start);
     }
     if (res.status < 200 || res.status >= 300) {
-      const f = fail(httpFailure(res.status));
+      const f = failed(httpFailure(res.status), now, start);
       await discard(res.body);
       return f;
     }
@@ -220,7 +231,7 @@ export async function sendRequest(ctx: TargetContext, job: Job): Promise<Outcome
     if (target.stream && !json) return await readStream(res, ctx, job, start);
     return await readWhole(res, ctx, job, start);
   } catch {
-    return fail(timedOut ? TIMEOUT : ctx.deadlines.cancelled ? CANCELLED : CONNECTION);
+    return failed(timedOut ? TIMEOUT : ctx.deadlines.cancelled ? CANCELLED : CONNECTION, now, start);
   } finally {
     clear();
   }
