@@ -34,10 +34,12 @@ const DEPTH_CYCLES = 3;
  * has room, an agent on a fast target with a small share (an edge agent applies at most
  * six) called every three requests, and those calls took about 40% of the local workerd
  * thread (docs/BENCHMARKS.md). Holding two gaps' worth of sends spaces calls about a gap
- * apart. Slow targets are unaffected (their sends in a gap are under one share), so a
- * small request budget is not parked in one agent's hand while another idles.
+ * apart; a gap of 250 ms rather than 100 cut six edge agents' local workerd CPU per
+ * request by about a tenth (longer gaps gain nothing there: sixty-four shares of six
+ * cap the depth first). Slow targets are unaffected (their sends in a gap are under one
+ * share), so a small request budget is not parked in one agent's hand while another idles.
  */
-export const MIN_CALL_GAP_MS = 100;
+export const MIN_CALL_GAP_MS = 250;
 
 export function leaseDepth(share: number, sendsPerMs: number, cycleMs: number | null): number {
   if (share <= 0) return 0;

@@ -31,7 +31,7 @@ export const MAX_LEASE_WANT = 1_000;
 /**
  * The deepest lease depth an agent may ask for, in shares: what a dead agent can strand
  * is its share plus this many. Only an agent on a target much faster than its coordinator
- * round trip gets near it (the depth asks for about 200 ms of sends: agent/policy.ts), and
+ * round trip gets near it (the depth asks for about half a second of sends: agent/policy.ts), and
  * there each call's fixed cost is what a deeper window saves (docs/BENCHMARKS.md).
  */
 export const MAX_DEPTH_SHARES = 64;

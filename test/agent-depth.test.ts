@@ -5,11 +5,12 @@ import type { AgentState } from "../agent/state";
 
 describe("the agent's lease depth", () => {
   it("covers three report-and-lease cycles at the share's send rate, between one and sixty-four shares", () => {
-    // Share 8 on a 50 ms target sends 0.16 requests a millisecond; three 100 ms cycles need 48 in hand.
-    expect(leaseDepth(8, 8 / 50, 100)).toBe(48);
+    // Share 8 on a 50 ms target sends 0.16 requests a millisecond; three 200 ms cycles need
+    // 96 in hand (more than two 250 ms gaps' 80).
+    expect(leaseDepth(8, 8 / 50, 200)).toBe(96);
     // A slow target or a fast coordinator: one share is enough.
     expect(leaseDepth(8, 8 / 500, 10)).toBe(8);
-    expect(leaseDepth(8, 8 / 200, 0.5)).toBe(8);
+    expect(leaseDepth(8, 8 / 1000, 0.5)).toBe(8);
     // A far coordinator on a fast target: capped at sixty-four shares (MAX_DEPTH_SHARES).
     expect(MAX_DEPTH_SHARES).toBe(64);
     expect(leaseDepth(8, 8 / 1, 300)).toBe(512);
@@ -19,17 +20,17 @@ describe("the agent's lease depth", () => {
   });
 
   it("holds enough for a busy agent to call about every MIN_CALL_GAP_MS, within sixty-four shares", () => {
-    expect(MIN_CALL_GAP_MS).toBe(100);
-    // Share 6 on a 30 ms target sends 0.2 a millisecond: 40 in hand, so a lease (at half
-    // the depth of room) brings about 20 credits and calls come about 100 ms apart.
-    expect(leaseDepth(6, 6 / 30, 1)).toBe(40);
-    // Share 2 on a 10 ms target: 0.2 a millisecond, 40 in hand (under sixty-four shares, 128).
-    expect(leaseDepth(2, 2 / 10, 1)).toBe(40);
-    // Share 1 on a 1 ms target: 200 in a gap's cover, capped at sixty-four shares.
+    expect(MIN_CALL_GAP_MS).toBe(250);
+    // Share 6 on a 30 ms target sends 0.2 a millisecond: 100 in hand, so a lease (at half
+    // the depth of room) brings about 50 credits and calls come about 250 ms apart.
+    expect(leaseDepth(6, 6 / 30, 1)).toBe(100);
+    // Share 2 on a 10 ms target: 0.2 a millisecond, 100 in hand (under sixty-four shares, 128).
+    expect(leaseDepth(2, 2 / 10, 1)).toBe(100);
+    // Share 1 on a 1 ms target: 500 in a gap's cover, capped at sixty-four shares.
     expect(leaseDepth(1, 1, 1)).toBe(64);
     // The cycle's cover still wins where it asks for more: share 5 on a 20 ms target over
-    // a 100 ms cycle, 75 against a gap's 50.
-    expect(leaseDepth(5, 5 / 20, 100)).toBe(75);
+    // a 400 ms cycle, 300 against a gap's 125.
+    expect(leaseDepth(5, 5 / 20, 400)).toBe(300);
     // A target of a second: 0.006 a millisecond, 2 in a gap: one share.
     expect(leaseDepth(6, 6 / 1000, 1)).toBe(6);
   });
