@@ -1,6 +1,6 @@
 // Talking to edgeperf in a real `wrangler dev` over its public HTTP API, as a user would,
 // and running its Node agent (`edgeperf agent`) against it.
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DevServer, api } from "../../cli/dev-server.ts";
@@ -58,11 +58,12 @@ let bundled: Promise<string> | null = null;
 /**
  * The `edgeperf` CLI bundled from the current sources, as `npm run build:cli` bundles it,
  * into a temporary folder with a launcher (bin/edgeperf.mjs's job): the benchmarks
- * measure this checkout's agent, whatever dist/ holds.
+ * measure this checkout's agent, whatever dist/ holds. The folder goes when the process exits.
  */
 export function cliLauncher(): Promise<string> {
   bundled ??= (async () => {
     const dir = mkdtempSync(join(tmpdir(), "edgeperf-bench-cli-"));
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
     await bundle("cli/main.ts", join(dir, "edgeperf.mjs"));
     const launcher = join(dir, "launch.mjs");
     writeFileSync(

@@ -1,15 +1,14 @@
 // The CLI in a CI job: `edgeperf compare` on two results.json files (no server), and
 // `--junit` / `--summary` on a run's results; plus server messages that name the flag a
 // user typed. The bundled CLI as a subprocess.
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { edgeperf, lines } from "./cli-process.ts";
-import { DEV_API_TOKEN, api, e2eServer } from "./dev-server.ts";
+import { DEV_API_TOKEN, api, e2eServer, tempDir } from "./dev-server.ts";
 import { createRun, drive } from "./drive.ts";
 
-const tmp = () => mkdtempSync(join(tmpdir(), "edgeperf-ci-"));
+const tmp = () => tempDir("edgeperf-ci-");
 
 const dist = (unit: string, p50: number, count = 100) => ({
   unit,
@@ -193,7 +192,7 @@ describe("edgeperf compare", () => {
 describe("a run's results for CI, and flags in server messages", () => {
   const server = e2eServer();
   beforeAll(() => server.start());
-  afterAll(() => server.kill());
+  afterAll(() => server.dispose());
 
   it("results --junit writes a test case per threshold (a failed one fails) and one for the run, with warnings as system-out; --summary appends the table, thresholds, warnings and verdict", async () => {
     const run = await createRun(server.url, {

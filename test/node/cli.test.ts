@@ -1,17 +1,16 @@
 // The `edgeperf` command as a user runs it: the bundled CLI (bin/edgeperf.mjs →
 // dist/edgeperf.mjs, built by `pretest`) as a subprocess, against a real `wrangler dev`.
-import { mkdtempSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildSpec, parseFlags, SPEC_FLAGS } from "../../cli/args.ts";
 import { edgeperf, lines } from "./cli-process.ts";
-import { DEV_API_TOKEN, api, e2eServer } from "./dev-server.ts";
+import { DEV_API_TOKEN, api, e2eServer, tempDir } from "./dev-server.ts";
 
 const server = e2eServer();
 beforeAll(() => server.start());
-afterAll(() => server.kill());
+afterAll(() => server.dispose());
 
 const mockRun = (...extra: string[]) => [
   "run",
@@ -29,7 +28,7 @@ const mockRun = (...extra: string[]) => [
 
 describe("edgeperf run", () => {
   it("benchmarks the mock, prints the AIPerf-style table, the delivered load and the dashboard URL with how long it works, writes the four files, and exits 0", async () => {
-    const out = mkdtempSync(join(tmpdir(), "edgeperf-cli-"));
+    const out = tempDir("edgeperf-cli-");
     const r = await edgeperf([...mockRun("--concurrency", "4", "--request-count", "50", "--out", out)]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain("Request Latency (ms)");
@@ -247,7 +246,7 @@ describe("commands on an existing run", () => {
       expect(watch.code).toBe(1);
       expect(JSON.parse(watch.stdout)).toMatchObject({ id, final: true, status: "cancelled", outcome: "stopped" });
 
-      const out = mkdtempSync(join(tmpdir(), "edgeperf-cli-"));
+      const out = tempDir("edgeperf-cli-");
       const results = await edgeperf(["results", id, ...conn, "--token", readToken, "--out", out]);
       expect(results.code).toBe(1);
       expect(results.stdout).toContain(`Run ${id}: cancelled (stopped)`);

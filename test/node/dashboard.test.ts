@@ -41,7 +41,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await server.kill();
+  await server.dispose();
 });
 
 const createRun = (spec: Record<string, unknown>) => createRunOn(server.url, spec);

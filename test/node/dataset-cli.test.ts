@@ -1,19 +1,18 @@
 // `edgeperf dataset …` and `edgeperf run --input-file` as a user runs them: the bundled CLI
 // as a subprocess against a real `wrangler dev`, whose R2 bucket (DATASETS) is emulated
 // on disk.
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { datasetId, parseDataset } from "../../contract/dataset-format.ts";
 import { edgeperf } from "./cli-process.ts";
-import { DEV_API_TOKEN, api, e2eServer } from "./dev-server.ts";
+import { DEV_API_TOKEN, api, e2eServer, tempDir } from "./dev-server.ts";
 
 const server = e2eServer();
 beforeAll(() => server.start());
 afterAll(() => server.dispose());
 
-const dir = mkdtempSync(join(tmpdir(), "edgeperf-datasets-"));
+const dir = tempDir("edgeperf-datasets-");
 let files = 0;
 function file(text: string, ext = "jsonl"): string {
   const path = join(dir, `f${files++}.${ext}`);
@@ -168,7 +167,7 @@ describe("edgeperf run --input-file", () => {
       .map((t, i) => JSON.stringify({ timestamp: t + i, input_length: 20, output_length: 3, hash_ids: [i] }))
       .join("\n");
     const path = file(trace);
-    const out = mkdtempSync(join(tmpdir(), "edgeperf-replay-"));
+    const out = tempDir("edgeperf-replay-");
     const r = await edgeperf([
       "run",
       ...conn(),
@@ -192,7 +191,7 @@ describe("edgeperf run --input-file", () => {
     expect(results.counts).toMatchObject({ granted: 3, completed: 3 });
     expect(results.delivered.scheduleLagMs).not.toBeNull();
 
-    const prefixOut = mkdtempSync(join(tmpdir(), "edgeperf-prefix-"));
+    const prefixOut = tempDir("edgeperf-prefix-");
     const p = await edgeperf([
       "run",
       ...conn(),

@@ -1,5 +1,9 @@
 // The end-to-end suites' `wrangler dev` (cli/dev-server.ts) with their API token.
 
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll } from "vitest";
 import { DevServer, api } from "../../cli/dev-server.ts";
 
 export { DevServer, api };
@@ -24,3 +28,23 @@ export async function createE2eRun(dev: DevServer, spec: Record<string, unknown>
   if (res.status !== 201) throw new Error(`POST /v1/runs answered ${res.status}: ${JSON.stringify(res.body)}`);
   return res.body as E2eRun;
 }
+
+/**
+ * A fresh folder under the system's temporary directory, deleted with everything in it
+ * when the calling test file's tests are done (call it at the top of a test file or
+ * inside its tests).
+ */
+export function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  if (!cleanupRegistered) {
+    cleanupRegistered = true;
+    afterAll(() => {
+      for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+    });
+  }
+  return dir;
+}
+
+const made: string[] = [];
+let cleanupRegistered = false;

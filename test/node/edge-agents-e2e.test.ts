@@ -5,7 +5,7 @@ import { DEV_API_TOKEN, api, e2eServer } from "./dev-server.ts";
 
 const server = e2eServer();
 beforeAll(() => server.start());
-afterAll(() => server.kill());
+afterAll(() => server.dispose());
 
 async function waitComplete(id: string, token: string) {
   for (;;) {

@@ -27,7 +27,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await srv.stop();
-  await dev.kill();
+  await dev.dispose();
 });
 
 interface Run {

@@ -4,8 +4,7 @@
 // against the mock whose SLO fails above some level would depend on this machine's
 // speed, so the searches here hold SLOs that always pass (the answer is --search-max)
 // or always fail (no answer).
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseFlags } from "../../cli/args.ts";
@@ -13,11 +12,11 @@ import { EXPERIMENT_FLAGS, experimentFlagNames, experimentOf } from "../../cli/e
 import { experimentCsv, levelDirs } from "../../cli/experiment-files.ts";
 import { SPEC_FLAGS } from "../../cli/args.ts";
 import { edgeperf, lines } from "./cli-process.ts";
-import { DEV_API_TOKEN, e2eServer } from "./dev-server.ts";
+import { DEV_API_TOKEN, e2eServer, tempDir } from "./dev-server.ts";
 
 const server = e2eServer();
 beforeAll(() => server.start());
-afterAll(() => server.kill());
+afterAll(() => server.dispose());
 
 /** Streaming requests to a fast mock; mockRun's levels are 20 requests each. */
 const mockBase = (...extra: string[]) => [
@@ -54,7 +53,7 @@ function tableRows(stdout: string): string[][] {
 
 describe("a sweep", () => {
   it("runs every level in order, prints a row per level, and with --out writes each level's run and experiment.json and experiment.csv", async () => {
-    const out = mkdtempSync(join(tmpdir(), "edgeperf-experiment-"));
+    const out = tempDir("edgeperf-experiment-");
     const r = await edgeperf(mockRun("--concurrency", "1,3,2", "--out", out), { timeoutMs: 90_000 });
     expect(r.code, r.stderr).toBe(0);
 

@@ -37,7 +37,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await server.kill();
+  await server.dispose();
 });
 
 function watchProblems(page: Page): string[] {

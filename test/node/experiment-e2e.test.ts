@@ -55,7 +55,7 @@ beforeAll(async () => {
   await dev.start();
 });
 afterAll(async () => {
-  await dev.kill();
+  await dev.dispose();
   await new Promise((r) => target.close(r));
 });
 

@@ -140,7 +140,7 @@ const targets: FixedDelayTarget[] = [];
 beforeAll(() => dev.start());
 afterAll(async () => {
   await Promise.all(targets.map((t) => t.stop()));
-  await dev.kill();
+  await dev.dispose();
 });
 
 async function target(): Promise<FixedDelayTarget> {

@@ -18,7 +18,7 @@ const targets: OpenAIServer[] = [];
 beforeAll(() => dev.start());
 afterAll(async () => {
   await Promise.all(targets.map((t) => t.stop()));
-  await dev.kill();
+  await dev.dispose();
 });
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

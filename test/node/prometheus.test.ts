@@ -28,7 +28,7 @@ const UNIT_SUFFIX: Record<string, string> = {
 
 const server = e2eServer();
 beforeAll(() => server.start());
-afterAll(() => server.kill());
+afterAll(() => server.dispose());
 
 async function scrape(id: string, token: string) {
   const res = await fetch(`${server.url}/v1/runs/${id}/metrics`, { headers: { authorization: `Bearer ${token}` } });

@@ -6,7 +6,7 @@ import { DEV_API_TOKEN, api, e2eServer } from "./dev-server.ts";
 
 const server = e2eServer();
 beforeAll(() => server.start());
-afterAll(() => server.kill());
+afterAll(() => server.dispose());
 
 async function createRun(spec: Record<string, unknown>) {
   const res = await api(server.url, "POST", "/v1/runs", DEV_API_TOKEN, spec);

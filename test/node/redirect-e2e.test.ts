@@ -23,7 +23,7 @@ beforeAll(async () => {
   await server.start();
 });
 afterAll(async () => {
-  await server.kill();
+  await server.dispose();
   await new Promise((resolve) => target.close(resolve));
 });
 

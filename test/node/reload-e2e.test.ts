@@ -33,7 +33,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await srv.stop();
-  await dev.kill();
+  await dev.dispose();
   rmSync(dir, { recursive: true, force: true });
 });
 

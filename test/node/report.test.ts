@@ -2,7 +2,7 @@
 // --out DIR` writes it; GET /v1/runs/:id/report serves the same file during the grace
 // window. Here it is opened from disk (file://) in headless Chromium with every request
 // but the file itself refused, and must draw its charts and tables all the same.
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
@@ -59,7 +59,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await server.kill();
+  await server.dispose();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 /** Pixels of a chart's canvas in a saturated colour: series, not axes or grid (greys). */

@@ -76,7 +76,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   await srv.stop();
-  await dev.kill();
+  await dev.dispose();
 });
 beforeEach(() => {
   srv.seen.length = 0;
