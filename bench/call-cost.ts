@@ -2,7 +2,7 @@
 // makes it (docs/BENCHMARKS.md, "Where the CPU goes"):
 //   npx node bench/call-cost.ts [mode=report-lease] [batch=128] [seconds=5]
 // One client calls back to back for `seconds` on a fresh `wrangler dev`, and the CPU each
-// workerd process used is read from /proc before and after: `user` is the process
+// workerd process used is read from /proc before and after: `workerd` is the process
 // running edgeperf's Worker and Durable Objects, `proxy` the one wrangler dev puts in
 // front of it (not in production). Modes:
 //   report-lease  POST /report-lease settling `batch` results and leasing `batch` more
@@ -11,17 +11,13 @@
 //   healthz       GET /healthz (the Worker alone, no Durable Object)
 import { nodeHttpTransport } from "../cli/node-http.ts";
 import { api, benchServer, createRun } from "./lib/edgeperf.ts";
-import { cpuSecondsBy, cpuSpent, round, wholeArg } from "./lib/util.ts";
+import { cpuSpent, round, wholeArg, workerdCpu } from "./lib/util.ts";
 
 const MODES = ["report-lease", "report", "status", "healthz"] as const;
 const [mode = "report-lease", batchArg = "128", secondsArg = "5"] = process.argv.slice(2);
 if (!(MODES as readonly string[]).includes(mode)) throw new Error(`mode must be one of ${MODES.join(", ")}, not ${mode}`);
 const batch = wholeArg("batch", batchArg, 1);
 const seconds = wholeArg("seconds", secondsArg, 1);
-
-/** CPU seconds so far of each workerd process: the one with the inspector runs the Worker. */
-const workerdCpu = () =>
-  cpuSecondsBy((_, cmd) => (/(^|\/)workerd /.test(cmd) ? (cmd.includes("--inspector-addr") ? "user" : "proxy") : null));
 
 const server = benchServer();
 await server.start();

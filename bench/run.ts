@@ -124,6 +124,20 @@ function checks(r: any): Check[] {
         "(reference)",
         null,
       );
+      const cpu = l.edgeperfWorkerdUsPerRequest ? l.workerdCeilingUsPerRequest / l.edgeperfWorkerdUsPerRequest : null;
+      add(
+        "… the same in workerd CPU a request (bare loop / edge agents)",
+        `${fmt(cpu, 3)}× (${fmt(l.workerdCeilingUsPerRequest, 1)} vs ${fmt(l.edgeperfWorkerdUsPerRequest, 1)} µs)`,
+        "(reference)",
+        null,
+      );
+      const shape = l.workerdObjectsCeilingRps ? l.workerdObjectsCeilingRps / l.workerdCeilingRps : null;
+      add(
+        `… the bare loop over ${l.edgeAgents} Durable Objects / the bare loop (the shape's own cost)`,
+        `${fmt(shape, 3)}× (${fmt(l.workerdObjectsCeilingRps, 0)} req/s, ${fmt(l.workerdObjectsCeilingUsPerRequest, 1)} µs a request)`,
+        "(reference)",
+        null,
+      );
     }
     const fixed = (what: string, v: number | null | undefined, ref: number | null | undefined) => {
       const ratio = v && ref ? v / ref : null;
@@ -393,6 +407,7 @@ async function main(): Promise<number> {
         const rps = (tool: string) => l.fixed.find((x) => x.tool === tool)?.rps ?? null;
         r.loadgen = {
           edgeperfRps: rps("edgeperf"),
+          edgeperfWorkerdUsPerRequest: l.fixed.find((x) => x.tool === "edgeperf")?.workerdUsPerRequest ?? null,
           nodeAgentRps: rps("edgeperf agent (Node)"),
           autocannonRps: rps("autocannon"),
           heyRps: rps("hey"),

@@ -85,6 +85,14 @@ export function cpuSecondsBy(label: (pid: string, cmdline: string) => string | n
   return out;
 }
 
+/**
+ * CPU seconds so far of the local workerd processes: `workerd` runs the Worker and its
+ * Durable Objects (the one with an inspector), `proxy` is the one wrangler dev puts in
+ * front of it (not in production).
+ */
+export const workerdCpu = (): Record<string, number> =>
+  cpuSecondsBy((_, cmd) => (/(^|\/)workerd /.test(cmd) ? (cmd.includes("--inspector-addr") ? "workerd" : "proxy") : null));
+
 /** What each label spent between two readings of cpuSecondsBy. */
 export function cpuSpent(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};

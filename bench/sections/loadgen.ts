@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { nodeHttpLoop } from "../lib/clients.ts";
 import { API_TOKEN, DevServer, createRun, nodeAgent as runNodeAgent, waitComplete } from "../lib/edgeperf.ts";
 import type { Target } from "../lib/util.ts";
-import { ROOT, log, round, run, sleep, which } from "../lib/util.ts";
+import { ROOT, cpuSpent, log, round, run, sleep, which, workerdCpu } from "../lib/util.ts";
 
 export interface ToolRow {
   tool: string;
@@ -20,6 +20,8 @@ export interface ToolRow {
   errors: number | null;
   /** Requests per second as the target counted them (arrivals over their span). */
   targetRps: number | null;
+  /** edgeperf's rows: the local workerd's CPU per request (steadier than req/s on this machine). */
+  workerdUsPerRequest?: number | null;
   note?: string;
 }
 
@@ -38,6 +40,14 @@ export interface LoadgenOut {
    */
   workerdCeilingRps: number | null;
   workerdCeilingTargetRps: number | null;
+  /** The bare loop's workerd CPU per request, to set against edgeperf's (ToolRow). */
+  workerdCeilingUsPerRequest: number | null;
+  /**
+   * The same loops spread over `edgeAgents` Durable Objects, as edgeperf spreads the run:
+   * what that shape costs by itself, with none of edgeperf's work.
+   */
+  workerdObjectsCeilingRps: number | null;
+  workerdObjectsCeilingUsPerRequest: number | null;
   /**
    * A target that answers after a fixed 20 ms, at concurrency 8 (ideal 400 req/s), each
    * figure as the target counted it (arrivals over their span; the same yardstick for
@@ -62,20 +72,46 @@ export interface FixedDelayOut {
 
 /**
  * The bare workerd fetch loop (bench/ceiling/) in its own wrangler dev. `measured` runs
- * just before the measured loop, after the warm-up (e.g. to reset the target's counts).
+ * just before the measured loop, after the warm-up (e.g. to reset the target's counts),
+ * `finished` just after it, while its workerd still runs (e.g. to read its CPU).
  */
-async function workerdCeiling(url: string, c: number, seconds: number, measured?: () => Promise<void>): Promise<number> {
+export async function workerdCeiling(
+  url: string,
+  c: number,
+  seconds: number,
+  hooks: { measured?: () => Promise<void> | void; finished?: (requests: number) => void; objects?: number } = {},
+): Promise<number> {
   const dev = new DevServer({ apiToken: API_TOKEN, extraArgs: ["--config", "bench/ceiling/wrangler.toml"] });
   try {
     await dev.start();
     const loop = (ms: number) =>
-      fetch(`${dev.url}/loop?c=${c}&ms=${ms}&target=${encodeURIComponent(url)}`).then((r) => r.json() as Promise<{ rps: number }>);
+      fetch(`${dev.url}/loop?objects=${hooks.objects ?? 0}&c=${c}&ms=${ms}&target=${encodeURIComponent(url)}`).then(
+        (r) => r.json() as Promise<{ rps: number; n: number }>,
+      );
     await loop(1_000); // warm-up, unmeasured
-    await measured?.();
-    return (await loop(seconds * 1000)).rps;
+    await hooks.measured?.();
+    const measured = await loop(seconds * 1000);
+    hooks.finished?.(measured.n);
+    return measured.rps;
   } finally {
     await dev.dispose();
   }
+}
+
+/** workerdCeiling with the loop's workerd CPU per request, over `objects` Durable Objects (0: the Worker alone). */
+export async function ceilingWithCpu(url: string, c: number, seconds: number, objects: number) {
+  let before: Record<string, number> = {};
+  let usPerRequest: number | null = null;
+  const rps = await workerdCeiling(url, c, seconds, {
+    objects,
+    measured: () => {
+      before = workerdCpu();
+    },
+    finished: (requests) => {
+      usPerRequest = requests > 0 ? round(((cpuSpent(before, workerdCpu()).workerd ?? 0) * 1e6) / requests, 1) : null;
+    },
+  });
+  return { rps: round(rps, 1), usPerRequest };
 }
 
 export async function targetRps(target: Target): Promise<number | null> {
@@ -110,8 +146,11 @@ function runRow(tool: string, res: any): ToolRow {
 }
 
 async function edgeperf(server: DevServer, url: string, c: number, seconds: number, agents: number): Promise<ToolRow> {
+  const before = workerdCpu();
   const created = await loadRun(server, url, c, seconds, agents);
-  return runRow("edgeperf", await waitComplete(server, created));
+  const row = runRow("edgeperf", await waitComplete(server, created));
+  const cpu = cpuSpent(before, workerdCpu()).workerd ?? 0;
+  return { ...row, workerdUsPerRequest: row.requests ? round((cpu * 1e6) / row.requests, 1) : null };
 }
 
 /** `edgeperf agent` (the Node agent, one process, this checkout's sources) as the run's only agent. */
@@ -188,6 +227,9 @@ export async function loadgen(server: DevServer, target: Target, quick: boolean)
     sweep: [],
     workerdCeilingRps: null,
     workerdCeilingTargetRps: null,
+    workerdCeilingUsPerRequest: null,
+    workerdObjectsCeilingRps: null,
+    workerdObjectsCeilingUsPerRequest: null,
     fixedDelay: null,
   };
   // Warm the target's JIT and the agents' code paths once, unmeasured.
@@ -245,9 +287,18 @@ export async function loadgen(server: DevServer, target: Target, quick: boolean)
   }
   log(`loadgen: workerd ceiling (a bare Worker's fetch loop), c=${c}, ${seconds} s`);
   await target.reset();
-  out.workerdCeilingRps = round(await workerdCeiling(`${target.url}/fixed`, c, seconds), 1);
+  const ceiling = await ceilingWithCpu(`${target.url}/fixed`, c, seconds, 0);
+  out.workerdCeilingRps = ceiling.rps;
+  out.workerdCeilingUsPerRequest = ceiling.usPerRequest;
   out.workerdCeilingTargetRps = round(await targetRps(target), 1);
-  log(`  ${out.workerdCeilingRps} req/s (target saw ${out.workerdCeilingTargetRps} req/s, warm-up included)`);
+  log(
+    `  ${out.workerdCeilingRps} req/s, ${out.workerdCeilingUsPerRequest} µs of workerd CPU a request (target saw ${out.workerdCeilingTargetRps} req/s, warm-up included)`,
+  );
+  log(`loadgen: the same loops over ${agents} Durable Objects, c=${c}, ${seconds} s`);
+  const objects = await ceilingWithCpu(`${target.url}/fixed`, c, seconds, agents);
+  out.workerdObjectsCeilingRps = objects.rps;
+  out.workerdObjectsCeilingUsPerRequest = objects.usPerRequest;
+  log(`  ${objects.rps} req/s, ${objects.usPerRequest} µs of workerd CPU a request`);
   out.fixedDelay = await fixedDelay(server, target, seconds);
   return out;
 }
@@ -274,7 +325,7 @@ export async function fixedDelay(server: DevServer, target: Target, seconds: num
   const nodeRef = await counted("plain node:http client", () => nodeHttpLoop(url, c, seconds));
   const edge = await counted(`edgeperf, ${edgeAgents} edge agents`, async () => (await edgeperf(server, url, c, seconds, edgeAgents)).rps);
   log(`loadgen fixed delay ${delayMs} ms, c=${c}: bare workerd fetch loop, ${seconds} s`);
-  const edgeRefSelf = await workerdCeiling(url, c, seconds, () => target.reset());
+  const edgeRefSelf = await workerdCeiling(url, c, seconds, { measured: () => target.reset() });
   const edgeRefSeen = round(await targetRps(target), 1);
   log(`  ${round(edgeRefSelf, 1)} req/s (target saw ${edgeRefSeen} req/s)`);
   return {
