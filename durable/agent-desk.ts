@@ -208,6 +208,8 @@ export class AgentDesk {
         schedule = next;
       }
       max = slots.length;
+    } else if (this.cfg.rate === null && !replay && !inWarmup) {
+      max = Math.min(max, tailGrant(m.budgetRemaining(state), share, this.poolAt(state, now)));
     }
     const g = m.grant(state, max, now);
     const leaseId = `ls_${agent.id.slice(3, 11)}_${body.requestId}`;
@@ -402,4 +404,17 @@ export class AgentDesk {
       .map((a) => a.expiresAt);
     return times.length > 0 ? Math.min(...times) : null;
   }
+}
+
+/**
+ * Concurrency mode, near the end of a request budget: an agent is granted at most its part
+ * of what is left to grant (its share of the pool), or its share where that is more, so
+ * the budget's tail stays spread over the agents as the concurrency is. Without it the
+ * first agents to ask took the rest into their lease depth, the others went idle, and a
+ * run of 3,000 requests over six edge agents delivered a mean of 28.6 of 32 in flight
+ * (docs/BENCHMARKS.md). No cap without a budget (`left` infinite).
+ */
+export function tailGrant(left: number, share: number, pool: number): number {
+  if (!Number.isFinite(left)) return Number.POSITIVE_INFINITY;
+  return Math.max(Math.min(share, left), Math.ceil((left * share) / Math.max(1, pool)));
 }

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { readConfig } from "../contract/config";
 import { HEADER_WAIT_LIMIT, planRun } from "../contract/run-plan";
 import { parseRunSpec } from "../contract/spec";
+import { tailGrant } from "../durable/agent-desk";
 import { DeliveredLoad, connectionBound } from "../durable/delivered";
 import { advance, call, createRun, join, lease, okResult, report, status } from "./helpers";
 import type { TestRun } from "./helpers";
@@ -113,6 +114,38 @@ describe("lease depth", () => {
     expect(await outstandingAfter(0)).toBe(8); // never under one share of depth
     expect(await outstandingAfter(12)).toBe(16);
     expect(await outstandingAfter(1_000)).toBe(260);
+  });
+
+  it("spreads a request budget's tail over the agents by share instead of granting it to whichever asks first", async () => {
+    const run = await createRun({ load: { concurrency: 8 }, stop: { requests: 200 } });
+    const a = await join(run, "a");
+    const b = await join(run, "b");
+    const ask = async (agentId: string, requestId: string) => {
+      const body = { agentId, requestId, want: 1_000, depth: 1_000 };
+      const r = await call("POST", `/v1/runs/${run.id}/leases`, { token: run.agentToken, body });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      return r.body.credits.length as number;
+    };
+    // Each holds a share of 4 and may hold 65 shares (260): without the cap the first to ask
+    // took all 200. With it, each gets its share of the pool (4 of 8) of what is left.
+    expect(await ask(a, "a1")).toBe(100);
+    expect(await ask(b, "b1")).toBe(50);
+    expect(await ask(a, "a2")).toBe(25);
+    // Halving on: at least a share while that much is left (6 → 4), then what is left.
+    const tail: number[] = [];
+    for (let i = 0; i < 4; i++) tail.push(await ask(b, `b${i + 2}`));
+    expect(tail).toEqual([13, 6, 4, 2]);
+    const s = (await status(run)).body;
+    expect(s.counts.granted).toBe(200);
+    expect(s.counts.outstanding).toBe(200);
+  });
+
+  it("caps tail grants only where the run has a request budget", () => {
+    expect(tailGrant(Number.POSITIVE_INFINITY, 4, 8)).toBe(Number.POSITIVE_INFINITY);
+    expect(tailGrant(200, 4, 8)).toBe(100);
+    expect(tailGrant(3, 4, 8)).toBe(3); // never more than is left
+    expect(tailGrant(6, 4, 8)).toBe(4); // at least a share, so in-flight room is never left idle
+    expect(tailGrant(1_000, 32, 32)).toBe(1_000); // one agent: the whole budget, as before
   });
 });
 
