@@ -34,6 +34,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { AgentEngine } from "../agent/engine";
 import type { AgentEvent, AgentState } from "../agent/engine";
+import { countSession } from "../agent/state";
+import type { Session } from "../agent/state";
 import { cachedLoader } from "../agent/datasets";
 import type { DatasetLoader } from "../agent/datasets";
 import { CoordinatorError, CoordinatorUnavailable } from "../agent/transport";
@@ -47,7 +49,7 @@ import { loadDatasetItems } from "./dataset-store";
 import { cappedShares, rpcTransport } from "./edge-agents";
 import { mockPath as mockPathFor } from "../agent/target";
 
-interface Stored {
+export interface Stored {
   init: LoadAgentInit;
   state: AgentState | null;
   /** Set while a slice runs: found set at the start of the next alarm, the slice died. */
@@ -76,6 +78,12 @@ export const RETRY_FIRST_MS = 1_000;
 export const RETRY_MAX_MS = 60_000;
 /** Never give up on a coordinator sooner than this (a partition may cut off only this agent). */
 export const GIVE_UP_FLOOR_MS = 60 * 60_000;
+/**
+ * The most the agent's one stored row may take, in UTF-8 bytes: Cloudflare caps a SQLite
+ * row (and a string or blob in it) at 2 MB. Only multi_turn sessions make the state large
+ * (their histories: the dataset's turns and the answers the target gave); see fitStored.
+ */
+export const MAX_STORED_BYTES = 1_900_000;
 /** Requests to the built-in mock never leave the isolate: this host is never resolved. */
 const MOCK_HOST = "https://builtin-mock.edgeperf.internal";
 
@@ -110,6 +118,42 @@ export function giveUpAfterMs(state: AgentState | null): number {
   // Runs stored before agentTimeoutSeconds existed have the coordinator's default, 300 s.
   const seconds = (spec.agentTimeoutSeconds ?? 300) + (spec.drainTimeoutSeconds ?? 0) + (spec.graceSeconds ?? 0);
   return Math.max(GIVE_UP_FLOOR_MS, state.leaseTtlMs + seconds * 1000);
+}
+
+/**
+ * The agent's row as stored: its JSON, within `limit` UTF-8 bytes. Where sessions' histories
+ * would take it past that, the sessions with the longest histories are ended as `cut`
+ * (counted in the next report, like any session a stop cuts) until it fits: the agent keeps
+ * working and its storage writes keep succeeding, instead of failing every alarm at the
+ * platform's row limit. Sessions are only ended between turns: the row is written at a
+ * slice's start and end, with nothing in flight. Returns null if the row cannot fit even
+ * without sessions (nothing else in it grows with the run, so that is a bug).
+ */
+export function fitStored(s: Stored, limit = MAX_STORED_BYTES): string | null {
+  let json = JSON.stringify(s);
+  if (fits(json, limit)) return json;
+  const state = s.state;
+  const sessions = state?.sessions;
+  if (!state || !sessions || sessions.length === 0) return null;
+  const size = (x: Session) => x.history.reduce((n, m) => n + m.content.length, 0);
+  const longestFirst = [...sessions].sort((a, b) => size(b) - size(a));
+  for (const x of longestFirst) {
+    sessions.splice(sessions.indexOf(x), 1);
+    countSession(state, "cut");
+    console.warn(
+      `LoadAgent: a session's history (${size(x)} characters) took the agent's stored state past ${limit} bytes; the session is cut`,
+    );
+    json = JSON.stringify(s);
+    if (fits(json, limit)) return json;
+  }
+  return null;
+}
+
+/** Whether a string's UTF-8 takes at most `limit` bytes; encoded only where its length does not settle it. */
+function fits(text: string, limit: number): boolean {
+  if (text.length * 3 <= limit) return true; // a UTF-16 code unit is at most 3 UTF-8 bytes
+  if (text.length > limit) return false;
+  return new TextEncoder().encode(text).length <= limit;
 }
 
 /** How a slice ended short of the run's end. */
@@ -332,6 +376,8 @@ export class LoadAgent extends DurableObject<Env> {
   }
 
   private put(s: Stored): void {
-    this.sql.exec("INSERT INTO agent (k, v) VALUES (1, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v", JSON.stringify(s));
+    const json = fitStored(s);
+    if (json === null) throw new Error(`${this.who(s)}: the agent's state does not fit in one stored row`);
+    this.sql.exec("INSERT INTO agent (k, v) VALUES (1, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v", json);
   }
 }

@@ -4,8 +4,17 @@ import { env } from "cloudflare:workers";
 import { evictDurableObject, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { cappedShares, rpcTransport } from "../durable/edge-agents";
-import { ALARM_WALL_LIMIT_MS, EDGE_REQUEST_TIMEOUT_S, GIVE_UP_FLOOR_MS, SLICE_MS, edgeSpec, giveUpAfterMs } from "../durable/LoadAgent";
-import type { LoadAgent } from "../durable/LoadAgent";
+import {
+  ALARM_WALL_LIMIT_MS,
+  EDGE_REQUEST_TIMEOUT_S,
+  GIVE_UP_FLOOR_MS,
+  MAX_STORED_BYTES,
+  SLICE_MS,
+  edgeSpec,
+  fitStored,
+  giveUpAfterMs,
+} from "../durable/LoadAgent";
+import type { LoadAgent, Stored } from "../durable/LoadAgent";
 import { AgentEngine } from "../agent/engine";
 import type { AgentState } from "../agent/engine";
 import { COORDINATOR_CALL_TIMEOUT_MS, CoordinatorError, CoordinatorUnavailable } from "../agent/transport";
@@ -220,13 +229,6 @@ function overLine(transport: CoordinatorTransport, line: Line): CoordinatorTrans
     report: async (b) => (check(), transport.report(b)),
     reportThenLease: async (r, l) => (check(), transport.reportThenLease!(r, l)),
   };
-}
-
-interface Stored {
-  state: AgentState | null;
-  sliceOpen?: boolean;
-  failures?: number;
-  failingSince?: number;
 }
 
 /**
@@ -495,5 +497,55 @@ describe("the shares an edge agent's engine sees", () => {
     const both = await cappedShares(coordinator(spec({}), refused), spec({})).reportThenLease!(body, leaseBody);
     expect(both.report.concurrency).toBe(6);
     expect(both.lease).toBe(refused);
+  });
+});
+
+describe("an edge agent's stored row stays under Cloudflare's 2 MB row limit", () => {
+  const history = (chars: number, ch = "x") => [
+    { role: "user" as const, content: "q" },
+    { role: "assistant" as const, content: ch.repeat(chars) },
+  ];
+  const stored = (sizes: number[], ch = "x"): Stored =>
+    ({
+      init: { runId: "r", index: 0 },
+      state: {
+        sessions: sizes.map((n, item) => ({ item, turn: 1, history: history(n, ch), readyAt: 0 })),
+        sessionCounts: { started: 0, completed: 0, cut: 0 },
+      },
+    }) as unknown as Stored;
+
+  it("keeps a state that fits as it is", () => {
+    const s = stored([1_000, 2_000]);
+    expect(fitStored(s)).toBe(JSON.stringify(s));
+    expect(s.state!.sessions).toHaveLength(2);
+    expect(s.state!.sessionCounts!.cut).toBe(0);
+  });
+
+  it("cuts the sessions with the longest histories until the row fits, and counts them cut", () => {
+    const s = stored([700_000, 800_000, 600_000]);
+    const json = fitStored(s)!;
+    expect(new TextEncoder().encode(json).length).toBeLessThanOrEqual(MAX_STORED_BYTES);
+    expect(s.state!.sessions!.map((x) => x.item)).toEqual([0, 2]); // the 800,000-character one went
+    expect(s.state!.sessionCounts!.cut).toBe(1);
+  });
+
+  it("counts bytes, not characters: two-byte characters fill the row twice as fast", () => {
+    const s = stored([600_000, 600_000], "é"); // 2.4 MB of UTF-8 in 1.2 million characters
+    const json = fitStored(s)!;
+    expect(new TextEncoder().encode(json).length).toBeLessThanOrEqual(MAX_STORED_BYTES);
+    expect(s.state!.sessions).toHaveLength(1);
+    expect(s.state!.sessionCounts!.cut).toBe(1);
+  });
+
+  it("a real LoadAgent writes and reads back the fitted row", async () => {
+    const stub = env.LOAD_AGENT.get(env.LOAD_AGENT.idFromName(uid("fit")));
+    const back = await runInDurableObject(stub, (agent: LoadAgent) => {
+      const a = agent as unknown as { put(s: Stored): void; stored(): Stored | null };
+      a.put(stored([900_000, 900_000, 900_000]));
+      return a.stored();
+    });
+    expect(back!.state!.sessions).toHaveLength(2);
+    expect(back!.state!.sessionCounts!.cut).toBe(1);
+    await runInDurableObject(stub, (_: LoadAgent, state) => state.storage.deleteAll());
   });
 });
