@@ -267,6 +267,10 @@ export async function loadgen(server: DevServer, target: Target, quick: boolean)
       out[key].push(row);
       log(`  ${row.rps} req/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms (target saw ${row.targetRps} req/s)`);
       await sleep(500);
+      // The ceilings right after edgeperf's run on the same target, so that the ratio
+      // compares the two under the same conditions (measured at the section's end, after
+      // the target had served a few million requests, the bare loop read up to a fifth lower).
+      if (key === "fixed" && name === "edgeperf") await ceilings(target, c, seconds, agents, out);
     }
   }
   for (const [sc, sa] of (quick
@@ -285,6 +289,12 @@ export async function loadgen(server: DevServer, target: Target, quick: boolean)
     const row = await edgeperf(server, `${target.url}/fixed`, sc, seconds, sa);
     out.sweep.push({ concurrency: sc, agents: sa, rps: row.rps, p50Ms: row.p50Ms, p99Ms: row.p99Ms });
   }
+  out.fixedDelay = await fixedDelay(server, target, seconds);
+  return out;
+}
+
+/** The bare workerd fetch loop, alone and over `agents` Durable Objects, into `out`. */
+async function ceilings(target: Target, c: number, seconds: number, agents: number, out: LoadgenOut): Promise<void> {
   log(`loadgen: workerd ceiling (a bare Worker's fetch loop), c=${c}, ${seconds} s`);
   await target.reset();
   const ceiling = await ceilingWithCpu(`${target.url}/fixed`, c, seconds, 0);
@@ -299,8 +309,6 @@ export async function loadgen(server: DevServer, target: Target, quick: boolean)
   out.workerdObjectsCeilingRps = objects.rps;
   out.workerdObjectsCeilingUsPerRequest = objects.usPerRequest;
   log(`  ${objects.rps} req/s, ${objects.usPerRequest} µs of workerd CPU a request`);
-  out.fixedDelay = await fixedDelay(server, target, seconds);
-  return out;
 }
 
 /** The fixed-delay comparison (see FixedDelayOut): 20 ms, concurrency 8, two edge agents. */
