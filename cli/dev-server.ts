@@ -88,9 +88,14 @@ export class DevServer {
     return this.wrangler?.logs() ?? "";
   }
 
-  /** Stops the server and deletes its storage. */
+  /**
+   * Stops the server (SIGTERM, so wrangler removes its own temporary folders; SIGKILL if
+   * it lingers) and deletes its storage.
+   */
   async dispose(): Promise<void> {
-    await this.kill();
+    const w = this.wrangler;
+    this.wrangler = null;
+    await w?.stop();
     rmSync(this.persistTo, { recursive: true, force: true });
   }
 }
