@@ -31,20 +31,17 @@ export async function createE2eRun(dev: DevServer, spec: Record<string, unknown>
 
 /**
  * A fresh folder under the system's temporary directory, deleted with everything in it
- * when the calling test file's tests are done (call it at the top of a test file or
- * inside its tests).
+ * when the test file's tests are done (at the top of a test file or inside its tests).
  */
 export function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   made.push(dir);
-  if (!cleanupRegistered) {
-    cleanupRegistered = true;
-    afterAll(() => {
-      for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
-    });
-  }
   return dir;
 }
 
 const made: string[] = [];
-let cleanupRegistered = false;
+// Registered as each test file imports this module (while vitest collects the file): a
+// hook added from inside a running test would be ignored.
+afterAll(() => {
+  for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+});
