@@ -49,6 +49,13 @@ export interface LoadgenOut {
   workerdObjectsCeilingRps: number | null;
   workerdObjectsCeilingUsPerRequest: number | null;
   /**
+   * edgeperf's req/s against the bare loop's, alternated: the fixed row's run and the
+   * ceiling just after it, then more pairs back to back. `edgeCeilingRatio` is their median
+   * (the edge agents' figure; one pair moves by a tenth with this VM's speed).
+   */
+  edgeCeilingPairs: Array<{ edgeRps: number | null; ceilingRps: number | null; ratio: number | null }>;
+  edgeCeilingRatio: number | null;
+  /**
    * A target that answers after a fixed 20 ms, at concurrency 8 (ideal 400 req/s), each
    * figure as the target counted it (arrivals over their span; the same yardstick for
    * every client). The Node agent vs a plain keep-alive node:http client in the bench's
@@ -230,6 +237,8 @@ export async function loadgen(server: DevServer, target: Target, quick: boolean)
     workerdCeilingUsPerRequest: null,
     workerdObjectsCeilingRps: null,
     workerdObjectsCeilingUsPerRequest: null,
+    edgeCeilingPairs: [],
+    edgeCeilingRatio: null,
     fixedDelay: null,
   };
   // Warm the target's JIT and the agents' code paths once, unmeasured.
@@ -270,7 +279,10 @@ export async function loadgen(server: DevServer, target: Target, quick: boolean)
       // The ceilings right after edgeperf's run on the same target, so that the ratio
       // compares the two under the same conditions (measured at the section's end, after
       // the target had served a few million requests, the bare loop read up to a fifth lower).
-      if (key === "fixed" && name === "edgeperf") await ceilings(target, c, seconds, agents, out);
+      if (key === "fixed" && name === "edgeperf") {
+        await ceilings(target, c, seconds, agents, out);
+        await edgeCeilingPairs(server, target, c, seconds, agents, row, out);
+      }
     }
   }
   for (const [sc, sa] of (quick
@@ -309,6 +321,43 @@ async function ceilings(target: Target, c: number, seconds: number, agents: numb
   out.workerdObjectsCeilingRps = objects.rps;
   out.workerdObjectsCeilingUsPerRequest = objects.usPerRequest;
   log(`  ${objects.rps} req/s, ${objects.usPerRequest} µs of workerd CPU a request`);
+}
+
+/** Pairs of edgeperf and the bare loop beyond the first (see LoadgenOut.edgeCeilingPairs). */
+const EXTRA_PAIRS = 2;
+
+/**
+ * The edge figure from several alternated pairs: the first is the fixed row's edgeperf run
+ * and the ceiling just after it, then EXTRA_PAIRS more of the same, back to back. One pair
+ * swung between 0.61× and 0.87× over a day on this VM; the median of three is the figure.
+ */
+async function edgeCeilingPairs(
+  server: DevServer,
+  target: Target,
+  c: number,
+  seconds: number,
+  agents: number,
+  first: ToolRow,
+  out: LoadgenOut,
+): Promise<void> {
+  const url = `${target.url}/fixed`;
+  const pair = (edgeRps: number | null, ceilingRps: number | null) => ({
+    edgeRps,
+    ceilingRps,
+    ratio: edgeRps && ceilingRps ? round(edgeRps / ceilingRps, 3) : null,
+  });
+  out.edgeCeilingPairs = [pair(first.rps, out.workerdCeilingRps)];
+  for (let i = 0; i < EXTRA_PAIRS; i++) {
+    log(`loadgen: edgeperf and the bare loop again (pair ${i + 2} of ${EXTRA_PAIRS + 1}), c=${c}, ${seconds} s each`);
+    await target.reset();
+    const edge = await edgeperf(server, url, c, seconds, agents);
+    const ceiling = await ceilingWithCpu(url, c, seconds, 0);
+    out.edgeCeilingPairs.push(pair(edge.rps, ceiling.rps));
+    log(`  ${edge.rps} vs ${ceiling.rps} req/s`);
+  }
+  const ratios = out.edgeCeilingPairs.map((p) => p.ratio).filter((r): r is number => r !== null);
+  ratios.sort((a, b) => a - b);
+  out.edgeCeilingRatio = ratios.length === 0 ? null : ratios[Math.floor(ratios.length / 2)]!;
 }
 
 /** The fixed-delay comparison (see FixedDelayOut): 20 ms, concurrency 8, two edge agents. */
