@@ -36,8 +36,10 @@ const DEPTH_CYCLES = 3;
  * thread (docs/BENCHMARKS.md). Holding two gaps' worth of sends spaces calls about a gap
  * apart; a gap of 250 ms rather than 100 cut six edge agents' local workerd CPU per
  * request by about a tenth (longer gaps gain nothing there: sixty-four shares of six
- * cap the depth first). Slow targets are unaffected (their sends in a gap are under one
- * share), so a small request budget is not parked in one agent's hand while another idles.
+ * cap the depth first). Targets slower than two gaps (500 ms a request) are unaffected:
+ * their sends in two gaps are under one share, the depth's floor. Between that and a fast
+ * target an agent holds a little more than it used to (a 360 ms target: 6 for a share of
+ * 4, where one share was the floor at 100 ms).
  */
 export const MIN_CALL_GAP_MS = 250;
 

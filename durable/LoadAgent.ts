@@ -126,8 +126,9 @@ export function giveUpAfterMs(state: AgentState | null): number {
  * (counted in the next report, like any session a stop cuts) until it fits: the agent keeps
  * working and its storage writes keep succeeding, instead of failing every alarm at the
  * platform's row limit. Sessions are only ended between turns: the row is written at a
- * slice's start and end, with nothing in flight. Returns null if the row cannot fit even
- * without sessions (nothing else in it grows with the run, so that is a bug).
+ * slice's start and end, with nothing in flight. Returns null, with the state as it was,
+ * if the row cannot fit even without sessions (nothing else in it grows with the run, so
+ * that is a bug).
  */
 export function fitStored(s: Stored, limit = MAX_STORED_BYTES): string | null {
   let json = JSON.stringify(s);
@@ -137,15 +138,21 @@ export function fitStored(s: Stored, limit = MAX_STORED_BYTES): string | null {
   if (!state || !sessions || sessions.length === 0) return null;
   const size = (x: Session) => x.history.reduce((n, m) => n + m.content.length, 0);
   const longestFirst = [...sessions].sort((a, b) => size(b) - size(a));
-  for (const x of longestFirst) {
+  const before = { sessions: [...sessions], counts: state.sessionCounts ? { ...state.sessionCounts } : undefined };
+  for (const [i, x] of longestFirst.entries()) {
     sessions.splice(sessions.indexOf(x), 1);
     countSession(state, "cut");
-    console.warn(
-      `LoadAgent: a session's history (${size(x)} characters) took the agent's stored state past ${limit} bytes; the session is cut`,
-    );
     json = JSON.stringify(s);
-    if (fits(json, limit)) return json;
+    if (fits(json, limit)) {
+      console.warn(
+        `LoadAgent: sessions' histories took the agent's stored state past ${limit} bytes; cut the ${i + 1} longest (the longest ${size(longestFirst[0]!)} characters)`,
+      );
+      return json;
+    }
   }
+  sessions.splice(0, sessions.length, ...before.sessions);
+  if (before.counts) state.sessionCounts = before.counts;
+  else delete state.sessionCounts;
   return null;
 }
 

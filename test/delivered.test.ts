@@ -116,7 +116,7 @@ describe("lease depth", () => {
     expect(await outstandingAfter(1_000)).toBe(260);
   });
 
-  it("spreads a request budget's tail over the agents by share instead of granting it to whichever asks first", async () => {
+  it("hands a request budget's tail out in shrinking pieces by share instead of all to whichever asks first", async () => {
     const run = await createRun({ load: { concurrency: 8 }, stop: { requests: 200 } });
     const a = await join(run, "a");
     const b = await join(run, "b");

@@ -537,6 +537,14 @@ describe("an edge agent's stored row stays under Cloudflare's 2 MB row limit", (
     expect(s.state!.sessionCounts!.cut).toBe(1);
   });
 
+  it("leaves the state as it was when even no session would make it fit", () => {
+    const s = stored([1_000, 2_000]);
+    (s.init as unknown as { pad: string }).pad = "x".repeat(2_000_000);
+    expect(fitStored(s)).toBeNull();
+    expect(s.state!.sessions!.map((x) => x.item)).toEqual([0, 1]);
+    expect(s.state!.sessionCounts!.cut).toBe(0);
+  });
+
   it("a real LoadAgent writes and reads back the fitted row", async () => {
     const stub = env.LOAD_AGENT.get(env.LOAD_AGENT.idFromName(uid("fit")));
     const back = await runInDurableObject(stub, (agent: LoadAgent) => {
