@@ -23,12 +23,16 @@ interface Arrival {
 /** What the server does with a request: the raw pieces to write (with a pause between), and whether to close after. */
 type Script = (a: Arrival) => { pieces: Array<string | Buffer>; close?: boolean; gapMs?: number } | "hang" | "close";
 
+/** The plain answer most cases get: 200, two bytes, the socket kept. */
+const OK = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+const answerOk: Script = () => ({ pieces: [OK] });
+
 let server: Server;
 let base = "";
 let conns = 0;
 const sockets = new Set<Socket>();
 const arrivals: Arrival[] = [];
-let script: Script = () => ({ pieces: ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"] });
+let script: Script = answerOk;
 
 /** Splits the request stream into requests (heads plus Content-Length bodies) and answers each by the script. */
 function serve(socket: Socket): void {
@@ -80,7 +84,7 @@ afterAll(async () => {
 
 afterEach(() => {
   arrivals.length = 0;
-  script = () => ({ pieces: ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"] });
+  script = answerOk;
 });
 
 const text = async (p: Promise<{ text(): Promise<string> }>) => (await p).text();
@@ -149,7 +153,7 @@ describe("the Node agent's HTTP/1.1 client on the wire", () => {
     script = () => ({ pieces: ["HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\npart one, ", "part two"], gapMs: 10, close: true });
     const t = nodeHttpTransport();
     expect(await text(t.fetch(`${base}/u`, { method: "GET" }))).toBe("part one, part two");
-    script = () => ({ pieces: ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"] });
+    script = answerOk;
     expect(await text(t.fetch(`${base}/u2`, { method: "GET" }))).toBe("ok");
     expect(connsOf()).toBe(2);
     t.close();
@@ -167,7 +171,7 @@ describe("the Node agent's HTTP/1.1 client on the wire", () => {
       expect(res.status).toBe(Number(status.slice(0, 3)));
       expect(await res.text()).toBe("");
     }
-    script = () => ({ pieces: ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"] });
+    script = answerOk;
     expect(await text(t.fetch(`${base}/after`, { method: "GET" }))).toBe("ok");
     expect(connsOf()).toBe(1);
     t.close();
@@ -212,7 +216,7 @@ describe("the Node agent's HTTP/1.1 client on the wire", () => {
     expect(arrivals.filter((a) => a.head.startsWith("GET /get")).map((a) => a.conn)).toHaveLength(2);
 
     arrivals.length = 0;
-    script = () => ({ pieces: ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"] });
+    script = answerOk;
     expect(await text(t.fetch(`${base}/warm2`, { method: "GET" }))).toBe("ok");
     script = () => "close";
     await expect(t.fetch(`${base}/post`, { method: "POST", body: "{}" })).rejects.toBeInstanceOf(TypeError);
@@ -223,11 +227,11 @@ describe("the Node agent's HTTP/1.1 client on the wire", () => {
   it("sends a GET at most twice, the second time on a new socket, however many kept sockets are stale", async () => {
     const t = nodeHttpTransport({ maxSockets: 3 });
     // Three kept sockets, then a server that drops any connection a GET /x arrives on.
-    script = () => ({ pieces: ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"], gapMs: 20 });
+    script = () => ({ pieces: [OK], gapMs: 20 });
     await Promise.all([1, 2, 3].map((i) => text(t.fetch(`${base}/warm${i}`, { method: "GET" }))));
     const warmConns = new Set(arrivals.map((a) => a.conn));
     expect(warmConns.size).toBe(3);
-    script = (a) => (a.head.startsWith("GET /x ") ? "close" : { pieces: ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"] });
+    script = (a) => (a.head.startsWith("GET /x ") ? "close" : { pieces: [OK] });
     await expect(t.fetch(`${base}/x`, { method: "GET" })).rejects.toBeInstanceOf(TypeError);
     const sent = arrivals.filter((a) => a.head.startsWith("GET /x "));
     expect(sent).toHaveLength(2);
@@ -249,7 +253,7 @@ describe("the Node agent's HTTP/1.1 client on the wire", () => {
 
   it("lets queued requests go as soon as setMaxSockets raises the cap", async () => {
     const t = nodeHttpTransport({ maxSockets: 1 });
-    script = (a) => (a.head.startsWith("GET /hold ") ? "hang" : { pieces: ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"] });
+    script = (a) => (a.head.startsWith("GET /hold ") ? "hang" : { pieces: [OK] });
     void t.fetch(`${base}/hold`, { method: "GET" }).catch(() => {});
     const queued = t.fetch(`${base}/next`, { method: "GET" });
     await new Promise((r) => setTimeout(r, 20));
@@ -280,7 +284,7 @@ describe("the Node agent's HTTP/1.1 client on the wire", () => {
       const p = t.fetch(`${base}/bad`, { method: "GET" }).then((r) => r.text());
       await expect(p).rejects.toMatchObject({ name: "TypeError", cause: { message: expect.stringMatching(/malformed HTTP response/) } });
     }
-    script = () => ({ pieces: ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"] });
+    script = answerOk;
     expect(await text(t.fetch(`${base}/good`, { method: "GET" }))).toBe("ok");
     expect(connsOf()).toBe(4);
     t.close();
@@ -290,7 +294,7 @@ describe("the Node agent's HTTP/1.1 client on the wire", () => {
     const t = nodeHttpTransport();
     script = () => ({ pieces: ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA"] });
     expect(await text(t.fetch(`${base}/x1`, { method: "GET" }))).toBe("ok");
-    script = () => ({ pieces: ["HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"] });
+    script = answerOk;
     expect(await text(t.fetch(`${base}/x2`, { method: "GET" }))).toBe("ok");
     expect(connsOf()).toBe(2);
     t.close();
