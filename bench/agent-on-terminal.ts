@@ -3,18 +3,14 @@
 // Runs `edgeperf agent` (this checkout, bundled) under `script`, so its stderr is a
 // pseudo-terminal, at c=32 on the bench target's /fixed for 5 s, and prints the run's
 // req/s and how many bytes the agent wrote to the terminal.
-import { benchServer, cliLauncher, waitComplete } from "./lib/edgeperf.ts";
-import { Target, run, wholeArg, which } from "./lib/util.ts";
+import { cliLauncher, waitComplete, withTargetAndServer } from "./lib/edgeperf.ts";
+import { run, wholeArg, which } from "./lib/util.ts";
 import { loadRun } from "./sections/loadgen.ts";
 
 const runs = wholeArg("runs", process.argv[2] ?? "2");
 if (which("script") === null) throw new Error("needs `script` (util-linux) for a pseudo-terminal");
 
-const target = new Target();
-await target.start();
-const server = benchServer();
-await server.start();
-try {
+await withTargetAndServer(async (target, server) => {
   const launcher = await cliLauncher();
   for (let i = 0; i < runs; i++) {
     const created = await loadRun(server, `${target.url}/fixed`, 32, 5, 0);
@@ -25,7 +21,4 @@ try {
     if (r.code !== 0) throw new Error(`edgeperf agent exited ${r.code}: ${r.stdout.slice(-300)}`);
     console.log(JSON.stringify({ rps: Math.round(res.metrics.request_throughput.avg), terminalBytes: r.stdout.length }));
   }
-} finally {
-  await server.dispose();
-  await target.stop();
-}
+});

@@ -2,8 +2,8 @@
 // at concurrency c on the fixed target, printing the delivered mean concurrency (the
 // time-weighted mean in flight over the measured period) and the run's warnings.
 //   npx node bench/budget-tail.ts [runs=2] [requests=3000] [concurrency=32] [edge agents=6]
-import { benchServer, createRun, waitComplete } from "./lib/edgeperf.ts";
-import { Target, round, wholeArg } from "./lib/util.ts";
+import { createRun, waitComplete, withTargetAndServer } from "./lib/edgeperf.ts";
+import { round, wholeArg } from "./lib/util.ts";
 
 const [runsArg = "2", requestsArg = "3000", cArg = "32", agentsArg = "6"] = process.argv.slice(2);
 const runs = wholeArg("runs", runsArg);
@@ -11,11 +11,7 @@ const requests = wholeArg("requests", requestsArg);
 const c = wholeArg("concurrency", cArg);
 const agents = wholeArg("edge agents", agentsArg);
 
-const target = new Target();
-await target.start();
-const server = benchServer();
-await server.start();
-try {
+await withTargetAndServer(async (target, server) => {
   for (let i = 0; i < runs; i++) {
     const created = await createRun(server, {
       target: { url: `${target.url}/fixed`, api: "http", method: "GET" },
@@ -34,7 +30,4 @@ try {
       }),
     );
   }
-} finally {
-  await server.dispose();
-  await target.stop();
-}
+});

@@ -9,8 +9,8 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
-import { benchServer, nodeAgent, waitComplete } from "./lib/edgeperf.ts";
-import { Target, cpuSecondsBy, cpuSpent, round, targetPathArg, wholeArg } from "./lib/util.ts";
+import { nodeAgent, waitComplete, withTargetAndServer } from "./lib/edgeperf.ts";
+import { cpuSecondsBy, cpuSpent, round, targetPathArg, wholeArg } from "./lib/util.ts";
 import { autocannon, loadRun } from "./sections/loadgen.ts";
 
 const [secondsArg = "5", cArg = "32", pathArg = "/fixed"] = process.argv.slice(2);
@@ -61,35 +61,33 @@ function row(generator: string, requests: number, span: number, wall: number, cp
   };
 }
 
-const target = new Target();
-await target.start();
-const server = benchServer();
-await server.start();
 const rows: Row[] = [];
 try {
-  const url = target.url + path;
-  // autocannon alone against the target.
-  await autocannon(url, c, 1); // warm-up
-  let before = processes();
-  let t0 = performance.now();
-  const ac = await autocannon(url, c, seconds, ["--import", hook]);
-  let wall = (performance.now() - t0) / 1000;
-  rows.push(row("autocannon", ac.requests!, ac.requests! / ac.rps!, wall, { generator: generatorCpu(), ...cpuSpent(before, processes()) }));
+  await withTargetAndServer(async (target, server) => {
+    const url = target.url + path;
+    // autocannon alone against the target.
+    await autocannon(url, c, 1); // warm-up
+    let before = processes();
+    let t0 = performance.now();
+    const ac = await autocannon(url, c, seconds, ["--import", hook]);
+    let wall = (performance.now() - t0) / 1000;
+    rows.push(
+      row("autocannon", ac.requests!, ac.requests! / ac.rps!, wall, { generator: generatorCpu(), ...cpuSpent(before, processes()) }),
+    );
 
-  // The Node agent, its coordinator in wrangler dev, against the same target.
-  const created = await loadRun(server, url, c, seconds, 0);
-  before = processes();
-  t0 = performance.now();
-  const agent = nodeAgent(server, created, (seconds + 120) * 1000, ["--import", hook]);
-  const res = await waitComplete(server, created);
-  await agent;
-  wall = (performance.now() - t0) / 1000;
-  const requests = res.counts.completed + res.counts.failed;
-  const span = requests / res.metrics.request_throughput.avg; // the run's own measured span
-  rows.push(row("edgeperf agent (Node)", requests, span, wall, { generator: generatorCpu(), ...cpuSpent(before, processes()) }));
-  for (const r of rows) console.log(JSON.stringify(r));
+    // The Node agent, its coordinator in wrangler dev, against the same target.
+    const created = await loadRun(server, url, c, seconds, 0);
+    before = processes();
+    t0 = performance.now();
+    const agent = nodeAgent(server, created, (seconds + 120) * 1000, ["--import", hook]);
+    const res = await waitComplete(server, created);
+    await agent;
+    wall = (performance.now() - t0) / 1000;
+    const requests = res.counts.completed + res.counts.failed;
+    const span = requests / res.metrics.request_throughput.avg; // the run's own measured span
+    rows.push(row("edgeperf agent (Node)", requests, span, wall, { generator: generatorCpu(), ...cpuSpent(before, processes()) }));
+    for (const r of rows) console.log(JSON.stringify(r));
+  });
 } finally {
-  await server.dispose();
-  await target.stop();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -13,7 +13,7 @@
 // it refers to as /tmp/edge.bundle.js).
 import { writeFileSync } from "node:fs";
 import { Inspector } from "./lib/cdp.ts";
-import { benchServer, nodeAgent, waitComplete } from "./lib/edgeperf.ts";
+import { nodeAgent, waitComplete, withTargetAndServer } from "./lib/edgeperf.ts";
 import { Target, cpuSpent, round, targetPathArg, wholeArg, workerdCpu } from "./lib/util.ts";
 import { ceilingWithCpu, loadRun, targetRps } from "./sections/loadgen.ts";
 
@@ -26,9 +26,9 @@ const seconds = wholeArg("seconds", secondsArg);
 if (kind !== "edge" && kind !== "node" && kind !== "ceiling")
   throw new Error(`the last argument must be edge, node or ceiling, not ${kind}`);
 
-const target = new Target();
-await target.start();
 if (kind === "ceiling") {
+  const target = new Target();
+  await target.start();
   try {
     for (let i = 0; i < runs; i++) {
       const { rps, usPerRequest } = await ceilingWithCpu(target.url + path, c, seconds, Number(process.env.CEILING_OBJECTS ?? 0));
@@ -37,44 +37,39 @@ if (kind === "ceiling") {
   } finally {
     await target.stop();
   }
-  process.exit(0);
-}
-const server = benchServer();
-await server.start();
-try {
-  for (let i = 0; i < runs; i++) {
-    await target.reset();
-    const profile = process.env.ONE_RUN_PROFILE ? new Inspector() : null;
-    if (profile) {
-      await profile.connect(server.inspectorPort);
-      await profile.start(200);
+} else {
+  await withTargetAndServer(async (target, server) => {
+    for (let i = 0; i < runs; i++) {
+      await target.reset();
+      const profile = process.env.ONE_RUN_PROFILE ? new Inspector() : null;
+      if (profile) {
+        await profile.connect(server.inspectorPort);
+        await profile.start(200);
+      }
+      const before = workerdCpu();
+      const created = await loadRun(server, target.url + path, c, seconds, kind === "node" ? 0 : agents);
+      const nodeArgs = (process.env.ONE_RUN_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+      const agent = kind === "node" ? nodeAgent(server, created, (seconds + 120) * 1000, nodeArgs) : null;
+      const res = await waitComplete(server, created);
+      await agent;
+      const requests = res.counts.completed + res.counts.failed;
+      const cpu = cpuSpent(before, workerdCpu());
+      if (profile) {
+        writeFileSync(`${process.env.ONE_RUN_PROFILE}-${i}.cpuprofile`, JSON.stringify(await profile.stop()));
+        if (server.bundle) writeFileSync(`${process.env.ONE_RUN_PROFILE}.bundle.js`, server.bundle);
+        profile.close();
+      }
+      console.log(
+        JSON.stringify({
+          kind,
+          rps: round(res.metrics.request_throughput.avg, 1),
+          p50Ms: round(res.metrics.request_latency.p50, 2),
+          meanConcurrency: round(res.delivered?.concurrency?.mean ?? null, 2),
+          targetRps: round(await targetRps(target), 1),
+          // Run creation and wind-down included.
+          workerdUsPerRequest: round(((cpu.workerd ?? 0) * 1e6) / requests, 1),
+        }),
+      );
     }
-    const before = workerdCpu();
-    const created = await loadRun(server, target.url + path, c, seconds, kind === "node" ? 0 : agents);
-    const nodeArgs = (process.env.ONE_RUN_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
-    const agent = kind === "node" ? nodeAgent(server, created, (seconds + 120) * 1000, nodeArgs) : null;
-    const res = await waitComplete(server, created);
-    await agent;
-    const requests = res.counts.completed + res.counts.failed;
-    const cpu = cpuSpent(before, workerdCpu());
-    if (profile) {
-      writeFileSync(`${process.env.ONE_RUN_PROFILE}-${i}.cpuprofile`, JSON.stringify(await profile.stop()));
-      if (server.bundle) writeFileSync(`${process.env.ONE_RUN_PROFILE}.bundle.js`, server.bundle);
-      profile.close();
-    }
-    console.log(
-      JSON.stringify({
-        kind,
-        rps: round(res.metrics.request_throughput.avg, 1),
-        p50Ms: round(res.metrics.request_latency.p50, 2),
-        meanConcurrency: round(res.delivered?.concurrency?.mean ?? null, 2),
-        targetRps: round(await targetRps(target), 1),
-        // Run creation and wind-down included.
-        workerdUsPerRequest: round(((cpu.workerd ?? 0) * 1e6) / requests, 1),
-      }),
-    );
-  }
-} finally {
-  await server.dispose();
-  await target.stop();
+  });
 }

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DevServer, api } from "../../cli/dev-server.ts";
-import { bundle, run } from "./util.ts";
+import { Target, bundle, run } from "./util.ts";
 
 export { DevServer, api };
 
@@ -34,6 +34,23 @@ export function benchServer(): DevServer {
     captureBundle: true,
     stateParent: BENCH_STATE_DIR,
   });
+}
+
+/**
+ * The bench target and a benchServer, started for `fn` and stopped whatever happens: the
+ * frame of every single-purpose script that measures runs against the target.
+ */
+export async function withTargetAndServer<T>(fn: (target: Target, server: DevServer) => Promise<T>): Promise<T> {
+  const target = new Target();
+  await target.start();
+  const server = benchServer();
+  try {
+    await server.start();
+    return await fn(target, server);
+  } finally {
+    await server.dispose();
+    await target.stop();
+  }
 }
 
 export async function createRun(server: DevServer, spec: Record<string, unknown>): Promise<Created> {

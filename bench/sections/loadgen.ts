@@ -152,7 +152,8 @@ function runRow(tool: string, res: any): ToolRow {
   };
 }
 
-async function edgeperf(server: DevServer, url: string, c: number, seconds: number, agents: number): Promise<ToolRow> {
+/** A run on edge agents as the section's edgeperf rows measure it, with the local workerd's CPU a request. */
+export async function edgeperf(server: DevServer, url: string, c: number, seconds: number, agents: number): Promise<ToolRow> {
   const before = workerdCpu();
   const created = await loadRun(server, url, c, seconds, agents);
   const row = runRow("edgeperf", await waitComplete(server, created));
