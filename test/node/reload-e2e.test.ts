@@ -7,16 +7,15 @@
 // The restart is triggered by changing a var in a copy of wrangler.toml kept outside the
 // checkout (its `main` made absolute), which wrangler dev watches, so the test never
 // touches the checkout's files. (An --env-file is not watched; a source edit would be.)
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MIN_CALL_GAP_MS } from "../../agent/policy.ts";
 import { PROJECT_ROOT } from "../../cli/wrangler.ts";
-import { DEV_API_TOKEN, api, e2eServer } from "./dev-server.ts";
+import { DEV_API_TOKEN, api, e2eServer, tempDir } from "./dev-server.ts";
 import { OpenAIServer } from "./openai-server.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "edgeperf-reload-"));
+const dir = tempDir("edgeperf-reload-");
 const configPath = join(dir, "wrangler.toml");
 const original = readFileSync(join(PROJECT_ROOT, "wrangler.toml"), "utf8");
 if (!original.includes('main = "worker/index.ts"') || !original.includes("\n[vars]\n"))
@@ -35,7 +34,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await srv.stop();
   await dev.dispose();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -2,14 +2,13 @@
 // --out DIR` writes it; GET /v1/runs/:id/report serves the same file during the grace
 // window. Here it is opened from disk (file://) in headless Chromium with every request
 // but the file itself refused, and must draw its charts and tables all the same.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium } from "./browser.ts";
 import { edgeperf } from "./cli-process.ts";
-import { api, e2eServer } from "./dev-server.ts";
+import { api, e2eServer, tempDir } from "./dev-server.ts";
 import { createRun, drive } from "./drive.ts";
 import type { Run } from "./drive.ts";
 
@@ -50,7 +49,7 @@ beforeAll(async () => {
   await drive(server.url, run, { concurrency: 4, pauseMs: 150 });
   final = (await api(server.url, "GET", `/v1/runs/${run.id}/results`, run.readToken)).body;
   expect(final.final).toBe(true);
-  dir = mkdtempSync(join(tmpdir(), "edgeperf-report-"));
+  dir = tempDir("edgeperf-report-");
   const r = await edgeperf(["results", run.id, "--server", server.url, "--token", run.readToken, "--out", dir]);
   // Exit 1: the run has a failed threshold (request_latency.p50<100).
   expect(r.code, r.stderr).toBe(1);
@@ -60,7 +59,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await server.dispose();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 /** Pixels of a chart's canvas in a saturated colour: series, not axes or grid (greys). */
