@@ -405,10 +405,11 @@ async function main(): Promise<number> {
       await server.start();
       if (viaWrangler.includes("loadgen")) {
         const l = await loadgen(server, target, args.quick);
-        const rps = (tool: string) => l.fixed.find((x) => x.tool === tool)?.rps ?? null;
+        const fixedRow = (tool: string) => l.fixed.find((x) => x.tool === tool);
+        const rps = (tool: string) => fixedRow(tool)?.rps ?? null;
         r.loadgen = {
           edgeperfRps: rps("edgeperf"),
-          edgeperfWorkerdUsPerRequest: l.fixed.find((x) => x.tool === "edgeperf")?.workerdUsPerRequest ?? null,
+          edgeperfWorkerdUsPerRequest: fixedRow("edgeperf")?.workerdUsPerRequest ?? null,
           nodeAgentRps: rps("edgeperf agent (Node)"),
           autocannonRps: rps("autocannon"),
           heyRps: rps("hey"),

@@ -82,7 +82,7 @@ export interface FixedDelayOut {
  * just before the measured loop, after the warm-up (e.g. to reset the target's counts),
  * `finished` just after it, while its workerd still runs (e.g. to read its CPU).
  */
-export async function workerdCeiling(
+async function workerdCeiling(
   url: string,
   c: number,
   seconds: number,
@@ -278,8 +278,8 @@ export async function loadgen(server: DevServer, target: Target, quick: boolean)
       log(`  ${row.rps} req/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms (target saw ${row.targetRps} req/s)`);
       await sleep(500);
       // The ceilings right after edgeperf's run on the same target, so that the ratio
-      // compares the two under the same conditions (measured at the section's end, after
-      // the target had served a few million requests, the bare loop read up to a fifth lower).
+      // compares two measurements a minute apart, not the two ends of a section on a VM
+      // whose speed drifts from minute to minute.
       if (key === "fixed" && name === "edgeperf") {
         await ceilings(target, c, seconds, agents, out);
         await edgeCeilingPairs(server, target, c, seconds, agents, row, out);
