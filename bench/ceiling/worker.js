@@ -9,13 +9,26 @@
 //     shape costs by itself, with none of edgeperf's work (bench/one-run.ts `ceiling`).
 import { DurableObject } from "cloudflare:workers";
 
-async function loops(c, ms, target) {
+// `init` (comma-separated) adds parts of what an edge agent's fetch carries, to price each:
+// signal (a new AbortController's), headers (an empty Headers), manual (redirect: "manual").
+function initFor(parts) {
+  if (parts.length === 0) return null;
+  const headers = parts.includes("headers") ? new Headers() : undefined;
+  return () => ({
+    ...(headers ? { headers } : {}),
+    ...(parts.includes("manual") ? { redirect: "manual" } : {}),
+    ...(parts.includes("signal") ? { signal: new AbortController().signal } : {}),
+  });
+}
+
+async function loops(c, ms, target, parts = []) {
   const t0 = Date.now();
   let n = 0;
+  const init = initFor(parts);
   await Promise.all(
     Array.from({ length: c }, async () => {
       while (Date.now() - t0 < ms) {
-        const res = await fetch(target);
+        const res = await (init ? fetch(target, init()) : fetch(target));
         await res.arrayBuffer();
         n++;
       }
@@ -25,8 +38,8 @@ async function loops(c, ms, target) {
 }
 
 export class Looper extends DurableObject {
-  loops(c, ms, target) {
-    return loops(c, ms, target);
+  loops(c, ms, target, parts) {
+    return loops(c, ms, target, parts);
   }
 }
 
@@ -39,13 +52,14 @@ export default {
     const ms = Number(u.searchParams.get("ms"));
     const target = u.searchParams.get("target");
     const objects = Number(u.searchParams.get("objects") ?? 0);
+    const parts = (u.searchParams.get("init") ?? "").split(",").filter((p) => p !== "");
     if (objects === 0) {
-      const { n, seconds } = await loops(c, ms, target);
+      const { n, seconds } = await loops(c, ms, target, parts);
       return Response.json({ n, seconds, rps: n / seconds });
     }
     const each = Math.ceil(c / objects);
     const runs = await Promise.all(
-      Array.from({ length: objects }, (_, i) => env.LOOPER.get(env.LOOPER.idFromName(`looper-${i}`)).loops(each, ms, target)),
+      Array.from({ length: objects }, (_, i) => env.LOOPER.get(env.LOOPER.idFromName(`looper-${i}`)).loops(each, ms, target, parts)),
     );
     const n = runs.reduce((a, r) => a + r.n, 0);
     const seconds = Math.max(...runs.map((r) => r.seconds));
