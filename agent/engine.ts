@@ -16,7 +16,7 @@ import { MAX_LEASE_WANT } from "../contract/protocol";
 import type { LeaseAnswer, LeaseBody, ReportAnswer, ReportBody } from "../contract/protocol";
 import type { RunSpec } from "../contract/spec";
 import type { CallClock, Moment } from "./policy";
-import { drainFirst, leaseDepth, leaseWant, needsCredits, newCallClock, nextWake, plan } from "./policy";
+import { drainFirst, leaseDepth, leaseWant, lowWater, needsCredits, newCallClock, nextWake, plan } from "./policy";
 import type { DatasetItem } from "../contract/dataset";
 import { DEFAULT_TOKENIZER } from "../contract/spec";
 import type { DatasetLoader } from "./datasets";
@@ -122,6 +122,11 @@ export class AgentEngine {
     this.waker = new Waker(this.now, opts.sleep ?? ((ms) => new Promise<void>((r) => setTimeout(r, ms))));
     this.maxWant = Math.max(1, Math.min(MAX_LEASE_WANT, Math.floor(opts.want ?? MAX_LEASE_WANT)));
     this.maxOfflineMs = opts.maxOfflineMs ?? 60_000;
+    if (state?.pace) {
+      this.rttMs = state.pace.rttMs;
+      this.latencyMs = state.pace.latencyMs;
+      this.updateDepth();
+    }
   }
 
   get state(): AgentState {
@@ -408,7 +413,7 @@ export class AgentEngine {
       const wantsLease = () =>
         work.lease &&
         this.state.stop === "running" &&
-        needsCredits(this.state, this.moment(false), this.calls.depth, this.calls.drainFirst);
+        needsCredits(this.state, this.moment(false), this.calls.depth, this.calls.drainFirst, this.calls.low);
       if (work.report && this.transport.reportThenLease && wantsLease()) {
         await this.reportThenLease(this.transport.reportThenLease.bind(this.transport));
       } else {
@@ -549,6 +554,8 @@ export class AgentEngine {
     const cycleMs = this.rttMs === null ? null : this.rttMs * (this.transport.reportThenLease ? 1 : 2);
     this.calls.depth = leaseDepth(s.share, sendsPerMs, cycleMs);
     this.calls.drainFirst = drainFirst(s.share, sendsPerMs, cycleMs);
+    this.calls.low = lowWater(s.share, sendsPerMs, cycleMs);
+    s.pace = { rttMs: this.rttMs, latencyMs: this.latencyMs };
   }
 
   private stopFlags(stop: boolean, finishLeased: boolean): void {

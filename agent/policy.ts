@@ -91,6 +91,8 @@ export interface CallClock {
   depth: number;
   /** Concurrency mode: lease only once nothing is held (see drainFirst). */
   drainFirst: boolean;
+  /** Concurrency mode: credits that last until a lease answer arrives (see lowWater). */
+  low: number;
 }
 
 export const newCallClock = (): CallClock => ({
@@ -100,13 +102,34 @@ export const newCallClock = (): CallClock => ({
   blockedUntil: 0,
   depth: 0,
   drainFirst: false,
+  low: Number.POSITIVE_INFINITY,
 });
 
 /**
- * Would a lease now help keep sending without a stall? `depth`: credits to keep in hand;
- * `drain`: concurrency mode only asks once nothing is held (drainFirst).
+ * Concurrency mode: how few credits may be held before a lease goes out. Leasing as soon
+ * as half the depth had room brought half a depth a call; holding off until the credits in
+ * hand only cover the lease's round trip (three cycles of sends, as in the depth) or half a
+ * gap of sends, whichever is more, and then filling the window brings most of the depth a
+ * call. An agent of a share of six on a fast local target made about a third fewer calls
+ * (docs/BENCHMARKS.md). Infinite until a round trip was measured (the half-depth rule alone).
  */
-export function needsCredits(s: AgentState, m: Pick<Moment, "wall" | "inflight">, depth = 0, drain = false): boolean {
+export function lowWater(share: number, sendsPerMs: number, cycleMs: number | null): number {
+  if (cycleMs === null) return Number.POSITIVE_INFINITY;
+  return Math.max(share, cover(sendsPerMs, cycleMs), Math.ceil((sendsPerMs * MIN_CALL_GAP_MS) / 2));
+}
+
+/**
+ * Would a lease now help keep sending without a stall? `depth`: credits to keep in hand;
+ * `drain`: concurrency mode only asks once nothing is held (drainFirst); `low`: nor while
+ * more than this are held (lowWater).
+ */
+export function needsCredits(
+  s: AgentState,
+  m: Pick<Moment, "wall" | "inflight">,
+  depth = 0,
+  drain = false,
+  low = Number.POSITIVE_INFINITY,
+): boolean {
   const last = s.held[s.held.length - 1];
   // Rate mode: keep about half a report interval of the schedule ahead of the clock.
   if (isRateMode(s.spec) && last?.at !== undefined) return dueWall(s, last) - m.wall < s.reportIntervalMs / 2;
@@ -118,10 +141,10 @@ export function needsCredits(s: AgentState, m: Pick<Moment, "wall" | "inflight">
   // Below the depth held, so a round trip never stalls sending; but only once the
   // coordinator's cap (share + depth, counting held + in flight + unreported; the report
   // rides with the lease) has room for half the depth, since a smaller grant costs a
-  // round trip without adding much to send.
+  // round trip without adding much to send, and once what is held is down to `low`.
   const d = Math.max(depth, s.share);
   const room = s.share + d - s.held.length - m.inflight;
-  return s.held.length < d && room >= Math.ceil(d / 2);
+  return s.held.length < d && room >= Math.ceil(d / 2) && s.held.length <= low;
 }
 
 export function leaseWant(s: AgentState, inflight: number, maxWant: number, depth = 0): number {
@@ -132,7 +155,7 @@ export function leaseWant(s: AgentState, inflight: number, maxWant: number, dept
 /** The coordinator call(s) to make now, if any: a report first, then a lease. */
 export function plan(s: AgentState, m: Moment, c: CallClock): { report: boolean; lease: boolean } | null {
   if (s.stop === "gone" || m.now < c.blockedUntil) return null;
-  const lease = !m.winding && s.stop === "running" && m.now >= c.leaseRetryAt && needsCredits(s, m, c.depth, c.drainFirst);
+  const lease = !m.winding && s.stop === "running" && m.now >= c.leaseRetryAt && needsCredits(s, m, c.depth, c.drainFirst, c.low);
   const interval = s.reportIntervalMs;
   const n = s.results.length;
   const last = m.inflight === 0 && (m.winding || s.stop !== "running");

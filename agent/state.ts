@@ -73,6 +73,12 @@ export interface AgentState {
   sessionItems?: number[];
   /** multi_turn: sessions started, completed and cut since the last report. */
   sessionCounts?: SessionCounts;
+  /**
+   * The pacing estimates (ms, moving averages) behind the lease depth: the coordinator's
+   * round trip and the target's latency. Kept across slices, so a new slice paces its
+   * leases from its first call instead of one share at a time until it has measured again.
+   */
+  pace?: { rttMs: number | null; latencyMs: number | null };
 }
 
 export const isRateMode = (spec: RunSpec): boolean => "rate" in spec.load;

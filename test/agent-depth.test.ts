@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { MAX_DEPTH_SHARES } from "../contract/protocol";
-import { MIN_CALL_GAP_MS, drainFirst, leaseDepth, leaseWant, needsCredits } from "../agent/policy";
+import { MIN_CALL_GAP_MS, drainFirst, leaseDepth, leaseWant, lowWater, needsCredits } from "../agent/policy";
 import type { AgentState } from "../agent/state";
 
 describe("the agent's lease depth", () => {
@@ -44,6 +44,27 @@ describe("the agent's lease depth", () => {
     expect(leaseWant(state(8, 20), 8, 1_000, 40)).toBe(20);
     // Without depth (one share), 20 held is plenty.
     expect(needsCredits(state(8, 20), { wall: 0, inflight: 8 }, 0)).toBe(false);
+  });
+
+  it("holds off a lease until what it holds covers the round trip or half a gap, then fills the window", () => {
+    // Share 6 on a 7.6 ms target (0.79 a millisecond) over a 5 ms cycle: three cycles of
+    // sends are 12, half a gap of sends 99; the depth is sixty-four shares (384).
+    expect(lowWater(6, 6 / 7.6, 5)).toBe(99);
+    expect(leaseDepth(6, 6 / 7.6, 5)).toBe(384);
+    // Half the depth has room at 192 held, but 150 still last: no lease yet.
+    expect(needsCredits(state(6, 150), { wall: 0, inflight: 6 }, 384, false, 99)).toBe(false);
+    expect(needsCredits(state(6, 150), { wall: 0, inflight: 6 }, 384)).toBe(true);
+    // At 99 it asks, for the rest of the window: 285 credits in one call, not 192.
+    expect(needsCredits(state(6, 99), { wall: 0, inflight: 6 }, 384, false, 99)).toBe(true);
+    expect(leaseWant(state(6, 99), 6, 1_000, 384)).toBe(285);
+    // A far coordinator: its round trip's cover wins (share 8, a 50 ms target, 200 ms cycles).
+    expect(lowWater(8, 8 / 50, 200)).toBe(96);
+    // A slow target: never under a share.
+    expect(lowWater(6, 6 / 1000, 1)).toBe(6);
+    // Nothing measured yet: no low-water mark, the half-depth rule alone.
+    expect(lowWater(6, 6 / 7.6, null)).toBe(Number.POSITIVE_INFINITY);
+    // Where the low-water mark is above half the depth, the half-depth rule decides.
+    expect(needsCredits(state(8, 20), { wall: 0, inflight: 8 }, 40, false, 96)).toBe(true);
   });
 
   it("on a target too fast for the deepest lease, sends what it holds before asking again", () => {

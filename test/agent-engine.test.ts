@@ -147,6 +147,52 @@ describe("one engine", () => {
   });
 });
 
+describe("pacing across slices", () => {
+  /**
+   * Runs 400 requests at a share of 4: a first slice of 60, its state through JSON (less
+   * `pace` when `forget`), then a second engine to the end. Returns the first lease body
+   * the second engine sent (either route), the stored state, and the run's counts.
+   */
+  async function twoSlices(forget: boolean) {
+    const run = await createRun(spec({ stop: { requests: 400 } }));
+    const target = new FakeTarget(1, 1);
+    const leases: Array<{ second: boolean; body: { want: number; depth?: number } }> = [];
+    let second = false;
+    // The Worker as the network, with each lease body written down on the way.
+    const coordinator: typeof fetch = async (input, init) => {
+      const path = new URL(String(input)).pathname;
+      if (path.endsWith("/leases")) leases.push({ second, body: JSON.parse(String(init?.body)) });
+      if (path.endsWith("/report-lease")) leases.push({ second, body: JSON.parse(String(init?.body)).lease });
+      return worker(input, init);
+    };
+    const a = engine(run, target, { coordinator });
+    await a.join();
+    expect(await a.runSlice({ maxRequests: 60 })).toBe("continue");
+    const { pace, ...rest } = JSON.parse(JSON.stringify(a.state)) as AgentState;
+    second = true;
+    const b = engine(run, target, { coordinator }, forget ? rest : { ...rest, ...(pace ? { pace } : {}) });
+    for (let outcome = await b.runSlice({}); outcome !== "done"; outcome = await b.runSlice({}));
+    return { pace, firstLease: leases.find((l) => l.second)?.body, counts: (await status(run)).body.counts };
+  }
+
+  it("keeps its round-trip and latency estimates in its state, so the next slice's first lease asks for the measured depth", async () => {
+    const { pace, firstLease, counts } = await twoSlices(false);
+    expect(pace?.rttMs).toBeGreaterThan(0);
+    expect(pace?.latencyMs).toBeGreaterThan(0);
+    // With nothing measured a share of 4 asks for one share of depth (no depth field);
+    // the carried estimates ask for more from the first lease on.
+    expect(firstLease?.depth).toBeGreaterThan(4);
+    expect(counts).toEqual({ granted: 400, returned: 0, completed: 400, failed: 0, abandoned: 0, outstanding: 0 });
+  });
+
+  it("without carried estimates, a new engine's first lease asks for one share of depth", async () => {
+    const { firstLease, counts } = await twoSlices(true);
+    expect(firstLease).toBeDefined();
+    expect(firstLease?.depth).toBeUndefined();
+    expect(counts).toMatchObject({ granted: 400, completed: 400, outstanding: 0 });
+  });
+});
+
 describe("two engines", () => {
   it("share one run's budget exactly and never exceed the run's concurrency together", async () => {
     const run = await createRun(spec());
