@@ -325,12 +325,14 @@ async function ceilings(target: Target, c: number, seconds: number, agents: numb
 }
 
 /** Pairs of edgeperf and the bare loop beyond the first (see LoadgenOut.edgeCeilingPairs). */
-const EXTRA_PAIRS = 2;
+const EXTRA_PAIRS = 4;
 
 /**
  * The edge figure from several alternated pairs: the first is the fixed row's edgeperf run
- * and the ceiling just after it, then EXTRA_PAIRS more of the same, back to back. One pair
- * swung between 0.61× and 0.87× over a day on this VM; the median of three is the figure.
+ * and the ceiling just after it, then EXTRA_PAIRS more back to back, every other one with
+ * the bare loop first, so a machine that speeds up or slows down over the section favours
+ * neither side. One pair swung between 0.47× and 0.87× on this VM, three pairs' median
+ * between 0.57× and 0.72× in two runs of one tree; the median of five is the figure.
  */
 async function edgeCeilingPairs(
   server: DevServer,
@@ -351,8 +353,11 @@ async function edgeCeilingPairs(
   for (let i = 0; i < EXTRA_PAIRS; i++) {
     log(`loadgen: edgeperf and the bare loop again (pair ${i + 2} of ${EXTRA_PAIRS + 1}), c=${c}, ${seconds} s each`);
     await target.reset();
+    const ceilingFirst = i % 2 === 0;
+    const before = ceilingFirst ? await ceilingWithCpu(url, c, seconds, 0) : null;
+    await target.reset();
     const edge = await edgeperf(server, url, c, seconds, agents);
-    const ceiling = await ceilingWithCpu(url, c, seconds, 0);
+    const ceiling = before ?? (await ceilingWithCpu(url, c, seconds, 0));
     out.edgeCeilingPairs.push(pair(edge.rps, ceiling.rps));
     log(`  ${edge.rps} vs ${ceiling.rps} req/s`);
   }
