@@ -46,21 +46,20 @@ describe("the agent's lease depth", () => {
     expect(needsCredits(state(8, 20), { wall: 0, inflight: 8 }, 0)).toBe(false);
   });
 
-  it("holds off a lease until what it holds only covers the round trip, then fills the window", () => {
+  it("holds off a lease until what it holds covers the round trip or half a gap, then fills the window", () => {
     // Share 6 on a 7.6 ms target (0.79 a millisecond) over a 5 ms cycle: three cycles of
-    // sends are 12; the depth is sixty-four shares (384).
-    expect(lowWater(6, 6 / 7.6, 5)).toBe(12);
+    // sends are 12, half a gap of sends 99; the depth is sixty-four shares (384).
+    expect(lowWater(6, 6 / 7.6, 5)).toBe(99);
     expect(leaseDepth(6, 6 / 7.6, 5)).toBe(384);
     // Half the depth has room at 192 held, but 150 still last: no lease yet.
-    expect(needsCredits(state(6, 150), { wall: 0, inflight: 6 }, 384, false, 12)).toBe(false);
+    expect(needsCredits(state(6, 150), { wall: 0, inflight: 6 }, 384, false, 99)).toBe(false);
     expect(needsCredits(state(6, 150), { wall: 0, inflight: 6 }, 384)).toBe(true);
-    // At 12 it asks, for the rest of the window: 372 credits in one call, not 192.
-    expect(needsCredits(state(6, 13), { wall: 0, inflight: 6 }, 384, false, 12)).toBe(false);
-    expect(needsCredits(state(6, 12), { wall: 0, inflight: 6 }, 384, false, 12)).toBe(true);
-    expect(leaseWant(state(6, 12), 6, 1_000, 384)).toBe(372);
-    // A far coordinator: its round trip's cover (share 8, a 50 ms target, 200 ms cycles).
+    // At 99 it asks, for the rest of the window: 285 credits in one call, not 192.
+    expect(needsCredits(state(6, 99), { wall: 0, inflight: 6 }, 384, false, 99)).toBe(true);
+    expect(leaseWant(state(6, 99), 6, 1_000, 384)).toBe(285);
+    // A far coordinator: its round trip's cover wins (share 8, a 50 ms target, 200 ms cycles).
     expect(lowWater(8, 8 / 50, 200)).toBe(96);
-    // A slow target or a near coordinator: never under a share.
+    // A slow target: never under a share.
     expect(lowWater(6, 6 / 1000, 1)).toBe(6);
     // Nothing measured yet: no low-water mark, the half-depth rule alone.
     expect(lowWater(6, 6 / 7.6, null)).toBe(Number.POSITIVE_INFINITY);
