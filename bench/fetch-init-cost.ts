@@ -1,6 +1,7 @@
 // What each part of an edge agent's fetch init costs workerd, in CPU a request: the bare
 // fetch loop (bench/ceiling/) with none, then with each of a new AbortController's signal,
-// an empty Headers and redirect "manual", alternating, on one `wrangler dev`.
+// one signal shared by every fetch, an empty Headers and redirect "manual", alternating, on
+// one `wrangler dev`.
 //   npx node bench/fetch-init-cost.ts [rounds=2] [concurrency=32] [seconds=5] [objects=6] [variants=,signal,headers,manual,signal+headers+manual]
 // Prints one JSON line per loop: the variant, req/s and the local workerd's CPU a request.
 import { API_TOKEN, DevServer } from "./lib/edgeperf.ts";

@@ -10,14 +10,17 @@
 import { DurableObject } from "cloudflare:workers";
 
 // `init` (comma-separated) adds parts of what an edge agent's fetch carries, to price each:
-// signal (a new AbortController's), headers (an empty Headers), manual (redirect: "manual").
+// signal (a new AbortController's), shared (one signal for every fetch), headers (an empty
+// Headers), manual (redirect: "manual").
 function initFor(parts) {
   if (parts.length === 0) return null;
   const headers = parts.includes("headers") ? new Headers() : undefined;
+  const shared = parts.includes("shared") ? new AbortController().signal : undefined;
   return () => ({
     ...(headers ? { headers } : {}),
     ...(parts.includes("manual") ? { redirect: "manual" } : {}),
     ...(parts.includes("signal") ? { signal: new AbortController().signal } : {}),
+    ...(shared ? { signal: shared } : {}),
   });
 }
 
