@@ -26,6 +26,11 @@ export interface DevServerOptions {
 export class DevServer {
   private wrangler: Wrangler | null = null;
   readonly persistTo: string;
+  /**
+   * wrangler's own temporary folder: a server killed as a crash would (kill) cannot remove
+   * the miniflare folder it made there, so dispose removes the whole of it.
+   */
+  readonly tmp: string;
   readonly apiToken: string;
   port = 0;
   inspectorPort = 0;
@@ -40,6 +45,7 @@ export class DevServer {
     this.options = options;
     this.apiToken = options.apiToken;
     this.persistTo = mkdtempSync(join(options.stateParent ?? tmpdir(), "edgeperf-dev-"));
+    this.tmp = mkdtempSync(join(tmpdir(), "edgeperf-wrangler-tmp-"));
   }
 
   get url(): string {
@@ -62,6 +68,7 @@ export class DevServer {
         persistTo: this.persistTo,
         stdio: "pipe",
         extraArgs: this.options.extraArgs ?? [],
+        tmpDir: this.tmp,
       });
       try {
         await this.wrangler.ready(this.options.readyTimeoutMs ?? 90_000);
@@ -90,13 +97,15 @@ export class DevServer {
 
   /**
    * Stops the server (SIGTERM, so wrangler removes its own temporary folders; SIGKILL if
-   * it lingers) and deletes its storage.
+   * it lingers) and deletes its storage and its temporary folder, with what an earlier
+   * kill left there.
    */
   async dispose(): Promise<void> {
     const w = this.wrangler;
     this.wrangler = null;
     await w?.stop();
     rmSync(this.persistTo, { recursive: true, force: true });
+    rmSync(this.tmp, { recursive: true, force: true });
   }
 }
 

@@ -31,6 +31,8 @@ export interface WranglerOptions {
   /** "pipe": output kept for error messages, own process group (demo). "inherit": the user's terminal (dev). */
   stdio: "pipe" | "inherit";
   extraArgs?: string[];
+  /** wrangler's temporary folder (TMPDIR), where miniflare keeps its own; the OS's when absent. */
+  tmpDir?: string;
 }
 
 export class Wrangler {
@@ -57,7 +59,12 @@ export class Wrangler {
       ...(opts.extraArgs ?? []),
     ];
     this.group = opts.stdio === "pipe";
-    const env = { ...process.env, WRANGLER_SEND_METRICS: "false", ...(this.group ? { CI: "true" } : {}) };
+    const env = {
+      ...process.env,
+      WRANGLER_SEND_METRICS: "false",
+      ...(this.group ? { CI: "true" } : {}),
+      ...(opts.tmpDir !== undefined ? { TMPDIR: opts.tmpDir } : {}),
+    };
     this.proc = spawn(process.execPath, args, {
       cwd: PROJECT_ROOT,
       env,

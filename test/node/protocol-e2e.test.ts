@@ -1,6 +1,7 @@
 // The foundation's acceptance checks against a real `wrangler dev`: an external agent
 // that speaks wire protocol v1 with plain fetch (as curl would) runs a run end to end,
 // and a restart on the same storage in the middle of a drain loses nothing.
+import { readdirSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEV_API_TOKEN, api, e2eServer } from "./dev-server.ts";
 
@@ -108,6 +109,9 @@ describe("a restart of the local server", () => {
 
     await server.kill();
     await server.start();
+    // The killed wrangler could not remove its miniflare folder; it is in the server's own
+    // temporary folder (with the new one's), which dispose() removes whole.
+    expect(readdirSync(server.tmp).filter((d) => d.startsWith("miniflare-")).length).toBeGreaterThanOrEqual(2);
 
     const mid = await api(server.url, "GET", path, run.readToken);
     expect(mid.body).toMatchObject({ phase: "draining" });
