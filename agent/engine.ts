@@ -123,10 +123,17 @@ export class AgentEngine {
     this.maxWant = Math.max(1, Math.min(MAX_LEASE_WANT, Math.floor(opts.want ?? MAX_LEASE_WANT)));
     this.maxOfflineMs = opts.maxOfflineMs ?? 60_000;
     if (state?.pace) {
-      this.rttMs = state.pace.rttMs;
-      this.latencyMs = state.pace.latencyMs;
+      // Stored JSON: anything but a finite number is "not measured".
+      const finite = (x: unknown) => (typeof x === "number" && Number.isFinite(x) ? x : null);
+      this.rttMs = finite(state.pace.rttMs);
+      this.latencyMs = finite(state.pace.latencyMs);
       this.updateDepth();
     }
+  }
+
+  /** The lease depth and low-water mark in use (agent/policy.ts); for tests and diagnostics. */
+  get pacing(): { depth: number; low: number } {
+    return { depth: this.calls.depth, low: this.calls.low };
   }
 
   get state(): AgentState {

@@ -144,10 +144,11 @@ export function needsCredits(
   // Below the depth held, so a round trip never stalls sending; but only once the
   // coordinator's cap (share + depth, counting held + in flight + unreported; the report
   // rides with the lease) has room for half the depth, since a smaller grant costs a
-  // round trip without adding much to send, and once what is held is down to `low`.
+  // round trip without adding much to send, and once what is held is down to `low` (never
+  // under the share: `low` was computed before the latest answer, whose share may be larger).
   const d = Math.max(depth, s.share);
   const room = s.share + d - s.held.length - m.inflight;
-  return s.held.length < d && room >= Math.ceil(d / 2) && s.held.length <= low;
+  return s.held.length < d && room >= Math.ceil(d / 2) && s.held.length <= Math.max(low, s.share);
 }
 
 export function leaseWant(s: AgentState, inflight: number, maxWant: number, depth = 0): number {

@@ -63,6 +63,10 @@ describe("the agent's lease depth", () => {
     expect(lowWater(6, 6 / 1000, 1)).toBe(6);
     // Nothing measured yet: no low-water mark, the half-depth rule alone.
     expect(lowWater(6, 6 / 7.6, null)).toBe(Number.POSITIVE_INFINITY);
+    // A mark computed before the share grew (0 → 6, a first answer) still lets the new
+    // share's worth be held: it never holds back below one share.
+    expect(needsCredits(state(6, 6), { wall: 0, inflight: 0 }, 384, false, 0)).toBe(true);
+    expect(needsCredits(state(6, 7), { wall: 0, inflight: 0 }, 384, false, 0)).toBe(false);
     // Where the low-water mark is above half the depth, the half-depth rule decides.
     expect(needsCredits(state(8, 20), { wall: 0, inflight: 8 }, 40, false, 96)).toBe(true);
   });

@@ -414,8 +414,9 @@ export async function fixedDelay(server: DevServer, target: Target, seconds: num
     const bare = bareFirst ?? (await bareRun());
     edgePairs.push({ edge, reference: bare, ratio: edge.seen && bare.seen ? round(edge.seen / bare.seen, 3) : null });
   }
-  const byRatio = [...edgePairs].sort((a, b) => (a.ratio ?? 0) - (b.ratio ?? 0));
-  const { edge, reference } = byRatio[Math.floor(byRatio.length / 2)]!;
+  // Pairs with a ratio (a failed run has none), by ratio; with none at all, the first pair.
+  const byRatio = edgePairs.filter((p) => p.ratio !== null).sort((a, b) => a.ratio! - b.ratio!);
+  const { edge, reference } = byRatio[Math.floor(byRatio.length / 2)] ?? edgePairs[0]!;
   return {
     delayMs,
     concurrency: c,
