@@ -80,6 +80,16 @@ function engine(
   );
 }
 
+/** The Worker as the coordinator's network, with each lease body handed to `onLease` on the way (either route). */
+function watchLeases(onLease: (body: { want: number; depth?: number }) => void): typeof fetch {
+  return async (input, init) => {
+    const path = new URL(String(input)).pathname;
+    if (path.endsWith("/leases")) onLease(JSON.parse(String(init?.body)));
+    if (path.endsWith("/report-lease")) onLease(JSON.parse(String(init?.body)).lease);
+    return worker(input, init);
+  };
+}
+
 const spec = (over: Record<string, unknown> = {}) => ({
   target: { url: "https://api.example.org/v1/chat/completions", model: "m", stream: true },
   load: { concurrency: 4 },
@@ -158,13 +168,7 @@ describe("pacing across slices", () => {
     const target = new FakeTarget(1, 1);
     const leases: Array<{ second: boolean; body: { want: number; depth?: number } }> = [];
     let second = false;
-    // The Worker as the network, with each lease body written down on the way.
-    const coordinator: typeof fetch = async (input, init) => {
-      const path = new URL(String(input)).pathname;
-      if (path.endsWith("/leases")) leases.push({ second, body: JSON.parse(String(init?.body)) });
-      if (path.endsWith("/report-lease")) leases.push({ second, body: JSON.parse(String(init?.body)).lease });
-      return worker(input, init);
-    };
+    const coordinator = watchLeases((body) => leases.push({ second, body }));
     const a = engine(run, target, { coordinator });
     await a.join();
     expect(await a.runSlice({ maxRequests: 60 })).toBe("continue");
@@ -202,12 +206,9 @@ describe("the low-water mark", () => {
     const target = new FakeTarget(20, 1);
     const seen: Array<{ held: number; low: number; share: number }> = [];
     let a: AgentEngine | null = null;
-    const coordinator: typeof fetch = async (input, init) => {
-      const path = new URL(String(input)).pathname;
-      if (a && (path.endsWith("/leases") || path.endsWith("/report-lease")))
-        seen.push({ held: a.state.held.length, low: a.pacing.low, share: a.state.share });
-      return worker(input, init);
-    };
+    const coordinator = watchLeases(() => {
+      if (a) seen.push({ held: a.state.held.length, low: a.pacing.low, share: a.state.share });
+    });
     a = engine(run, target, { coordinator });
     await a.join();
     expect(await a.runSlice({})).toBe("done");
