@@ -361,18 +361,37 @@ async function edgeCeilingPairs(
   out.edgeCeilingPairs = [pair(first.rps, out.workerdCeilingRps)];
   for (let i = 0; i < EXTRA_PAIRS; i++) {
     log(`loadgen: edgeperf and the bare loop again (pair ${i + 2} of ${EXTRA_PAIRS + 1}), c=${c}, ${seconds} s each`);
-    await target.reset();
-    const ceilingFirst = i % 2 === 0;
-    const before = ceilingFirst ? await ceilingWithCpu(url, c, seconds, 0) : null;
-    await target.reset();
-    const edge = await edgeperf(server, url, c, seconds, agents);
-    const ceiling = before ?? (await ceilingWithCpu(url, c, seconds, 0));
-    out.edgeCeilingPairs.push(pair(edge.rps, ceiling.rps));
-    log(`  ${edge.rps} vs ${ceiling.rps} req/s`);
+    const { edge, bare } = await pairRun(
+      i % 2 === 0,
+      async () => {
+        await target.reset();
+        return edgeperf(server, url, c, seconds, agents);
+      },
+      async () => {
+        await target.reset();
+        return ceilingWithCpu(url, c, seconds, 0);
+      },
+    );
+    out.edgeCeilingPairs.push(pair(edge.rps, bare.rps));
+    log(`  ${edge.rps} vs ${bare.rps} req/s`);
   }
-  const ratios = out.edgeCeilingPairs.map((p) => p.ratio).filter((r): r is number => r !== null);
-  ratios.sort((a, b) => a - b);
-  out.edgeCeilingRatio = ratios.length === 0 ? null : ratios[Math.floor(ratios.length / 2)]!;
+  out.edgeCeilingRatio = medianPair(out.edgeCeilingPairs).ratio;
+}
+
+/** Runs an edge-agent measurement and a bare-loop one back to back, the bare loop first when `bareFirst`. */
+async function pairRun<E, B>(bareFirst: boolean, edgeRun: () => Promise<E>, bareRun: () => Promise<B>): Promise<{ edge: E; bare: B }> {
+  if (bareFirst) {
+    const bare = await bareRun();
+    return { edge: await edgeRun(), bare };
+  }
+  const edge = await edgeRun();
+  return { edge, bare: await bareRun() };
+}
+
+/** The pair of median ratio among those with a ratio (a failed run has none); the first pair when none has. */
+function medianPair<P extends { ratio: number | null }>(pairs: P[]): P {
+  const byRatio = pairs.filter((p) => p.ratio !== null).sort((a, b) => a.ratio! - b.ratio!);
+  return byRatio[Math.floor(byRatio.length / 2)] ?? pairs[0]!;
 }
 
 /** The fixed-delay comparison (see FixedDelayOut): 20 ms, concurrency 8, two edge agents. */
@@ -409,14 +428,10 @@ export async function fixedDelay(server: DevServer, target: Target, seconds: num
   // target's (see edgeCeilingPairs): one pair read 0.92–1.0 on this VM within an hour.
   const edgePairs: FixedDelayOut["edgePairs"] = [];
   for (let i = 0; i < FIXED_DELAY_PAIRS; i++) {
-    const bareFirst = i % 2 === 1 ? await bareRun() : null;
-    const edge = await edgeRun();
-    const bare = bareFirst ?? (await bareRun());
+    const { edge, bare } = await pairRun(i % 2 === 1, edgeRun, bareRun);
     edgePairs.push({ edge, reference: bare, ratio: edge.seen && bare.seen ? round(edge.seen / bare.seen, 3) : null });
   }
-  // Pairs with a ratio (a failed run has none), by ratio; with none at all, the first pair.
-  const byRatio = edgePairs.filter((p) => p.ratio !== null).sort((a, b) => a.ratio! - b.ratio!);
-  const { edge, reference } = byRatio[Math.floor(byRatio.length / 2)] ?? edgePairs[0]!;
+  const { edge, reference } = medianPair(edgePairs);
   return {
     delayMs,
     concurrency: c,
