@@ -25,7 +25,7 @@ import type { Job } from "./prompt";
 import { jobFor, turnRequest } from "./prompt";
 import * as st from "./state";
 import type { AgentState, Credit, Session, StopMode } from "./state";
-import { sendRequest } from "./target";
+import { sendRequest, spreadOverTick } from "./target";
 import type { TargetFetch } from "./target";
 import { CoordinatorError, CoordinatorUnavailable } from "./transport";
 import type { CoordinatorTransport } from "./transport";
@@ -54,6 +54,11 @@ export interface EngineOptions {
   now?: () => number;
   /** Epoch ms, for the coordinator's clock and slice deadlines; default Date.now. */
   wallNow?: () => number;
+  /**
+   * How often `now` ticks, when it counts whole units (workerd's clocks: 1 ms); 0 (the
+   * default) for a fine clock. Durations are then spread over a tick (spreadOverTick).
+   */
+  clockTickMs?: number;
   sleep?: (ms: number) => Promise<void>;
   name?: string;
   region?: string;
@@ -85,6 +90,7 @@ export class AgentEngine {
   private readonly fetchTarget: TargetFetch;
   private readonly now: () => number;
   private readonly wallNow: () => number;
+  private readonly clockTickMs: number;
   private readonly maxWant: number;
   private readonly maxOfflineMs: number;
   // Ids are unique per engine instance, so a slice replayed from older stored state
@@ -119,6 +125,7 @@ export class AgentEngine {
     this.fetchTarget = (input, init) => f(input, init);
     this.now = opts.now ?? (() => performance.now());
     this.wallNow = opts.wallNow ?? (() => Date.now());
+    this.clockTickMs = opts.clockTickMs ?? 0;
     this.waker = new Waker(this.now, opts.sleep ?? ((ms) => new Promise<void>((r) => setTimeout(r, ms))));
     this.maxWant = Math.max(1, Math.min(MAX_LEASE_WANT, Math.floor(opts.want ?? MAX_LEASE_WANT)));
     this.maxOfflineMs = opts.maxOfflineMs ?? 60_000;
@@ -301,7 +308,10 @@ export class AgentEngine {
     void sendRequest(ctx, job)
       .catch(() => ({ ok: false, latencyMs: 0, error: { ...NOT_SENT } }))
       .then((r) => {
-        if (s.stop !== "gone") s.results.push({ seq, ...r, ...(lagMs !== undefined ? { lagMs: Math.round(lagMs * 1000) / 1000 } : {}) });
+        if (s.stop !== "gone") {
+          const lag = lagMs !== undefined ? { lagMs: Math.round(lagMs * 1000) / 1000 } : {};
+          s.results.push({ seq, ...spreadOverTick(r, seq, this.clockTickMs), ...lag });
+        }
         this.latencyMs = ewma(this.latencyMs, r.latencyMs);
         this.inflight--;
         onDone?.(r.ok, answer);

@@ -91,6 +91,30 @@ const ERROR_BODY_BYTES = 4096;
 /** Milliseconds rounded to microseconds: reports stay small, precision stays far below noise. */
 const ms = (x: number) => Math.max(0, Math.round(x * 1000) / 1000);
 
+/** The fractional part of the golden ratio: seq · this, mod 1, spreads evenly over [0, 1) for any run of seqs. */
+const WEYL = 0.6180339887498949;
+
+/**
+ * An outcome measured on a clock that ticks every `tickMs` (workerd's count whole
+ * milliseconds), spread over one tick. Such a duration is a whole number of ticks, the one
+ * below or the one above the true duration as the clock's phase falls, so a percentile of many lands
+ * on a whole tick: a true 21.4 ms TTFT reads 21 ms as its median, a true 21.6 reads 22.
+ * Adding an offset in [-tick/2, tick/2) keeps each duration's mean and puts percentiles
+ * back between the ticks (docs/ARCHITECTURE.md, "Measuring on a millisecond clock"). The
+ * offset is a function of seq (a Weyl sequence), so a run's results are reproducible; one
+ * offset per request moves all of its durations together, so latency minus TTFT (and the
+ * ITL made of it) is what the clock read. The schedule lag is left as measured.
+ */
+export function spreadOverTick(r: Outcome, seq: number, tickMs: number): Outcome {
+  if (!(tickMs > 0)) return r;
+  const d = (((seq * WEYL) % 1) - 0.5) * tickMs;
+  const out: Outcome = { ...r, latencyMs: ms(r.latencyMs + d) };
+  if (r.ttftMs !== undefined) out.ttftMs = ms(r.ttftMs + d);
+  if (r.ttfoMs !== undefined) out.ttfoMs = ms(r.ttfoMs + d);
+  if (r.ttstMs !== undefined) out.ttstMs = ms(r.ttstMs + d);
+  return out;
+}
+
 /** The request for one job: the kind's body (agent/endpoints.ts), the spec's headers, the mock's knobs. */
 export function buildRequest(target: TargetSpec, job: Job): RequestInit {
   const headers = headersFor(target);

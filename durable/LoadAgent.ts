@@ -267,6 +267,8 @@ export class LoadAgent extends DurableObject<Env> {
         transport,
         fetchTarget: (input, init) => this.fetchTarget(engine.state.spec, input, init),
         resolveUrl: (spec) => (spec.target.url === MOCK_URL ? MOCK_HOST + mockPath(spec) : spec.target.url),
+        // workerd's clocks count whole milliseconds (docs/ARCHITECTURE.md, "Measuring on a millisecond clock").
+        clockTickMs: 1,
         name: `edge-${stored.init.index}`,
         // The same id for every attempt of this agent's join: a join whose answer was lost
         // answers the agent it created instead of joining a second one.

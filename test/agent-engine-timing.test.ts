@@ -7,7 +7,7 @@ import { AgentEngine } from "../agent/engine";
 import type { AgentEvent } from "../agent/engine";
 import { httpTransport } from "../agent/transport";
 import type { RunCoordinator } from "../durable/RunCoordinator";
-import { createRun, status } from "./helpers";
+import { call, createRun, status } from "./helpers";
 import type { TestRun } from "./helpers";
 
 const BASE = "https://edgeperf.test";
@@ -154,5 +154,51 @@ describe("the clock offset", () => {
     await a.runSlice({});
     expect(a.state.offsetRttMs).not.toBeNull();
     expect(Math.abs(a.state.offsetMs - 5_000)).toBeLessThan(250);
+  });
+});
+
+describe("a clock that counts whole milliseconds", () => {
+  // workerd's clocks tick every millisecond: a 21.4 ms TTFT reads 21 or 22 as the clock's
+  // phase falls, 21 more often, so the median of what the clock read is 21 (0.4 ms off).
+  // The engine's clockTickMs spreads each reading over its tick, which keeps the mean and
+  // puts the median back near 21.4. Time here is virtual: the target answers 21.4 ms after
+  // each send, the engine reads it through a clock that drops the fraction.
+  const TRUE_TTFT = 21.4;
+
+  async function ttftOnTickingClock(clockTickMs: number) {
+    const run = await createRun({
+      target: { url: "https://api.example.org/v1/chat/completions", model: "m", stream: true },
+      load: { concurrency: 1 },
+      stop: { requests: 200 },
+    });
+    const vt = new VirtualTime();
+    const a = new AgentEngine({
+      transport: transportFor(run, () => undefined, vt),
+      fetchTarget: async () => {
+        await vt.sleep(TRUE_TTFT);
+        return sseResponse();
+      },
+      resolveUrl: () => "https://api.example.org/v1/chat/completions",
+      now: () => Math.floor(vt.t),
+      wallNow: vt.wall,
+      sleep: vt.sleep,
+      clockTickMs,
+    });
+    await vt.drive(a.join());
+    expect(await vt.drive(a.runSlice({}))).toBe("done");
+    const s = (await status(run)).body;
+    expect(s.counts).toMatchObject({ completed: 200, outstanding: 0 });
+    const results = (await call("GET", `/v1/runs/${run.id}/results`, { token: run.readToken })).body;
+    return results.metrics.time_to_first_token as { avg: number; p50: number };
+  }
+
+  it("reads the median to the whole tick without spreading, and near the truth with it; the mean both ways", async () => {
+    const rounded = await ttftOnTickingClock(0);
+    const spread = await ttftOnTickingClock(1);
+    expect(Math.abs(rounded.avg - TRUE_TTFT)).toBeLessThan(0.1);
+    expect(Math.abs(spread.avg - TRUE_TTFT)).toBeLessThan(0.1);
+    // The sketch answers within 0.5% (±0.11 ms here).
+    expect(Math.abs(rounded.p50 - 21)).toBeLessThan(0.15);
+    expect(Math.abs(spread.p50 - TRUE_TTFT)).toBeLessThan(0.2);
   });
 });

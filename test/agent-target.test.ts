@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import type { Job } from "../agent/prompt";
 import { Deadlines } from "../agent/deadlines";
-import { buildRequest, MOCK_HEADERS, sendRequest } from "../agent/target";
+import { buildRequest, MOCK_HEADERS, sendRequest, spreadOverTick } from "../agent/target";
 import { MOCK_LIMITS, MOCK_TOKENIZER_HEADER } from "../mock/mock";
 import type { TargetSpec } from "../contract/spec";
 
@@ -316,5 +316,45 @@ describe("error classification", () => {
     deadlines.cancelAll();
     expect(await result).toMatchObject({ ok: false, error: { code: "cancelled", type: "cancelled" } });
     expect(deadlines.size).toBe(0);
+  });
+});
+
+describe("durations on a clock that ticks", () => {
+  const outcome = { ok: true, latencyMs: 40, ttftMs: 21, ttfoMs: 25, ttstMs: 3, outputTokens: 4 };
+
+  it("leaves an outcome as measured on a fine clock (tick 0)", () => {
+    expect(spreadOverTick(outcome, 17, 0)).toBe(outcome);
+  });
+
+  it("moves every duration of a request by one offset within half a tick, and nothing else", () => {
+    for (const seq of [0, 1, 2, 3, 999, 123_456_789]) {
+      const r = spreadOverTick(outcome, seq, 1);
+      const d = r.latencyMs - 40;
+      expect(Math.abs(d)).toBeLessThanOrEqual(0.5);
+      expect(r.ttftMs! - 21).toBeCloseTo(d, 3);
+      expect(r.ttfoMs! - 25).toBeCloseTo(d, 3);
+      expect(r.ttstMs! - 3).toBeCloseTo(d, 3);
+      expect(r.outputTokens).toBe(4);
+      expect(spreadOverTick(outcome, seq, 1)).toEqual(r); // a function of seq: reproducible
+    }
+  });
+
+  it("spreads the offsets evenly over the tick for any run of seqs, so the mean is kept", () => {
+    for (const first of [1, 5_000, 1_000_000]) {
+      const offsets = Array.from({ length: 1000 }, (_, i) => spreadOverTick(outcome, first + i, 1).latencyMs - 40);
+      const mean = offsets.reduce((a, b) => a + b, 0) / offsets.length;
+      expect(Math.abs(mean)).toBeLessThan(0.01);
+      const tenths = Array.from({ length: 10 }, (_, k) => offsets.filter((d) => d >= k / 10 - 0.5 && d < (k + 1) / 10 - 0.5).length);
+      for (const n of tenths) expect(Math.abs(n - 100)).toBeLessThanOrEqual(3);
+    }
+  });
+
+  it("never makes a duration negative", () => {
+    const zero = { ok: true, latencyMs: 0, ttftMs: 0 };
+    for (let seq = 0; seq < 50; seq++) {
+      const r = spreadOverTick(zero, seq, 1);
+      expect(r.latencyMs).toBeGreaterThanOrEqual(0);
+      expect(r.ttftMs).toBeGreaterThanOrEqual(0);
+    }
   });
 });
