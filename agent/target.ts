@@ -97,21 +97,24 @@ const WEYL = 0.6180339887498949;
 /**
  * An outcome measured on a clock that ticks every `tickMs` (workerd's count whole
  * milliseconds), spread over one tick. Such a duration is a whole number of ticks, the one
- * below or the one above the true duration as the clock's phase falls, so a percentile of many lands
- * on a whole tick: a true 21.4 ms TTFT reads 21 ms as its median, a true 21.6 reads 22.
- * Adding an offset in [-tick/2, tick/2) keeps each duration's mean and puts percentiles
- * back between the ticks (docs/ARCHITECTURE.md, "Measuring on a millisecond clock"). The
- * offset is a function of seq (a Weyl sequence), so a run's results are reproducible; one
- * offset per request moves all of its durations together, so latency minus TTFT (and the
- * ITL made of it) is what the clock read. The schedule lag is left as measured.
+ * below or the one above the true duration as the clock's phase falls, so a percentile of
+ * many lands on a whole tick: a true 21.4 ms TTFT reads 21 ms as its median, a true 21.6
+ * reads 22. Adding an offset in [-tick/2, tick/2) keeps the mean and puts the median back
+ * between the ticks (docs/ARCHITECTURE.md, "Measuring on a millisecond clock"). The offset
+ * is a function of seq (a Weyl sequence), so it covers the tick evenly over any run of
+ * seqs. It is one offset per request for the durations read from its start (latency,
+ * TTFT, TTFO), so latency − TTFT, and the ITL made of it, is what the clock read; TTST
+ * (between two arrivals, often 0 when both came in one read) and the schedule lag are left
+ * as read, and so is a reading of 0, which keeps every mean exactly as read.
  */
 export function spreadOverTick(r: Outcome, seq: number, tickMs: number): Outcome {
   if (!(tickMs > 0)) return r;
   const d = (((seq * WEYL) % 1) - 0.5) * tickMs;
-  const out: Outcome = { ...r, latencyMs: ms(r.latencyMs + d) };
-  if (r.ttftMs !== undefined) out.ttftMs = ms(r.ttftMs + d);
-  if (r.ttfoMs !== undefined) out.ttfoMs = ms(r.ttfoMs + d);
-  if (r.ttstMs !== undefined) out.ttstMs = ms(r.ttstMs + d);
+  // A reading of a whole tick or more stays above half a tick: nothing is clamped.
+  const spread = (x: number) => (x > 0 ? ms(x + d) : x);
+  const out: Outcome = { ...r, latencyMs: spread(r.latencyMs) };
+  if (r.ttftMs !== undefined) out.ttftMs = spread(r.ttftMs);
+  if (r.ttfoMs !== undefined) out.ttfoMs = spread(r.ttfoMs);
   return out;
 }
 

@@ -189,7 +189,7 @@ describe("a clock that counts whole milliseconds", () => {
     const s = (await status(run)).body;
     expect(s.counts).toMatchObject({ completed: 200, outstanding: 0 });
     const results = (await call("GET", `/v1/runs/${run.id}/results`, { token: run.readToken })).body;
-    return results.metrics.time_to_first_token as { avg: number; p50: number };
+    return results.metrics.time_to_first_token as { avg: number; p50: number; std: number };
   }
 
   it("reads the median to the whole tick without spreading, and near the truth with it; the mean both ways", async () => {
@@ -200,5 +200,7 @@ describe("a clock that counts whole milliseconds", () => {
     // The sketch answers within 0.5% (±0.11 ms here).
     expect(Math.abs(rounded.p50 - 21)).toBeLessThan(0.15);
     expect(Math.abs(spread.p50 - TRUE_TTFT)).toBeLessThan(0.2);
+    // std is exact: the spread adds a whole tick's uniform variance (1/12 ms²), not half a tick's (1/48).
+    expect(Math.abs(spread.std - Math.sqrt(rounded.std ** 2 + 1 / 12))).toBeLessThan(0.03);
   });
 });
