@@ -159,6 +159,7 @@ export class AgentEngine {
       ...(name !== undefined ? { name } : {}),
       ...(region !== undefined ? { region } : {}),
       ...(colo !== undefined ? { colo } : {}),
+      clockTickMs: this.clockTickMs,
     });
     const s: AgentState = {
       version: 1,

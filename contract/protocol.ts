@@ -41,6 +41,10 @@ export const JoinBody = z.strictObject({
   region: text(1, 64).optional(),
   // Extension: the Cloudflare colo the agent runs in (edge agents; "local" in wrangler dev).
   colo: text(1, 16).optional(),
+  // Extension: how often the clock the agent measures with ticks, in ms: 0 for a fine
+  // clock (the Node agent), 1 for workerd's (edge agents, which spread their durations
+  // over it: docs/ARCHITECTURE.md, "Measuring on a millisecond clock").
+  clockTickMs: z.number().min(0).max(1000).optional(),
   // Extension: a join retried with the same requestId (its answer was lost) answers the
   // agent it created instead of creating a second one.
   requestId: id.optional(),

@@ -99,6 +99,12 @@ export interface AgentView {
   region: string | null;
   /** The Cloudflare colo the agent said it runs in (edge agents; "local" in wrangler dev). */
   colo: string | null;
+  /**
+   * How often the clock the agent measured with ticks, in ms, as it said at join: 1 for
+   * edge agents (workerd's clock; their durations are spread over the tick), 0 for the
+   * Node agent's fine clock; null for an agent that did not say.
+   */
+  clockTickMs: number | null;
   alive: boolean;
   outstanding: number;
   inflight: number;

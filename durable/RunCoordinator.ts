@@ -610,7 +610,19 @@ export class RunCoordinator extends DurableObject<Env> {
       durationMs,
       agents.map((a) => ({ key: this.regionKey(a) })),
     );
-    return buildSnapshot(this.config().id, state, agents, colos, this.measured.metricsNow(), delivered, regions, this.sessions(), now);
+    const ticks = this.store.clockTicks();
+    return buildSnapshot(
+      this.config().id,
+      state,
+      agents,
+      colos,
+      ticks,
+      this.measured.metricsNow(),
+      delivered,
+      regions,
+      this.sessions(),
+      now,
+    );
   }
 
   /** A multi_turn run's session counts (meta "sessions"), summed from reports in their own transactions. */

@@ -124,6 +124,7 @@ export class AgentDesk {
     };
     this.store.putAgent(agent);
     if (body.colo !== undefined) this.store.setColo(agent.ord, body.colo);
+    if (body.clockTickMs !== undefined) this.store.setClockTick(agent.ord, body.clockTickMs);
     if (body.requestId !== undefined) this.store.recordJoin(body.requestId, agent.id, agent.ord);
     return agent;
   }

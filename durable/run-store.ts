@@ -72,6 +72,7 @@ export class RunStore {
   /** Agent rows by ordinal (ordinals are 0, 1, 2… in joining order); null: not loaded. */
   private agentList: AgentRow[] | null = null;
   private coloList: Array<string | null> | null = null;
+  private tickList: Array<number | null> | null = null;
   private agentIndex = new Map<string, AgentRow>();
   /** Lease rows with outstanding credits, by first seq ascending; null: not loaded. */
   private leaseList: LeaseRow[] | null = null;
@@ -150,6 +151,7 @@ export class RunStore {
     this.agentList = null;
     this.agentIndex = new Map();
     this.coloList = null;
+    this.tickList = null;
     this.leaseList = null;
   }
 
@@ -373,11 +375,26 @@ export class RunStore {
   }
 
   setColo(ord: number, colo: string | null): void {
-    const list = [...this.colos()];
+    this.coloList = this.setAt("colos", this.colos(), ord, colo);
+  }
+
+  /** How often each agent's measuring clock ticks (ms), by ordinal (meta "ticks"; set at join, never changed); null where it did not say. */
+  clockTicks(): Array<number | null> {
+    this.tickList ??= this.getMeta<Array<number | null>>("ticks") ?? [];
+    return this.tickList;
+  }
+
+  setClockTick(ord: number, tickMs: number): void {
+    this.tickList = this.setAt("ticks", this.clockTicks(), ord, tickMs);
+  }
+
+  /** `list` with `value` at `ord` (nulls before it where needed), stored as meta `key`. */
+  private setAt<T>(key: string, current: ReadonlyArray<T | null>, ord: number, value: T | null): Array<T | null> {
+    const list = [...current];
     while (list.length <= ord) list.push(null);
-    list[ord] = colo;
-    this.putMeta("colos", list);
-    this.coloList = list;
+    list[ord] = value;
+    this.putMeta(key, list);
+    return list;
   }
 
   private putCached(a: AgentRow): void {

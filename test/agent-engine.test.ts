@@ -109,6 +109,7 @@ describe("one engine", () => {
     expect(s.counts).toEqual({ granted: 40, returned: 0, completed: 40, failed: 0, abandoned: 0, outstanding: 0 });
     expect(target.calls).toBe(40);
     expect(target.maxInflight).toBe(4);
+    expect(s.agents.map((x: { clockTickMs: number | null }) => x.clockTickMs)).toEqual([0]); // a fine clock (performance.now)
     const results = (await call("GET", `/v1/runs/${run.id}/results`, { token: run.readToken })).body;
     expect(results.metrics.output_sequence_length.avg).toBe(3);
     expect(results.metrics.input_sequence_length.avg).toBe(7);

@@ -52,6 +52,7 @@ describe("edge agents", () => {
     // workerd's clock reads whole milliseconds; the agents spread each reading over its
     // millisecond (clockTickMs), so the fastest TTFT is not a whole number.
     expect(Number.isInteger(m.time_to_first_token.min)).toBe(false);
+    expect(res.agents.map((a: { clockTickMs: number | null }) => a.clockTickMs)).toEqual([1, 1]);
     // Closed loop: throughput approaches concurrency / latency.
     const ceiling = 16 / ((40 + 31 * 8) / 1000);
     expect(m.request_throughput.avg).toBeGreaterThan(0.7 * ceiling);

@@ -72,6 +72,8 @@ const NUMBERS: { field: string; schema: Schema; body: unknown; message: string }
   },
   { field: "error.code", schema: ReportBody, body: failed({ code: -1 }), message: "results[0].error.code must be at least 0." },
   { field: "error.code", schema: ReportBody, body: failed({ code: 1000 }), message: "results[0].error.code must be at most 999." },
+  { field: "clockTickMs", schema: JoinBody, body: { clockTickMs: -1 }, message: "clockTickMs must be at least 0." },
+  { field: "clockTickMs", schema: JoinBody, body: { clockTickMs: 1001 }, message: "clockTickMs must be at most 1000." },
 ];
 
 describe("number fields of the wire protocol", () => {
@@ -95,6 +97,7 @@ describe("number fields of the wire protocol", () => {
         "endMs",
         "returned",
         "error.code",
+        "clockTickMs",
       ]),
     );
     for (const f of fields) expect(NUMBERS.filter((n) => n.field === f)).toHaveLength(2);

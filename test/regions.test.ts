@@ -55,7 +55,10 @@ describe("results per region", () => {
   it("counts an agent with no region under its colo, else under unknown, and abandoned credits under the agent's region", async () => {
     const run = await createRun({ load: { concurrency: 4 }, stop: { requests: 100 } });
     const plain = await joinIn(run, undefined);
-    const edge = await call("POST", `/v1/runs/${run.id}/agents`, { token: run.agentToken, body: { name: "edge-0", colo: "local" } });
+    const edge = await call("POST", `/v1/runs/${run.id}/agents`, {
+      token: run.agentToken,
+      body: { name: "edge-0", colo: "local", clockTickMs: 1 },
+    });
     expect(edge.status).toBe(200);
     await settle(run, plain, 1, 50, 10);
     await lease(run, edge.body.agentId, 2);
@@ -64,6 +67,11 @@ describe("results per region", () => {
     expect(s.regions.unknown.counts).toEqual({ completed: 1, failed: 0, abandoned: 0 });
     expect(s.regions.local.counts).toEqual({ completed: 0, failed: 0, abandoned: 2 });
     expect(s.agents.find((a: { name: string }) => a.name === "edge-0").colo).toBe("local");
+    // What else an agent said at join shows beside it: its clock's tick, null when not said.
+    expect(s.agents.map((a: { name: string; clockTickMs: number | null }) => [a.name, a.clockTickMs])).toEqual([
+      [s.agents[0].name, null],
+      ["edge-0", 1],
+    ]);
   });
 
   it("files regions past the cap under other, so storage stays bounded", async () => {

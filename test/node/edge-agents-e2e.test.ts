@@ -57,6 +57,7 @@ describe("edge agents in wrangler dev", () => {
     }
     expect(res.regions.weur.counts.completed + res.regions.apac.counts.completed).toBe(res.counts.completed);
     expect(res.agents.map((a: { colo: string }) => a.colo)).toEqual(["local", "local"]);
+    expect(res.agents.map((a: { clockTickMs: number }) => a.clockTickMs)).toEqual([1, 1]); // workerd's whole milliseconds
     expect(res.thresholds).toEqual([expect.objectContaining({ expr: "time_to_first_token.p50{region:weur}<1000", ok: true })]);
     console.log(
       `FIGURE: regions weur ${res.regions.weur.counts.completed} / apac ${res.regions.apac.counts.completed} of ${res.counts.completed}; ` +
