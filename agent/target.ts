@@ -103,9 +103,10 @@ const WEYL = 0.6180339887498949;
  * between the ticks (docs/ARCHITECTURE.md, "Measuring on a millisecond clock"). The offset
  * is a function of seq (a Weyl sequence), so it covers the tick evenly over any run of
  * seqs. It is one offset per request for the durations read from its start (latency,
- * TTFT, TTFO), so latency − TTFT, and the ITL made of it, is what the clock read; TTST
- * (between two arrivals, often 0 when both came in one read) and the schedule lag are left
- * as read, and so is a reading of 0, which keeps every mean exactly as read.
+ * TTFT, TTFO), so latency − TTFT, and the ITL made of it, is what the clock read (when
+ * TTFT read more than 0); TTST (between two arrivals, often 0 when both came in one read)
+ * and the schedule lag are left as read, and so is a reading of 0, which nothing can spread
+ * without pushing it below 0 or moving its mean.
  */
 export function spreadOverTick(r: Outcome, seq: number, tickMs: number): Outcome {
   if (!(tickMs > 0)) return r;

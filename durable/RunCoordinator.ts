@@ -605,24 +605,12 @@ export class RunCoordinator extends DurableObject<Env> {
     const durationMs = benchmarkDurationMs(state, now);
     const delivered = this.measured.deliveredNow().view(this.config(), durationMs);
     const agents = this.store.agents();
-    const colos = this.store.colos();
     const regions = this.measured.regions.view(
       durationMs,
       agents.map((a) => ({ key: this.regionKey(a) })),
     );
-    const ticks = this.store.clockTicks();
-    return buildSnapshot(
-      this.config().id,
-      state,
-      agents,
-      colos,
-      ticks,
-      this.measured.metricsNow(),
-      delivered,
-      regions,
-      this.sessions(),
-      now,
-    );
+    const joined = { colos: this.store.colos(), ticks: this.store.clockTicks() };
+    return buildSnapshot(this.config().id, state, agents, joined, this.measured.metricsNow(), delivered, regions, this.sessions(), now);
   }
 
   /** A multi_turn run's session counts (meta "sessions"), summed from reports in their own transactions. */

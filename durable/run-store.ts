@@ -2,7 +2,8 @@
 // redeploy or a crash lives here; nothing else is authoritative.
 //
 //   meta      one row per key: run (static config), state (RunState), spec, auth, metrics,
-//             schedule (rate cursor). Small JSON documents of bounded size.
+//             schedule (rate cursor), colos and ticks (what each agent said at join, by
+//             ordinal). Small JSON documents of bounded size.
 //   agents    one row per agent that joined (≤ MAX_AGENTS): lease expiry, share, counters.
 //   leases    one row per lease with credits still OUTSTANDING: its first seq and count (a
 //             lease's credits are consecutive seqs), the holder's ordinal, how many of its
@@ -72,6 +73,7 @@ export class RunStore {
   /** Agent rows by ordinal (ordinals are 0, 1, 2… in joining order); null: not loaded. */
   private agentList: AgentRow[] | null = null;
   private coloList: Array<string | null> | null = null;
+  /** Meta "ticks", parsed once (like coloList): each agent's clock tick by ordinal. */
   private tickList: Array<number | null> | null = null;
   private agentIndex = new Map<string, AgentRow>();
   /** Lease rows with outstanding credits, by first seq ascending; null: not loaded. */
