@@ -309,15 +309,30 @@ class Tally {
   tokens(job: Job, tokenizer: TokenizerName): Pick<Outcome, "inputTokens" | "outputTokens" | "reasoningTokens"> {
     const u = this.usage;
     const reasoned = this.reasoning.length > 0;
-    const reasoningText = () => countTokens(this.reasoning.join(""), tokenizer);
-    const outputTokens = u.completionTokens ?? countTokens(this.output.join(""), tokenizer) + reasoningText();
-    const reasoningTokens = reasoned ? (u.reasoningTokens ?? reasoningText()) : u.reasoningTokens ? u.reasoningTokens : undefined;
+    const outputTokens = u.completionTokens ?? countTokens(this.output.join(""), tokenizer) + this.reasoningCount(tokenizer);
+    const reasoningTokens = reasoned
+      ? (u.reasoningTokens ?? this.reasoningCount(tokenizer))
+      : u.reasoningTokens
+        ? u.reasoningTokens
+        : undefined;
     return {
       inputTokens: u.promptTokens ?? job.inputTokens,
       outputTokens,
       ...(reasoningTokens !== undefined ? { reasoningTokens } : {}),
     };
   }
+
+  /** The reasoning text's tokens by the tokenizer (a method, not a closure per request: see sendRequest). */
+  private reasoningCount(tokenizer: TokenizerName): number {
+    return countTokens(this.reasoning.join(""), tokenizer);
+  }
+}
+
+/** A stream that went wrong: the failure, timed now, and the rest of the body cancelled. */
+async function stopStream(reader: TargetBodyReader, f: Failure, now: () => number, start: number): Promise<Outcome> {
+  const out: Outcome = { ok: false, latencyMs: ms(now() - start), error: { ...f } };
+  await reader.cancel().catch(() => undefined);
+  return out;
 }
 
 async function readStream(res: TargetResponse, ctx: TargetContext, job: Job, start: number): Promise<Outcome> {
@@ -327,12 +342,6 @@ async function readStream(res: TargetResponse, ctx: TargetContext, job: Job, sta
   const decoder = new TextDecoder();
   const parser = new SseParser();
   const tally = new Tally();
-  const stopWith = async (f: Failure): Promise<Outcome> => {
-    const out: Outcome = { ok: false, latencyMs: ms(now() - start), error: { ...f } };
-    await reader.cancel().catch(() => undefined);
-    return out;
-  };
-
   for (let finished = false; !finished; ) {
     const { done, value } = await reader.read();
     // Every event decoded from one read arrived at the same instant.
@@ -347,10 +356,10 @@ async function readStream(res: TargetResponse, ctx: TargetContext, job: Job, sta
       try {
         obj = JSON.parse(data);
       } catch {
-        return stopWith(STREAM_PARSE);
+        return stopStream(reader, STREAM_PARSE, now, start);
       }
       const r = read(target, obj, true);
-      if (r.error) return stopWith(STREAM_ERROR);
+      if (r.error) return stopStream(reader, STREAM_ERROR, now, start);
       tally.add(r, t);
       if (r.end) {
         finished = true;
