@@ -297,14 +297,14 @@ export class AgentEngine {
     this.inflight++;
     this.opts.onEvent?.({ type: "send", seq });
     this.url ??= this.opts.resolveUrl(s.spec);
-    let answer: string | null = null;
+    const heard = onDone ? { text: null as string | null } : undefined;
     const ctx = {
       target: s.spec.target,
       url: this.url,
       fetch: this.fetchTarget,
       now: this.now,
       deadlines: this.deadlines,
-      ...(onDone ? { onAnswer: (text: string) => (answer = text) } : {}),
+      ...(heard ? { answer: heard } : {}),
     };
     void sendRequest(ctx, job)
       .catch(() => ({ ok: false, latencyMs: 0, error: { ...NOT_SENT } }))
@@ -315,7 +315,7 @@ export class AgentEngine {
         }
         this.latencyMs = ewma(this.latencyMs, r.latencyMs);
         this.inflight--;
-        onDone?.(r.ok, answer);
+        onDone?.(r.ok, heard?.text ?? null);
         this.waker.wake();
       });
   }

@@ -63,8 +63,11 @@ export interface TargetContext {
   fetch: TargetFetch;
   /** Monotonic milliseconds (performance.now-like). */
   now: () => number;
-  /** Hears a successful response's answer text (multi-turn sessions carry it into the next turn). */
-  onAnswer?: (text: string) => void;
+  /**
+   * Where a successful response's answer text is written (multi-turn sessions carry it into
+   * the next turn): an object, not a callback, so no closure is made per request.
+   */
+  answer?: { text: string | null };
   /**
    * Times the request out on a timer shared with the engine's other requests, and cancels
    * it with them from outside (Deadlines.cancelAll: the run is gone; reported as "cancelled").
@@ -231,7 +234,7 @@ export async function sendRequest(ctx: TargetContext, job: Job): Promise<Outcome
   // No named closure is made per request (the helpers are module functions, the callbacks
   // anonymous): wrangler bundles with esbuild's keepNames, which wraps every named one in a
   // defineProperty call, and two of them were about 4% of an edge agent's CPU on a fast
-  // target (docs/BENCHMARKS.md).
+  // target (docs/BENCHMARKS.md). test/node/hot-path.test.ts checks the bundle for it.
   const clear = ctx.deadlines.add(
     target.timeoutSeconds * 1000,
     () => {
@@ -336,7 +339,7 @@ async function stopStream(reader: TargetBodyReader, f: Failure, now: () => numbe
 }
 
 async function readStream(res: TargetResponse, ctx: TargetContext, job: Job, start: number): Promise<Outcome> {
-  const { target, now, onAnswer } = ctx;
+  const { target, now, answer } = ctx;
   if (!res.body) return { ok: false, latencyMs: ms(now() - start), error: { ...EMPTY } };
   const reader = res.body.getReader();
   const decoder = new TextDecoder();
@@ -371,7 +374,7 @@ async function readStream(res: TargetResponse, ctx: TargetContext, job: Job, sta
   }
   const { first, second, firstOutput } = tally;
   if (first === null) return { ok: false, latencyMs: ms(now() - start), error: { ...EMPTY } };
-  onAnswer?.(tally.answer);
+  if (answer) answer.text = tally.answer;
   return {
     ok: true,
     latencyMs: ms(tally.last - start),
@@ -383,7 +386,7 @@ async function readStream(res: TargetResponse, ctx: TargetContext, job: Job, sta
 }
 
 async function readWhole(res: TargetResponse, ctx: TargetContext, job: Job, start: number): Promise<Outcome> {
-  const { target, now, onAnswer } = ctx;
+  const { target, now, answer } = ctx;
   const text = await res.text();
   const latencyMs = ms(now() - start);
   let obj: unknown;
@@ -402,6 +405,6 @@ async function readWhole(res: TargetResponse, ctx: TargetContext, job: Job, star
   const tally = new Tally();
   tally.add(r, 0);
   if (tally.empty) return { ok: false, latencyMs, error: { ...EMPTY, type: "response" } };
-  onAnswer?.(tally.answer);
+  if (answer) answer.text = tally.answer;
   return { ok: true, latencyMs, ...tally.tokens(job, target.tokenizer ?? DEFAULT_TOKENIZER) };
 }
