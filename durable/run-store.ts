@@ -69,12 +69,14 @@ const TABLES = `
   CREATE TABLE IF NOT EXISTS slots (at REAL NOT NULL, item INTEGER);
 `;
 
+/** Meta keys of what agents said at join, one value per agent ordinal. */
+type JoinedKey = "colos" | "ticks";
+
 export class RunStore {
   /** Agent rows by ordinal (ordinals are 0, 1, 2… in joining order); null: not loaded. */
   private agentList: AgentRow[] | null = null;
-  private coloList: Array<string | null> | null = null;
-  /** Meta "ticks", parsed once (like coloList): each agent's clock tick by ordinal. */
-  private tickList: Array<number | null> | null = null;
+  /** What agents said at join, by ordinal: meta "colos" and "ticks", each parsed once. */
+  private joinLists = new Map<JoinedKey, Array<unknown>>();
   private agentIndex = new Map<string, AgentRow>();
   /** Lease rows with outstanding credits, by first seq ascending; null: not loaded. */
   private leaseList: LeaseRow[] | null = null;
@@ -152,8 +154,7 @@ export class RunStore {
     this.replay = null;
     this.agentList = null;
     this.agentIndex = new Map();
-    this.coloList = null;
-    this.tickList = null;
+    this.joinLists = new Map();
     this.leaseList = null;
   }
 
@@ -372,31 +373,39 @@ export class RunStore {
 
   /** The Cloudflare colo each agent said it runs in, by ordinal (meta "colos"; set at join, never changed). */
   colos(): Array<string | null> {
-    this.coloList ??= this.getMeta<Array<string | null>>("colos") ?? [];
-    return this.coloList;
+    return this.joined<string>("colos");
   }
 
   setColo(ord: number, colo: string | null): void {
-    this.coloList = this.setAt("colos", this.colos(), ord, colo);
+    this.setJoined("colos", ord, colo);
   }
 
   /** How often each agent's measuring clock ticks (ms), by ordinal (meta "ticks"; set at join, never changed); null where it did not say. */
   clockTicks(): Array<number | null> {
-    this.tickList ??= this.getMeta<Array<number | null>>("ticks") ?? [];
-    return this.tickList;
+    return this.joined<number>("ticks");
   }
 
   setClockTick(ord: number, tickMs: number): void {
-    this.tickList = this.setAt("ticks", this.clockTicks(), ord, tickMs);
+    this.setJoined("ticks", ord, tickMs);
   }
 
-  /** `list` with `value` at `ord` (nulls before it where needed), stored as meta `key`. */
-  private setAt<T>(key: string, current: ReadonlyArray<T | null>, ord: number, value: T | null): Array<T | null> {
-    const list = [...current];
+  /** A list of what agents said at join, by ordinal, read from meta once. */
+  private joined<T>(key: JoinedKey): Array<T | null> {
+    let list = this.joinLists.get(key);
+    if (!list) {
+      list = this.getMeta<Array<T | null>>(key) ?? [];
+      this.joinLists.set(key, list);
+    }
+    return list as Array<T | null>;
+  }
+
+  /** Stores `value` at `ord` in such a list (nulls before it where needed). */
+  private setJoined<T>(key: JoinedKey, ord: number, value: T | null): void {
+    const list = [...this.joined<T>(key)];
     while (list.length <= ord) list.push(null);
     list[ord] = value;
     this.putMeta(key, list);
-    return list;
+    this.joinLists.set(key, list);
   }
 
   private putCached(a: AgentRow): void {
