@@ -388,7 +388,7 @@ export class RunCoordinator extends DurableObject<Env> {
   /** A drain timeout or force stop: every outstanding credit is abandoned, counted per region. */
   private abandonAllCredits(): void {
     const agents = this.store.agents();
-    for (const { ord, n } of this.store.measuredOutstandingByHolder()) {
+    for (const { ord, n } of this.store.leases.measuredOutstandingByHolder()) {
       const agent = agents[ord];
       if (agent) this.measured.regions.abandon(this.regionKey(agent), n);
     }
@@ -510,7 +510,7 @@ export class RunCoordinator extends DurableObject<Env> {
       // Final from here on: the metrics keep their document instead of their sketches,
       // the time series its quantiles, and no call needs an idempotent answer.
       this.measured.freeze(next);
-      this.store.clearCalls();
+      this.store.calls.clear();
       this.store.putMeta("fleetNotified", false);
       this.webhook.arm(next.completedAt);
     }

@@ -90,13 +90,13 @@ export class AgentDesk {
 
   /** The agent a join with this requestId created, if one did. */
   previousJoin(requestId: string | undefined): AgentRow | null {
-    const id = requestId === undefined ? null : this.store.joinedBy(requestId);
+    const id = requestId === undefined ? null : this.store.calls.joinedBy(requestId);
     return id === null ? null : this.agentOrThrow(id);
   }
 
   /** The first answer to a report with this reportId, if it was settled. */
   previousReport(agent: AgentRow, reportId: string): { accepted: number; duplicates: number; sessions?: number[] } | null {
-    const answer = this.store.call(agent.ord, "report", reportId);
+    const answer = this.store.calls.answer(agent.ord, "report", reportId);
     if (answer === null) return null;
     const { accepted, duplicates, sessions } = JSON.parse(answer) as { accepted: number; duplicates: number; sessions?: [number, number] };
     return { accepted, duplicates, ...(sessions ? { sessions: this.sessionItems(sessions) } : {}) };
@@ -125,7 +125,7 @@ export class AgentDesk {
     this.store.putAgent(agent);
     if (body.colo !== undefined) this.store.setColo(agent.ord, body.colo);
     if (body.clockTickMs !== undefined) this.store.setClockTick(agent.ord, body.clockTickMs);
-    if (body.requestId !== undefined) this.store.recordJoin(body.requestId, agent.id, agent.ord);
+    if (body.requestId !== undefined) this.store.calls.recordJoin(body.requestId, agent.id, agent.ord);
     return agent;
   }
 
@@ -227,7 +227,7 @@ export class AgentDesk {
       items.push(item);
       credits.push(wireCredit({ seq: g.firstSeq + i, at, warmup, item }, this.cfg));
     }
-    this.store.insertCredits(agent.ord, g.firstSeq, ats, g.warmup, replay ? items : null);
+    this.store.leases.grant(agent.ord, g.firstSeq, ats, g.warmup, replay ? items : null);
     // Slots taken but not granted go back to the pool.
     for (const unused of slots.slice(g.measured)) this.store.putSlot(unused);
     if (schedule) this.store.putMeta("schedule", schedule);
@@ -237,7 +237,7 @@ export class AgentDesk {
     this.store.putAgent({ ...renewed, outstanding: renewed.outstanding + credits.length, shareSent: share, calls });
     const sessions = this.startSessions(body.newSessions, share);
     const record: LeaseRecord = { id: leaseId, first: g.firstSeq, count: credits.length, ...(sessions ? { sessions } : {}) };
-    this.store.recordCall(agent.ord, "lease", body.requestId, calls, JSON.stringify(record));
+    this.store.calls.record(agent.ord, "lease", body.requestId, calls, JSON.stringify(record));
     return { next: g.state, leaseId, credits, share, ...(sessions ? { sessions: this.sessionItems(sessions) } : {}) };
   }
 
@@ -282,19 +282,19 @@ export class AgentDesk {
    * agent never saw these, so they are counted as returned, which lets the drain finish.
    */
   previousLease(agent: AgentRow, requestId: string): LeaseRecord | null {
-    const answer = this.store.call(agent.ord, "lease", requestId);
+    const answer = this.store.calls.answer(agent.ord, "lease", requestId);
     return answer === null ? null : (JSON.parse(answer) as LeaseRecord);
   }
 
   repeatLease(state: RunState, agent: AgentRow, lease: LeaseRecord, now: number): { next: RunState; credits: WireCredit[] | null } {
-    const held = this.store.creditsInRange(agent.ord, lease.first, lease.count);
+    const held = this.store.leases.creditsInRange(agent.ord, lease.first, lease.count);
     if (m.isAccepting(state)) return { next: state, credits: held.map((c) => wireCredit(c, this.cfg)) };
     if (state.phase !== "draining" || held.length === 0) return { next: state, credits: null };
     const x = m.noSettlement();
     for (const c of held)
       if (c.warmup) x.warmupReturned++;
       else x.returned++;
-    this.store.takeCredits(held.map((c) => c.seq));
+    this.store.leases.take(held.map((c) => c.seq));
     this.store.putAgent({ ...agent, outstanding: agent.outstanding - held.length });
     return { next: m.settle(state, x, now), credits: null };
   }
@@ -316,7 +316,7 @@ export class AgentDesk {
       if (mentions.has(seq)) duplicates++;
       else mentions.set(seq, null);
     }
-    const taken = new Map(this.store.takeCredits([...mentions.keys()]).map((c) => [c.seq, c]));
+    const taken = new Map(this.store.leases.take([...mentions.keys()]).map((c) => [c.seq, c]));
     const settled: Settled[] = [];
     for (const [seq, result] of mentions) {
       const credit = taken.get(seq);
@@ -330,7 +330,7 @@ export class AgentDesk {
     }
 
     if (body.restarted) {
-      for (const credit of this.store.takeCreditsOfAgent(agent.ord))
+      for (const credit of this.store.leases.takeOfAgent(agent.ord))
         settled.push({ credit, result: { seq: credit.seq, ok: false, latencyMs: 0, error: RESTARTED } });
     }
 
@@ -362,7 +362,7 @@ export class AgentDesk {
     this.store.putAgent({ ...renewed, outstanding: renewed.outstanding - settled.length, shareSent: share, calls });
     const sessions = this.startSessions(body.newSessions, share);
     const record = { accepted: settled.length, duplicates, ...(sessions ? { sessions } : {}) };
-    this.store.recordCall(agent.ord, "report", body.reportId, calls, JSON.stringify(record));
+    this.store.calls.record(agent.ord, "report", body.reportId, calls, JSON.stringify(record));
     return { next, accepted: settled.length, duplicates, share, measured, ...(sessions ? { sessions: this.sessionItems(sessions) } : {}) };
   }
 
@@ -375,7 +375,7 @@ export class AgentDesk {
     let next = state;
     for (const a of this.store.agents()) {
       if (!a.alive || a.expiresAt > now) continue;
-      const held = this.store.takeCreditsOfAgent(a.ord);
+      const held = this.store.leases.takeOfAgent(a.ord);
       const warm = held.filter((c) => c.warmup).length;
       next = m.abandon(next, held.length - warm, warm, now);
       onAbandon?.(a, held.length - warm);

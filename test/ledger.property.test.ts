@@ -3,7 +3,7 @@
 //   granted = returned + completed + failed + abandoned + outstanding, for both ledgers;
 //   granted − returned ≤ stop.requests; no credit granted once draining began;
 //   requests in flight across obedient agents never exceed load.concurrency;
-//   complete ⇒ nothing outstanding; the stored leases (durable/run-store.ts) hold exactly
+//   complete ⇒ nothing outstanding; the stored leases (durable/lease-table.ts) hold exactly
 //   the outstanding credits, per agent, through evictions.
 // And the range arithmetic the leases use (durable/rows.ts) against a plain set model.
 import fc from "fast-check";
