@@ -23,8 +23,9 @@ import type { DatasetLoader } from "./datasets";
 import { Deadlines } from "./deadlines";
 import type { Job } from "./prompt";
 import { jobFor, turnRequest } from "./prompt";
+import { Sessions } from "./sessions";
 import * as st from "./state";
-import type { AgentState, Credit, Session, StopMode } from "./state";
+import type { AgentState, Credit, StopMode } from "./state";
 import { sendRequest, spreadOverTick } from "./target";
 import type { TargetFetch } from "./target";
 import { CoordinatorError, CoordinatorUnavailable } from "./transport";
@@ -114,8 +115,8 @@ export class AgentEngine {
   private readonly waker: Waker;
   /** The run's dataset items (workload.dataset), read before the first request of a slice. */
   private items: DatasetItem[] | null = null;
-  /** multi_turn: sessions with a turn in flight (in memory: a slice ends with none). */
-  private readonly busy = new Set<Session>();
+  /** multi_turn: the sessions under way (agent/sessions.ts). */
+  private readonly sessions: Sessions;
 
   constructor(opts: EngineOptions, state?: AgentState) {
     this.opts = opts;
@@ -129,6 +130,15 @@ export class AgentEngine {
     this.waker = new Waker(this.now, opts.sleep ?? ((ms) => new Promise<void>((r) => setTimeout(r, ms))));
     this.maxWant = Math.max(1, Math.min(MAX_LEASE_WANT, Math.floor(opts.want ?? MAX_LEASE_WANT)));
     this.maxOfflineMs = opts.maxOfflineMs ?? 60_000;
+    this.sessions = new Sessions({
+      state: () => this.state,
+      items: () => this.items,
+      inflight: () => this.inflight,
+      launch: (seq, job, onDone) => this.launch(seq, job, undefined, onDone),
+      jobOf: (c) => this.jobOf(c),
+      wallNow: () => this.wallNow(),
+      wakeAtWall: (wall) => this.waker.arm(this.now() + wall - this.wallNow()),
+    });
     if (state?.pace) {
       // Stored JSON: anything but a finite number is "not measured".
       const finite = (x: unknown) => (typeof x === "number" && Number.isFinite(x) ? x : null);
@@ -201,7 +211,7 @@ export class AgentEngine {
     try {
       await this.loadItems();
       for (;;) {
-        this.tendSessions();
+        this.sessions.tend();
         const winding =
           this.fatal !== null ||
           (limits.maxRequests !== undefined && sent >= limits.maxRequests) ||
@@ -267,7 +277,7 @@ export class AgentEngine {
   /** Sends every held credit that is due, within the share; returns how many were sent. */
   private launchDue(budget: number): number {
     const s = this.state;
-    if (s.sessions) return this.launchTurns(budget);
+    if (s.sessions) return this.sessions.launchTurns(budget);
     let n = 0;
     while (n < budget && (s.stop === "running" || s.stop === "finish") && this.inflight < s.share) {
       const c = s.held[0];
@@ -318,106 +328,6 @@ export class AgentEngine {
         onDone?.(r.ok, heard?.text ?? null);
         this.waker.wake();
       });
-  }
-
-  // ── multi_turn sessions (README, "Datasets and workloads") ─────────────────
-  //
-  // Concurrency counts sessions: at most `share` are under way, each with at most one
-  // turn in flight. A session starts with an item the coordinator handed out with a lease
-  // (sessions are numbered across the run, and sampled as requests are in other runs);
-  // each turn takes the next held credit, so the ledger and stop.requests count
-  // turns. A turn goes out after the earlier turns' prompts and the target's real answers,
-  // once its delay has passed since the previous answer. A stop, or a drain that leaves no
-  // credit for the next turn, ends sessions between turns: they are counted as cut.
-
-  /** Ready turns of sessions under way first, then new sessions; returns how many were sent. */
-  private launchTurns(budget: number): number {
-    const s = this.state;
-    const sessions = s.sessions!;
-    let n = 0;
-    if (s.stop !== "running" && s.stop !== "finish") return 0;
-    const wall = this.wallNow();
-    let soonest = Number.POSITIVE_INFINITY;
-    for (const x of sessions) {
-      if (n >= budget || this.inflight >= s.share || s.held.length === 0) break;
-      if (this.busy.has(x)) continue;
-      if (x.readyAt > wall) {
-        soonest = Math.min(soonest, x.readyAt);
-        continue;
-      }
-      this.launchTurn(x, s.held.shift()!);
-      n++;
-    }
-    const items = (s.sessionItems ??= []);
-    // Sessions under way come first: a credit starts a new session only when every session
-    // that will need another turn can still have one, so a budget that runs out cuts as few
-    // sessions as it can. Once the budget is all granted (finish), the credits in hand are
-    // the last: every remaining turn of the sessions under way keeps one, and so does each
-    // new session's, so only the session started last can be cut (every credit is still
-    // sent: a budget that is not a whole number of sessions ends one short).
-    const finishing = s.stop === "finish";
-    let reserved = 0;
-    for (const x of sessions) reserved += finishing ? this.turnsAfter(x) : Math.min(1, this.turnsAfter(x));
-    while (n < budget && this.inflight < s.share && sessions.length < s.share && s.held.length > reserved && items.length > 0) {
-      if (finishing) reserved += this.turnsOf(items[0]!) - 1;
-      const c = s.held.shift()!;
-      const x: Session = { item: items.shift()!, turn: 0, history: [], readyAt: 0 };
-      sessions.push(x);
-      st.countSession(s, "started");
-      this.launchTurn(x, c);
-      n++;
-    }
-    if (soonest !== Number.POSITIVE_INFINITY) this.waker.arm(this.now() + soonest - wall);
-    return n;
-  }
-
-  /** How many turns an item's session sends (one for an item that is not a session). */
-  private turnsOf(item: number): number {
-    return Math.max(1, this.items?.[item]?.turns?.length ?? 0);
-  }
-
-  /** Turns a session under way will still send, beyond the one in flight. */
-  private turnsAfter(x: Session): number {
-    return Math.max(0, this.turnsOf(x.item) - x.turn - (this.busy.has(x) ? 1 : 0));
-  }
-
-  private launchTurn(x: Session, c: Credit): void {
-    const s = this.state;
-    const item = this.items?.[x.item];
-    if (!item?.turns?.length) {
-      // Not a session (an index past the items cannot come from the coordinator): one plain request.
-      this.endSession(x, "completed");
-      this.launch(c.seq, this.jobOf(c));
-      return;
-    }
-    const job = turnRequest(s.spec.workload, c.seq, item, x.turn, x.history, s.spec.target.tokenizer ?? DEFAULT_TOKENIZER);
-    this.busy.add(x);
-    this.launch(c.seq, job, undefined, (ok, answer) => {
-      this.busy.delete(x);
-      if (!ok || answer === null) return this.endSession(x, "cut"); // no answer to carry on with
-      x.history = [...(job.messages ?? [{ role: "user", content: job.prompt }]), { role: "assistant", content: answer }];
-      x.turn++;
-      const next = item.turns![x.turn];
-      if (next === undefined) return this.endSession(x, "completed");
-      x.readyAt = this.wallNow() + (next.delayMs ?? 0);
-    });
-  }
-
-  private endSession(x: Session, how: "completed" | "cut"): void {
-    const s = this.state;
-    const i = s.sessions?.indexOf(x) ?? -1;
-    if (i < 0) return;
-    s.sessions!.splice(i, 1);
-    if (s.stop !== "gone") st.countSession(s, how);
-  }
-
-  /** Ends sessions that can send no further turn: the run said return (or is gone), or finish with no credit left. */
-  private tendSessions(): void {
-    const s = this.state;
-    if (!s.sessions || s.sessions.length === 0) return;
-    const over = s.stop === "return" || s.stop === "gone" || (s.stop === "finish" && s.held.length === 0);
-    if (!over) return;
-    for (const x of [...s.sessions]) if (!this.busy.has(x)) this.endSession(x, "cut");
   }
 
   // ── Talking to the coordinator ─────────────────────────────────────────────
