@@ -23,6 +23,19 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * The environment wrangler runs in: no metrics sent, and wrangler's local observability
+ * off unless the caller set X_LOCAL_OBSERVABILITY. That collector (on by default in
+ * `wrangler dev`) stores every span of the local Worker, one per request to the target,
+ * in its own SQLite store inside the same workerd: it took about a third of workerd's
+ * CPU in a local benchmark and added a millisecond to each measured latency
+ * (docs/BENCHMARKS.md, "Round of 2026-11-30, eighth"). Deployed Workers have no such
+ * collector.
+ */
+export function wranglerEnv(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { ...base, WRANGLER_SEND_METRICS: "false", X_LOCAL_OBSERVABILITY: base.X_LOCAL_OBSERVABILITY ?? "false" };
+}
+
 export interface WranglerOptions {
   port: number;
   inspectorPort?: number;
@@ -60,8 +73,7 @@ export class Wrangler {
     ];
     this.group = opts.stdio === "pipe";
     const env = {
-      ...process.env,
-      WRANGLER_SEND_METRICS: "false",
+      ...wranglerEnv(process.env),
       ...(this.group ? { CI: "true" } : {}),
       ...(opts.tmpDir !== undefined ? { TMPDIR: opts.tmpDir } : {}),
     };
