@@ -18,13 +18,13 @@
 
 import type { ResultItem } from "../contract/protocol";
 import { DEFAULT_TOKENIZER } from "../contract/spec";
-import type { TargetSpec, TokenizerName } from "../contract/spec";
-import { hasEmbeddings, kindHeaders, read, requestBody } from "./endpoints";
-import type { Reading, Usage } from "./endpoints";
+import type { TargetSpec } from "../contract/spec";
+import { hasEmbeddings, read } from "./endpoints";
 import type { Deadlines } from "./deadlines";
 import type { Job } from "./prompt";
+import { buildRequest } from "./request";
 import { SseParser } from "./sse";
-import { countTokens } from "../contract/tokenizer";
+import { Tally } from "./tally";
 
 export { mockPath } from "./endpoints";
 
@@ -75,19 +75,6 @@ export interface TargetContext {
   deadlines: Deadlines;
 }
 
-/**
- * builtin:mock takes its shape per request in these headers (mock/mock.ts; a test checks
- * they match). Not imported: the mock module is Worker code, the agent must also run on Node.
- */
-export const MOCK_HEADERS = {
-  ttftMs: "x-mock-ttft-ms",
-  itlMs: "x-mock-itl-ms",
-  errorRate: "x-mock-error-rate",
-  reasoningTokens: "x-mock-reasoning-tokens",
-  toolCalls: "x-mock-tool-calls",
-  tokenizer: "x-mock-tokenizer",
-} as const;
-
 /** How much of an error response is read before the rest is cancelled. */
 const ERROR_BODY_BYTES = 4096;
 
@@ -124,48 +111,6 @@ export function spreadOverTick(r: Outcome, seq: number, tickMs: number): Outcome
 // A reading of a whole tick or more stays above half a tick: nothing is clamped.
 function moved(x: number, d: number): number {
   return x > 0 ? ms(x + d) : x;
-}
-
-/** The request for one job: the kind's body (agent/endpoints.ts), the spec's headers, the mock's knobs. */
-export function buildRequest(target: TargetSpec, job: Job): RequestInit {
-  const headers = headersFor(target);
-  if (target.api === "http") {
-    return { method: target.method ?? "GET", headers, ...(target.body !== undefined ? { body: target.body } : {}) };
-  }
-  return { method: "POST", headers, body: JSON.stringify(requestBody(target, job)) };
-}
-
-/**
- * A target's request headers depend on the spec alone: built once per spec object and
- * shared by its requests (fetch copies them; nothing here writes to them after).
- */
-const builtHeaders = new WeakMap<TargetSpec, Headers>();
-
-function headersFor(target: TargetSpec): Headers {
-  let headers = builtHeaders.get(target);
-  if (!headers) {
-    headers = newHeaders(target);
-    builtHeaders.set(target, headers);
-  }
-  return headers;
-}
-
-function newHeaders(target: TargetSpec): Headers {
-  const headers = new Headers();
-  if (target.api !== "http") headers.set("content-type", "application/json");
-  for (const [name, value] of Object.entries(target.headers)) headers.set(name, value);
-  kindHeaders(target, headers);
-  // Every agent, edge or external, gives the mock the spec's shape, and the tokenizer its usage is counted by.
-  const mock = target.mock;
-  if (mock) {
-    for (const key of ["ttftMs", "itlMs", "errorRate", "reasoningTokens"] as const) {
-      const v = mock[key];
-      if (v !== undefined) headers.set(MOCK_HEADERS[key], String(v));
-    }
-    if (mock.toolCalls !== undefined) headers.set(MOCK_HEADERS.toolCalls, mock.toolCalls ? "1" : "0");
-    headers.set(MOCK_HEADERS.tokenizer, target.tokenizer ?? DEFAULT_TOKENIZER);
-  }
-  return headers;
 }
 
 type Failure = { code: string; type: string; message: string };
@@ -269,65 +214,6 @@ export async function sendRequest(ctx: TargetContext, job: Job): Promise<Outcome
     return failed(timedOut ? TIMEOUT : ctx.deadlines.cancelled ? CANCELLED : CONNECTION, now, start);
   } finally {
     clear();
-  }
-}
-
-/** What a response said, gathered over its events: the texts, the usage (later fields win) and when tokens came. */
-class Tally {
-  first: number | null = null;
-  second: number | null = null;
-  firstOutput: number | null = null;
-  last = 0;
-  private readonly reasoning: string[] = [];
-  private readonly output: string[] = [];
-  private usage: Usage = {};
-
-  add(r: Reading, t: number): void {
-    this.usage = { ...this.usage, ...r.usage };
-    if (r.reasoning === "" && r.output === "") return;
-    if (this.first === null) this.first = t;
-    else this.second ??= t;
-    if (r.output !== "") {
-      this.firstOutput ??= t;
-      this.output.push(r.output);
-    }
-    if (r.reasoning !== "") this.reasoning.push(r.reasoning);
-    this.last = t;
-  }
-
-  /** The answer the target gave: its output text (answer and tool calls), reasoning left out. */
-  get answer(): string {
-    return this.output.join("");
-  }
-
-  get empty(): boolean {
-    return this.first === null && !(this.usage.completionTokens !== undefined && this.usage.completionTokens > 0);
-  }
-
-  /**
-   * Token counts: the server's where it reported them, the tokenizer's otherwise (texts are
-   * counted only then). A request that reasoned gets a reasoning count; one that did not
-   * gets one only from a server that says it reasoned (OpenAI's o-series hides the text).
-   */
-  tokens(job: Job, tokenizer: TokenizerName): Pick<Outcome, "inputTokens" | "outputTokens" | "reasoningTokens"> {
-    const u = this.usage;
-    const reasoned = this.reasoning.length > 0;
-    const outputTokens = u.completionTokens ?? countTokens(this.output.join(""), tokenizer) + this.reasoningCount(tokenizer);
-    const reasoningTokens = reasoned
-      ? (u.reasoningTokens ?? this.reasoningCount(tokenizer))
-      : u.reasoningTokens
-        ? u.reasoningTokens
-        : undefined;
-    return {
-      inputTokens: u.promptTokens ?? job.inputTokens,
-      outputTokens,
-      ...(reasoningTokens !== undefined ? { reasoningTokens } : {}),
-    };
-  }
-
-  /** The reasoning text's tokens by the tokenizer (a method, not a closure per request: see sendRequest). */
-  private reasoningCount(tokenizer: TokenizerName): number {
-    return countTokens(this.reasoning.join(""), tokenizer);
   }
 }
 

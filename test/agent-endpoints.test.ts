@@ -5,7 +5,8 @@
 import { describe, expect, it } from "vitest";
 import type { Job } from "../agent/prompt";
 import { Deadlines } from "../agent/deadlines";
-import { buildRequest, mockPath, sendRequest } from "../agent/target";
+import { buildRequest } from "../agent/request";
+import { mockPath, sendRequest } from "../agent/target";
 import { countTokens } from "../contract/tokenizer";
 import type { TargetSpec } from "../contract/spec";
 import { APIS } from "../contract/spec";

@@ -3,7 +3,8 @@
 import { describe, expect, it } from "vitest";
 import type { Job } from "../agent/prompt";
 import { Deadlines } from "../agent/deadlines";
-import { buildRequest, MOCK_HEADERS, sendRequest, spreadOverTick } from "../agent/target";
+import { buildRequest, MOCK_HEADERS } from "../agent/request";
+import { sendRequest, spreadOverTick } from "../agent/target";
 import { MOCK_LIMITS, MOCK_TOKENIZER_HEADER } from "../mock/mock";
 import type { TargetSpec } from "../contract/spec";
 

@@ -4,7 +4,7 @@
 import OpenAI, { APIError } from "openai";
 import { describe, expect, it } from "vitest";
 import { MAX_TOKENS, promptText } from "../agent/prompt";
-import { buildRequest } from "../agent/target";
+import { buildRequest } from "../agent/request";
 import { countTokens } from "../contract/tokenizer";
 import { readConfig } from "../contract/config";
 import { parseRunSpec } from "../contract/spec";
