@@ -137,7 +137,7 @@ export class AgentEngine {
       launch: (seq, job, onDone) => this.launch(seq, job, undefined, onDone),
       jobOf: (c) => this.jobOf(c),
       wallNow: () => this.wallNow(),
-      wakeAtWall: (wall) => this.waker.arm(this.now() + wall - this.wallNow()),
+      wakeIn: (ms) => this.waker.arm(this.now() + ms),
     });
     if (state?.pace) {
       // Stored JSON: anything but a finite number is "not measured".

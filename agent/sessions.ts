@@ -29,8 +29,8 @@ export interface SessionHost {
   jobOf(c: Credit): Job;
   /** Epoch ms. */
   wallNow(): number;
-  /** Wakes the loop at this wall-clock time at the latest. */
-  wakeAtWall(wall: number): void;
+  /** Wakes the loop in this many ms at the latest. */
+  wakeIn(ms: number): void;
 }
 
 export class Sessions {
@@ -77,7 +77,7 @@ export class Sessions {
       this.launchTurn(x, c);
       n++;
     }
-    if (soonest !== Number.POSITIVE_INFINITY) h.wakeAtWall(soonest);
+    if (soonest !== Number.POSITIVE_INFINITY) h.wakeIn(soonest - wall);
     return n;
   }
 

@@ -2,7 +2,8 @@
 // as RFC 9112 does: the head (interim 1xx skipped), then no body for HEAD, 1xx, 204 and
 // 304; chunked transfer coding (extensions and trailers skipped); Content-Length;
 // otherwise the body runs to the connection's close. Whether the socket may carry the
-// next request (keep-alive, a Keep-Alive timeout) is read from the head too.
+// next request is read from the head too: HTTP/1.1 without `Connection: close`, or
+// HTTP/1.0 with `keep-alive`, and not past a `Keep-Alive: timeout=` the server announced.
 
 import { Body, Response, failed, protocolError } from "./node-http-message.ts";
 

@@ -6,7 +6,7 @@
 // this client's (docs/BENCHMARKS.md, "The Node agent"), which is what a load generator
 // such as autocannon or wrk does too: one write and one read per exchange.
 //
-// What agent/target.ts relies on, kept here:
+// What agent/target.ts relies on, kept by this file and the two beside it:
 // - the body is read as it arrives: each `read()` hands over what the socket delivered
 //   (a chunked body decoded), so a stream's first token is timed when it lands;
 // - init.signal aborts the request, before or after the headers (read() then rejects);

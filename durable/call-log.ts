@@ -48,7 +48,8 @@ export class CallLog {
 
   /**
    * A run stored by an earlier version kept calls keyed by a running number `n`: the
-   * table is made again in slots, each old call in the slot it would have now.
+   * table is made again in slots, each old call in the slot it would have now. Only for
+   * such a table (RunStore.upgrade checks for its `n` column first).
    */
   rebuildFromNumbered(): void {
     const old = this.db.exec("SELECT agent, kind, key, n, answer FROM calls ORDER BY agent, n");

@@ -8,7 +8,7 @@ export class CountingSql {
   /** Rows written by this instance's statements (in memory: it starts again after eviction). */
   written = 0;
 
-  constructor(readonly sql: SqlStorage) {}
+  constructor(private readonly sql: SqlStorage) {}
 
   /** Runs one statement to its end and counts the rows it wrote. */
   exec(query: string, ...params: SqlStorageValue[]): Row[] {

@@ -144,8 +144,16 @@ export class LeaseTable {
     this.list = [];
   }
 
-  /** Writes one lease row as it is (a new lease, or one made from an earlier layout's credit rows). */
-  put(l: LeaseRow): void {
+  /**
+   * Writes leases made from an earlier layout's credit rows (RunStore.upgrade), then drops
+   * the cache so the next read takes them from storage.
+   */
+  importLeases(leases: readonly LeaseRow[]): void {
+    for (const l of leases) this.put(l);
+    this.list = null;
+  }
+
+  private put(l: LeaseRow): void {
     this.db.exec(
       "INSERT INTO leases (first, count, agent, warmup, open, ats, items) VALUES (?, ?, ?, ?, ?, ?, ?)",
       l.first,

@@ -1,4 +1,4 @@
-// Row shapes of a run's agents, credits and leases (run-store.ts), and the encoding of a
+// Row shapes of a run's agents, credits and leases (run-store.ts, lease-table.ts), and the encoding of a
 // lease's outstanding seqs: plain data, no runtime imports, so views and the CLI can share
 // the types without Workers types.
 

@@ -117,7 +117,7 @@ export class RunStore {
     if (!tables.has("credits") && !oldCalls) return;
     if (tables.has("credits")) {
       this.exec(LEASES);
-      for (const l of leasesOfCredits(this.exec("SELECT seq, agent, at, warmup FROM credits ORDER BY seq"))) this.leases.put(l);
+      this.leases.importLeases(leasesOfCredits(this.exec("SELECT seq, agent, at, warmup FROM credits ORDER BY seq")));
       this.exec("DROP TABLE credits");
     }
     if (oldCalls) this.calls.rebuildFromNumbered();

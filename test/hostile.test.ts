@@ -535,8 +535,8 @@ const CASES: Case[] = [
     status: 415,
     code: "unsupported_media_type",
   },
-  // A malformed id never reaches a Durable Object. (A well-formed unknown id does, and
-  // leaves an empty object behind: RunStore creates its tables on construction.)
+  // A malformed id never reaches a Durable Object. (A well-formed unknown id does, and is
+  // answered 404 with nothing written: test/routes.test.ts.)
   {
     name: "stopping a run under a malformed id answers 404",
     send: () => send("POST", `/v1/runs/${"g".repeat(64)}/stop`, { json: {} }),

@@ -3,7 +3,7 @@
 // starts, unless the user asked for it with X_LOCAL_OBSERVABILITY (cli/wrangler.ts,
 // wranglerEnv). Checked against a real `wrangler dev`: its Local Explorer answers a query
 // of the trace store only when the collector runs.
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { wranglerEnv } from "../../cli/wrangler.ts";
 import { e2eServer } from "./dev-server.ts";
 
@@ -24,10 +24,19 @@ async function spansAfterRequests(url: string): Promise<{ status: number; body: 
 }
 
 describe("wrangler's local observability", () => {
-  const saved = process.env.X_LOCAL_OBSERVABILITY;
+  // The Local Explorer (on by default) answers the probe; a user's X_LOCAL_EXPLORER=false must not fail these tests.
+  const saved = { observability: process.env.X_LOCAL_OBSERVABILITY, explorer: process.env.X_LOCAL_EXPLORER };
+  beforeEach(() => {
+    process.env.X_LOCAL_EXPLORER = "true";
+  });
   afterEach(() => {
-    if (saved === undefined) delete process.env.X_LOCAL_OBSERVABILITY;
-    else process.env.X_LOCAL_OBSERVABILITY = saved;
+    for (const [key, value] of [
+      ["X_LOCAL_OBSERVABILITY", saved.observability],
+      ["X_LOCAL_EXPLORER", saved.explorer],
+    ] as const) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
   });
 
   it("is turned off unless the caller set X_LOCAL_OBSERVABILITY, which is kept as given", () => {
