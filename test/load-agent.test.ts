@@ -13,8 +13,9 @@ import {
   edgeSpec,
   fitStored,
   giveUpAfterMs,
-} from "../durable/LoadAgent";
-import type { LoadAgent, Stored } from "../durable/LoadAgent";
+} from "../durable/load-agent-state";
+import type { Stored } from "../durable/load-agent-state";
+import type { LoadAgent } from "../durable/LoadAgent";
 import { AgentEngine } from "../agent/engine";
 import type { AgentState } from "../agent/engine";
 import { COORDINATOR_CALL_TIMEOUT_MS, CoordinatorError, CoordinatorUnavailable } from "../agent/transport";
