@@ -25,6 +25,18 @@ export interface Carrier {
   destroy(error: unknown): void;
 }
 
+/** The fetch an exchange answers (node-http.ts): methods, not callbacks, so nothing is made per request. */
+export interface ExchangeOwner {
+  /** The response's head arrived: the fetch resolves with it. */
+  answered(r: Response): void;
+  /** No response: the fetch fails with `e`. */
+  giveUp(e: unknown): void;
+  /** The exchange is over, whichever way (the abort listener goes). */
+  release(): void;
+  /** Sends the request again on a new socket. */
+  retry(): void;
+}
+
 /** One request and its response on one socket. */
 export class Exchange {
   phase: Phase = Phase.Head;
@@ -38,20 +50,16 @@ export class Exchange {
   response: Response | null = null;
   body: Body | null = null;
   keepAliveMs = Number.POSITIVE_INFINITY;
-  /** Sends the request again on a new socket (only for an idempotent request on a reused socket). */
-  retry: (() => void) | null = null;
-  /** Called once the exchange is over, whichever way (the abort listener goes). */
-  release: () => void = () => {};
+  /** Whether a socket found closed before any answer may send the request again (an idempotent request on a reused socket). */
+  retryable = false;
 
   readonly method: string;
-  readonly resolve: (r: Response) => void;
-  readonly reject: (e: unknown) => void;
+  readonly owner: ExchangeOwner;
   private readonly conn: Carrier;
 
-  constructor(method: string, resolve: (r: Response) => void, reject: (e: unknown) => void, conn: Carrier) {
+  constructor(method: string, owner: ExchangeOwner, conn: Carrier) {
     this.method = method;
-    this.resolve = resolve;
-    this.reject = reject;
+    this.owner = owner;
     this.conn = conn;
   }
 
@@ -177,13 +185,9 @@ export class Exchange {
       this.phase = Phase.UntilClose;
       this.keepAlive = false;
     }
-    const conn = this.conn;
-    this.body = new Body(
-      () => conn.socket.resume(),
-      () => conn.destroy(null),
-    );
+    this.body = new Body(this.conn);
     this.response = new Response(status, fields, this.body);
-    this.resolve(this.response);
+    this.owner.answered(this.response);
     if (this.phase === Phase.Done) this.finish();
   }
 
@@ -202,7 +206,7 @@ export class Exchange {
   private finish(): void {
     this.phase = Phase.Done;
     this.body!.end();
-    this.release();
+    this.owner.release();
   }
 
   /** The socket closed: the end of a body that runs to the close, a failure otherwise. */
@@ -214,8 +218,8 @@ export class Exchange {
     }
     const e = error ?? failed(new Error(this.response === null ? "the connection closed before an answer" : "the response ended early"));
     this.phase = Phase.Done;
-    if (this.response === null) this.reject(e);
+    if (this.response === null) this.owner.giveUp(e);
     else this.body!.fail(e);
-    this.release();
+    this.owner.release();
   }
 }

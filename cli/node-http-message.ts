@@ -66,6 +66,21 @@ export function requestHead(
 
 type ReadResult = Awaited<ReturnType<TargetBodyReader["read"]>>;
 
+/** The socket a body comes in on (node-http.ts's Conn): resumed after back-pressure, destroyed when the body is given up. */
+export interface BodyCarrier {
+  readonly socket: { resume(): unknown };
+  destroy(error: unknown): void;
+}
+
+/** A response's header fields (names lower-cased, repeats joined with ", "), read by name. */
+class Fields {
+  constructor(private readonly map: Map<string, string>) {}
+
+  get(name: string): string | null {
+    return this.map.get(name.toLowerCase()) ?? null;
+  }
+}
+
 /** A response body: chunks queue as the socket delivers them and each read() takes one (or waits). */
 export class Body implements TargetBodyReader {
   private readonly queue: Uint8Array[] = [];
@@ -73,13 +88,11 @@ export class Body implements TargetBodyReader {
   ended = false;
   error: unknown = null;
   private waiter: { resolve: (r: ReadResult) => void; reject: (e: unknown) => void } | null = null;
-  /** Called when a read makes room again, and when the reader gives the body up. */
-  private readonly onDrained: () => void;
-  private readonly onCancel: () => void;
+  /** The socket: resumed when a read makes room again, destroyed when the reader gives the body up. */
+  private readonly carrier: BodyCarrier;
 
-  constructor(onDrained: () => void, onCancel: () => void) {
-    this.onDrained = onDrained;
-    this.onCancel = onCancel;
+  constructor(carrier: BodyCarrier) {
+    this.carrier = carrier;
   }
 
   /** Returns false when the queue is past HIGH_WATER (the socket should pause). */
@@ -122,7 +135,7 @@ export class Body implements TargetBodyReader {
     if (chunk !== undefined) {
       const before = this.queued;
       this.queued -= chunk.byteLength;
-      if (before > HIGH_WATER && this.queued <= HIGH_WATER) this.onDrained();
+      if (before > HIGH_WATER && this.queued <= HIGH_WATER) this.carrier.socket.resume();
       return Promise.resolve({ done: false, value: chunk });
     }
     if (this.error !== null) return Promise.reject(this.error);
@@ -136,7 +149,7 @@ export class Body implements TargetBodyReader {
   cancel(): Promise<void> {
     if (!this.ended) {
       this.error ??= abortError();
-      this.onCancel();
+      this.carrier.destroy(null);
     }
     this.queue.length = 0;
     this.queued = 0;
@@ -163,7 +176,7 @@ export class Response implements TargetResponse {
 
   constructor(status: number, fields: Map<string, string>, reader: Body) {
     this.status = status;
-    this.headers = { get: (name) => fields.get(name.toLowerCase()) ?? null };
+    this.headers = new Fields(fields);
     this.reader = reader;
   }
 
