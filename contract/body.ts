@@ -3,7 +3,7 @@
 
 import type { z } from "zod";
 import { StatusError } from "./errors";
-import { forbiddenKeyError, zodToStatus } from "./spec";
+import { forbiddenKeyError, zodToStatus } from "./spec-errors";
 
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
 
