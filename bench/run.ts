@@ -95,12 +95,14 @@ function checks(r: any): Check[] {
     );
   }
   if (l) {
+    // A reference since the targets were revised (the 0.5× bar moved to the Node agent and
+    // became 0.8×; edge agents are held to workerd's own ceiling, below).
     const ratio = l.autocannonRps ? l.edgeperfRps / l.autocannonRps : null;
     add(
-      "Load generation: edgeperf / autocannon req/s",
+      "Load generation: edge agents / autocannon req/s",
       `${fmt(ratio, 3)}× (${fmt(l.edgeperfRps, 0)} vs ${fmt(l.autocannonRps, 0)})`,
-      "≥ 0.5×",
-      ratio === null ? null : ratio >= 0.5,
+      "(reference)",
+      null,
     );
     const node = l.autocannonRps && l.nodeAgentRps ? l.nodeAgentRps / l.autocannonRps : null;
     add(
