@@ -314,6 +314,25 @@ describe("the Node agent's HTTP/1.1 client on the wire", () => {
     t.close();
   });
 
+  it("an abort while waiting for a socket fails that request alone and takes it out of the queue", async () => {
+    const t = nodeHttpTransport({ maxSockets: 1 });
+    // The first request holds the only socket (the server never answers it); two more wait for it.
+    script = (a) => (a.head.startsWith("GET /hold ") ? "hang" : { pieces: [OK] });
+    const abort = new AbortController();
+    const first = t.fetch(`${base}/hold`, { method: "GET" });
+    const aborted = t.fetch(`${base}/aborted`, { method: "GET", signal: abort.signal });
+    const after = t.fetch(`${base}/after`, { method: "GET" });
+    await new Promise((r) => setTimeout(r, 20));
+    abort.abort();
+    await expect(aborted).rejects.toMatchObject({ name: "AbortError" });
+    // Freeing the socket (the server closes the hung one) lets the next waiter go, not the aborted one.
+    void first.catch(() => {});
+    for (const s of sockets) s.destroy();
+    expect(await text(after)).toBe("ok");
+    expect(arrivals.map((a) => a.head.split(" ")[1])).toEqual(["/hold", "/after"]);
+    t.close();
+  });
+
   it("close() fails requests in flight and requests waiting for a socket", async () => {
     script = () => "hang";
     const t = nodeHttpTransport({ maxSockets: 1 });
