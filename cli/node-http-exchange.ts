@@ -6,6 +6,7 @@
 // HTTP/1.0 with `keep-alive`, and not past a `Keep-Alive: timeout=` the server announced.
 
 import { Body, Response, failed, protocolError } from "./node-http-message.ts";
+import type { Carrier } from "./node-http-message.ts";
 
 /** The most a response's status line and headers may take. */
 const MAX_HEAD = 64 * 1024;
@@ -18,12 +19,6 @@ const HEAD_END = Buffer.from("\r\n\r\n");
 /** Where a response is in its framing. */
 export const Phase = { Head: 0, Length: 1, ChunkSize: 2, ChunkData: 3, ChunkEnd: 4, Trailers: 5, UntilClose: 6, Done: 7 } as const;
 export type Phase = (typeof Phase)[keyof typeof Phase];
-
-/** What an exchange needs of its socket: back-pressure, and giving the socket up. */
-export interface Carrier {
-  readonly socket: { pause(): unknown; resume(): unknown };
-  destroy(error: unknown): void;
-}
 
 /** The fetch an exchange answers (node-http.ts): methods, not callbacks, so nothing is made per request. */
 export interface ExchangeOwner {

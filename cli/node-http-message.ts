@@ -66,9 +66,12 @@ export function requestHead(
 
 type ReadResult = Awaited<ReturnType<TargetBodyReader["read"]>>;
 
-/** The socket a body comes in on (node-http.ts's Conn): resumed after back-pressure, destroyed when the body is given up. */
-export interface BodyCarrier {
-  readonly socket: { resume(): unknown };
+/**
+ * The socket a response comes in on (node-http.ts's Conn): paused for back-pressure and
+ * resumed when a read makes room, destroyed when the body is given up.
+ */
+export interface Carrier {
+  readonly socket: { pause(): unknown; resume(): unknown };
   destroy(error: unknown): void;
 }
 
@@ -89,9 +92,9 @@ export class Body implements TargetBodyReader {
   error: unknown = null;
   private waiter: { resolve: (r: ReadResult) => void; reject: (e: unknown) => void } | null = null;
   /** The socket: resumed when a read makes room again, destroyed when the reader gives the body up. */
-  private readonly carrier: BodyCarrier;
+  private readonly carrier: Carrier;
 
-  constructor(carrier: BodyCarrier) {
+  constructor(carrier: Carrier) {
     this.carrier = carrier;
   }
 
