@@ -8,7 +8,6 @@ import { countTokens } from "../contract/tokenizer";
 import type { Reading, Usage } from "./endpoints";
 import type { Job } from "./prompt";
 
-/** What a response said, gathered over its events: the texts, the usage (later fields win) and when tokens came. */
 export class Tally {
   first: number | null = null;
   second: number | null = null;
@@ -17,6 +16,8 @@ export class Tally {
   private readonly reasoning: string[] = [];
   private readonly output: string[] = [];
   private usage: Usage = {};
+  /** The reasoning text's tokens, once counted (both counts may need it). */
+  private reasoningCounted: number | null = null;
 
   add(r: Reading, t: number): void {
     this.usage = { ...this.usage, ...r.usage };
@@ -61,8 +62,12 @@ export class Tally {
     };
   }
 
-  /** The reasoning text's tokens by the tokenizer (a method, not a closure per request: see sendRequest). */
+  /**
+   * The reasoning text's tokens by the tokenizer, counted at most once (a method, not a
+   * closure per request: see agent/target.ts's sendRequest).
+   */
   private reasoningCount(tokenizer: TokenizerName): number {
-    return countTokens(this.reasoning.join(""), tokenizer);
+    this.reasoningCounted ??= countTokens(this.reasoning.join(""), tokenizer);
+    return this.reasoningCounted;
   }
 }
