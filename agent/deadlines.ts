@@ -22,7 +22,11 @@ export class Deadlines {
   private wasCancelled = false;
 
   /** `clock`: epoch-like milliseconds that setTimeout's delays are measured against. */
-  constructor(private readonly clock: () => number = Date.now) {}
+  private readonly clock: () => number;
+
+  constructor(clock: () => number = Date.now) {
+    this.clock = clock;
+  }
 
   /**
    * Calls `fire` in `ms` unless the returned function is called first (it may be called

@@ -37,7 +37,11 @@ export class Sessions {
   /** Sessions with a turn in flight (in memory: a slice ends with none). */
   private readonly busy = new Set<Session>();
 
-  constructor(private readonly host: SessionHost) {}
+  private readonly host: SessionHost;
+
+  constructor(host: SessionHost) {
+    this.host = host;
+  }
 
   /** Ready turns of sessions under way first, then new sessions; returns how many were sent. */
   launchTurns(budget: number): number {

@@ -77,7 +77,11 @@ export interface Carrier {
 
 /** A response's header fields (names lower-cased, repeats joined with ", "), read by name. */
 class Fields {
-  constructor(private readonly map: Map<string, string>) {}
+  private readonly map: Map<string, string>;
+
+  constructor(map: Map<string, string>) {
+    this.map = map;
+  }
 
   get(name: string): string | null {
     return this.map.get(name.toLowerCase()) ?? null;

@@ -264,16 +264,34 @@ class Pending implements ExchangeOwner {
   private conn: Conn | null = null;
   private x: Exchange | null = null;
 
+  private readonly transport: Transport;
+  private readonly origin: Origin;
+  private readonly method: string;
+  private readonly head: string;
+  private readonly body: string | Uint8Array | null;
+  private readonly signal: AbortSignal | null;
+  private readonly resolve: (r: Response) => void;
+  private readonly reject: (e: unknown) => void;
+
   constructor(
-    private readonly transport: Transport,
-    private readonly origin: Origin,
-    private readonly method: string,
-    private readonly head: string,
-    private readonly body: string | Uint8Array | null,
-    private readonly signal: AbortSignal | null,
-    private readonly resolve: (r: Response) => void,
-    private readonly reject: (e: unknown) => void,
-  ) {}
+    transport: Transport,
+    origin: Origin,
+    method: string,
+    head: string,
+    body: string | Uint8Array | null,
+    signal: AbortSignal | null,
+    resolve: (r: Response) => void,
+    reject: (e: unknown) => void,
+  ) {
+    this.transport = transport;
+    this.origin = origin;
+    this.method = method;
+    this.head = head;
+    this.body = body;
+    this.signal = signal;
+    this.resolve = resolve;
+    this.reject = reject;
+  }
 
   /** Sends the request on a socket, or waits in the origin's queue for one. */
   start(): void {

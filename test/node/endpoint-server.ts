@@ -68,7 +68,11 @@ export class EndpointServer {
   private server: Server | null = null;
   port = 0;
 
-  constructor(readonly timing: Timing) {}
+  readonly timing: Timing;
+
+  constructor(timing: Timing) {
+    this.timing = timing;
+  }
 
   /** The URL of `variant` for an API path such as "/v1/chat/completions". */
   url(variant: string, apiPath: string): string {
