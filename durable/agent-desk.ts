@@ -6,45 +6,25 @@
 
 import { StatusError } from "../contract/errors";
 import { MAX_DEPTH_SHARES } from "../contract/protocol";
-import { itemIndex } from "../contract/dataset-sampling";
-import type { JoinBody, LeaseAnswer, LeaseBody, ReportBody, ResultItem } from "../contract/protocol";
+import type { JoinBody, LeaseBody, ReportBody, ResultItem } from "../contract/protocol";
 import type { RunConfig } from "../contract/run-plan";
+import { sessionItems, startSessions, wireCredit } from "./item-handout";
+import type { WireCredit } from "./item-handout";
+import { horizon, poolAt, tailGrant } from "./lease-sizing";
+import * as repeats from "./repeats";
+import type { LeaseRecord, ReportRecord, ReportRepeat } from "./repeats";
+import { RESTARTED, mentionsOf, tally } from "./report-tally";
+import type { Settled } from "./report-tally";
 import * as m from "./run-machine";
 import type { RunState } from "./run-machine";
-import type { AgentRow, CreditRow, RunStore, Slot } from "./run-store";
+import type { AgentRow, RunStore, Slot } from "./run-store";
 import { nextSlot, rampedAt, startSchedule } from "./schedule";
 import type { ScheduleCursor } from "./schedule";
 import { acknowledge, shareFor } from "./shares";
 
-export type WireCredit = LeaseAnswer["credits"][number];
-
-/**
- * A credit as the agent sees it. With a dataset, its item: a trace replay's stored one, else
- * a pure function of the seq (contract/dataset-sampling.ts), so nothing more is stored.
- */
-export function wireCredit(c: Pick<CreditRow, "seq" | "at" | "warmup" | "item">, cfg: RunConfig): WireCredit {
-  const ds = cfg.dataset;
-  // multi_turn: a credit is a turn; sessions get their items with the lease (LeaseOutcome.sessions).
-  const item =
-    ds === undefined || ds.type === "multi_turn"
-      ? null
-      : (c.item ?? itemIndex(ds.replay ? "sequential" : ds.sampling, cfg.seed, c.seq, ds.items));
-  return {
-    seq: c.seq,
-    ...(c.at === null ? {} : { at: c.at }),
-    ...(c.warmup ? { warmup: true } : {}),
-    ...(item === null ? {} : { item }),
-  };
-}
-
-/** What the idempotency record of a lease keeps: its id and its range of seqs. */
-export interface LeaseRecord {
-  id: string;
-  first: number;
-  count: number;
-  /** multi_turn: the session numbers handed out with the lease [first, count]. */
-  sessions?: [number, number];
-}
+// Moved to the modules of their concerns; still exported here so importers need no change.
+export { tailGrant, wireCredit };
+export type { LeaseRecord, WireCredit };
 
 export interface LeaseOutcome {
   next: RunState;
@@ -64,13 +44,6 @@ export interface ReportOutcome {
   measured: ResultItem[];
   /** multi_turn: the new sessions' items. */
   sessions?: number[];
-}
-
-const RESTARTED = { code: "agent_restarted", type: "agent", message: "The agent restarted while it held this credit." };
-
-interface Settled {
-  credit: CreditRow;
-  result?: ResultItem;
 }
 
 export class AgentDesk {
@@ -95,11 +68,8 @@ export class AgentDesk {
   }
 
   /** The first answer to a report with this reportId, if it was settled. */
-  previousReport(agent: AgentRow, reportId: string): { accepted: number; duplicates: number; sessions?: number[] } | null {
-    const answer = this.store.calls.answer(agent.ord, "report", reportId);
-    if (answer === null) return null;
-    const { accepted, duplicates, sessions } = JSON.parse(answer) as { accepted: number; duplicates: number; sessions?: [number, number] };
-    return { accepted, duplicates, ...(sessions ? { sessions: this.sessionItems(sessions) } : {}) };
+  previousReport(agent: AgentRow, reportId: string): ReportRepeat | null {
+    return repeats.previousReport(this.store, this.cfg, agent, reportId);
   }
 
   /** A new agent; a join retried after the drain began was answered by previousJoin before this refusal. */
@@ -144,19 +114,7 @@ export class AgentDesk {
   shareOf(agent: AgentRow, state: RunState, now: number): number {
     const all = this.store.agents().map((a) => (a.id === agent.id ? agent : a));
     const live = all.filter((a) => a.alive).map((a) => a.id);
-    return shareFor(this.poolAt(state, now), all, live, agent.id);
-  }
-
-  /**
-   * The in-flight pool now: with a ramp in concurrency mode it rises linearly from one to
-   * load.concurrency over rampMs from the first credit (AIPerf's
-   * --concurrency-ramp-duration); agents see their share grow at their next call.
-   */
-  poolAt(state: RunState, now: number): number {
-    const ramp = this.cfg.rampMs ?? 0;
-    if (ramp <= 0 || this.cfg.rate !== null) return this.cfg.pool;
-    const elapsed = now - (state.startedAt ?? now);
-    return Math.max(1, Math.min(this.cfg.pool, Math.ceil((this.cfg.pool * elapsed) / ramp)));
+    return shareFor(poolAt(this.cfg, state, now), all, live, agent.id);
   }
 
   lease(state: RunState, agent: AgentRow, body: LeaseBody, now: number): LeaseOutcome {
@@ -180,11 +138,11 @@ export class AgentDesk {
       // lease depth beyond it, as in concurrency mode.
       const room = Math.max(0, share + depth - renewed.outstanding);
       max = Math.min(body.want, m.budgetRemaining(state), room);
-      const horizon = this.horizon(state, now);
-      slots.push(...this.store.takeSlots(max, horizon));
+      const upTo = horizon(this.cfg, state, now);
+      slots.push(...this.store.takeSlots(max, upTo));
       const offsets = this.store.replayOffsets();
       replayCursor = this.store.getMeta<number>("replayCursor") ?? 0;
-      while (slots.length < max && replayCursor < offsets.length && offsets[replayCursor]! <= horizon) {
+      while (slots.length < max && replayCursor < offsets.length && offsets[replayCursor]! <= upTo) {
         slots.push({ at: offsets[replayCursor]!, item: replayCursor });
         replayCursor++;
       }
@@ -198,19 +156,19 @@ export class AgentDesk {
       const ahead = Math.ceil((((this.cfg.rate * this.cfg.leaseAheadMs) / 1000) * share) / this.cfg.pool);
       const room = Math.max(0, share + ahead - renewed.outstanding);
       max = Math.min(body.want, m.budgetRemaining(state), room);
-      const horizon = this.horizon(state, now);
-      slots.push(...this.store.takeSlots(max, horizon));
+      const upTo = horizon(this.cfg, state, now);
+      slots.push(...this.store.takeSlots(max, upTo));
       schedule = this.store.getMeta<ScheduleCursor>("schedule") ?? startSchedule(this.cfg.seed);
       // Slots are drawn at the target rate and stretched by the ramp (schedule.ts).
       const ramp = this.cfg.rampMs ?? 0;
-      while (slots.length < max && rampedAt(schedule.t, ramp) <= horizon) {
+      while (slots.length < max && rampedAt(schedule.t, ramp) <= upTo) {
         const [at, next] = nextSlot(schedule, this.cfg.rate, this.cfg.arrival, this.cfg.smoothness ?? 1);
         slots.push({ at: rampedAt(at, ramp), item: null });
         schedule = next;
       }
       max = slots.length;
     } else if (this.cfg.rate === null && !replay && !inWarmup) {
-      max = Math.min(max, tailGrant(m.budgetRemaining(state), share, this.poolAt(state, now)));
+      max = Math.min(max, tailGrant(m.budgetRemaining(state), share, poolAt(this.cfg, state, now)));
     }
     const g = m.grant(state, max, now);
     const leaseId = `ls_${agent.id.slice(3, 11)}_${body.requestId}`;
@@ -235,68 +193,24 @@ export class AgentDesk {
       this.store.putMeta("replayCursor", replayCursor);
     const calls = renewed.calls + 1;
     this.store.putAgent({ ...renewed, outstanding: renewed.outstanding + credits.length, shareSent: share, calls });
-    const sessions = this.startSessions(body.newSessions, share);
+    const sessions = startSessions(this.store, this.cfg, body.newSessions, share);
     const record: LeaseRecord = { id: leaseId, first: g.firstSeq, count: credits.length, ...(sessions ? { sessions } : {}) };
     this.store.calls.record(agent.ord, "lease", body.requestId, calls, JSON.stringify(record));
     return { next: g.state, leaseId, credits, share, ...(sessions ? { sessions: this.sessionItems(sessions) } : {}) };
   }
 
-  /**
-   * multi_turn: session numbers for the new sessions an agent asked for, counted across the
-   * run (meta sessionCursor), so sampling goes over sessions as it goes over requests in
-   * other runs. Asked for with a lease or a report (reports go on during the drain, so an
-   * agent finishing the credits it holds can still start sessions with them).
-   */
-  private startSessions(wanted: number | undefined, share: number): [number, number] | null {
-    if (this.cfg.dataset?.type !== "multi_turn" || !wanted) return null;
-    // During the drain the share may read 0; an agent never asks for more than its share.
-    const n = Math.min(wanted, Math.max(share, 1));
-    if (n === 0) return null;
-    const first = this.store.getMeta<number>("sessionCursor") ?? 0;
-    this.store.putMeta("sessionCursor", first + n);
-    return [first, n];
-  }
-
   /** The items of session numbers [first, first + count). */
-  sessionItems([first, count]: [number, number]): number[] {
-    const ds = this.cfg.dataset!;
-    return Array.from({ length: count }, (_, i) => itemIndex(ds.sampling, this.cfg.seed, first + i, ds.items));
+  sessionItems(sessions: [number, number]): number[] {
+    return sessionItems(this.cfg, sessions);
   }
 
-  /**
-   * Rate mode and trace replay: the latest intended time (ms after the measured start) a
-   * lease may hand out now: leaseAheadMs ahead, and never at or after the end of
-   * stop.durationSeconds (counted from the run's start).
-   */
-  private horizon(state: RunState, now: number): number {
-    const origin = state.measuredStartedAt ?? now;
-    const horizon = now - origin + this.cfg.leaseAheadMs;
-    if (state.limits.durationMs === null) return horizon;
-    const runToMeasured = origin - (state.startedAt ?? now);
-    return Math.min(horizon, state.limits.durationMs - runToMeasured - 1e-6);
-  }
-
-  /**
-   * A lease request seen before (its answer was lost). While the run accepts work the
-   * same credits are answered again. Once draining, no credit may be handed out: the
-   * agent never saw these, so they are counted as returned, which lets the drain finish.
-   */
+  /** A lease request seen before (its answer was lost); repeatLease answers it again. */
   previousLease(agent: AgentRow, requestId: string): LeaseRecord | null {
-    const answer = this.store.calls.answer(agent.ord, "lease", requestId);
-    return answer === null ? null : (JSON.parse(answer) as LeaseRecord);
+    return repeats.previousLease(this.store, agent, requestId);
   }
 
   repeatLease(state: RunState, agent: AgentRow, lease: LeaseRecord, now: number): { next: RunState; credits: WireCredit[] | null } {
-    const held = this.store.leases.creditsInRange(agent.ord, lease.first, lease.count);
-    if (m.isAccepting(state)) return { next: state, credits: held.map((c) => wireCredit(c, this.cfg)) };
-    if (state.phase !== "draining" || held.length === 0) return { next: state, credits: null };
-    const x = m.noSettlement();
-    for (const c of held)
-      if (c.warmup) x.warmupReturned++;
-      else x.returned++;
-    this.store.leases.take(held.map((c) => c.seq));
-    this.store.putAgent({ ...agent, outstanding: agent.outstanding - held.length });
-    return { next: m.settle(state, x, now), credits: null };
+    return repeats.repeatLease(this.store, this.cfg, state, agent, lease, now);
   }
 
   /**
@@ -305,17 +219,8 @@ export class AgentDesk {
    */
   report(state: RunState, agent: AgentRow, body: ReportBody, now: number): ReportOutcome {
     m.assertSettleable(state);
-    // Each seq once, the first mention wins; later mentions are duplicates.
-    const mentions = new Map<number, ResultItem | null>();
-    let duplicates = 0;
-    for (const result of body.results) {
-      if (mentions.has(result.seq)) duplicates++;
-      else mentions.set(result.seq, result);
-    }
-    for (const seq of body.returned) {
-      if (mentions.has(seq)) duplicates++;
-      else mentions.set(seq, null);
-    }
+    const { mentions, duplicates: repeated } = mentionsOf(body);
+    let duplicates = repeated;
     const taken = new Map(this.store.leases.take([...mentions.keys()]).map((c) => [c.seq, c]));
     const settled: Settled[] = [];
     for (const [seq, result] of mentions) {
@@ -334,21 +239,7 @@ export class AgentDesk {
         settled.push({ credit, result: { seq: credit.seq, ok: false, latencyMs: 0, error: RESTARTED } });
     }
 
-    const x = m.noSettlement();
-    const measured: ResultItem[] = [];
-    for (const { credit, result } of settled) {
-      if (!result) {
-        if (credit.warmup) x.warmupReturned++;
-        else x.returned++;
-      } else if (credit.warmup) {
-        if (result.ok) x.warmupCompleted++;
-        else x.warmupFailed++;
-      } else {
-        if (result.ok) x.completed++;
-        else x.failed++;
-        measured.push(result);
-      }
-    }
+    const { x, measured } = tally(settled);
     const next = m.settle(state, x, now);
     const renewed = this.renew(agent, now, body.inflight);
     const share = m.isAccepting(next) ? this.shareOf(renewed, next, now) : renewed.shareSent;
@@ -360,8 +251,8 @@ export class AgentDesk {
     }
     const calls = renewed.calls + 1;
     this.store.putAgent({ ...renewed, outstanding: renewed.outstanding - settled.length, shareSent: share, calls });
-    const sessions = this.startSessions(body.newSessions, share);
-    const record = { accepted: settled.length, duplicates, ...(sessions ? { sessions } : {}) };
+    const sessions = startSessions(this.store, this.cfg, body.newSessions, share);
+    const record: ReportRecord = { accepted: settled.length, duplicates, ...(sessions ? { sessions } : {}) };
     this.store.calls.record(agent.ord, "report", body.reportId, calls, JSON.stringify(record));
     return { next, accepted: settled.length, duplicates, share, measured, ...(sessions ? { sessions: this.sessionItems(sessions) } : {}) };
   }
@@ -405,20 +296,4 @@ export class AgentDesk {
       .map((a) => a.expiresAt);
     return times.length > 0 ? Math.min(...times) : null;
   }
-}
-
-/**
- * Concurrency mode, near the end of a request budget: one lease grants at most the
- * agent's share of the pool's part of what is left to grant, or its share where that is
- * more. The rest is handed out in shrinking pieces to the agents that ask, and agents ask
- * as they run low, so a faster agent takes more and every agent stays busy until the end.
- * Without it the first agents to ask took the rest into their lease depth and the others
- * went idle: a run of 3,000 requests over six edge agents delivered a mean of 28.0 of 32
- * in flight, 30.3–31.1 with it. Capping what an agent holds at its share of the unfinished
- * work instead (strictly by share, whatever each agent's speed) delivered 26.4–27.9
- * (docs/BENCHMARKS.md). No cap without a budget (`left` infinite).
- */
-export function tailGrant(left: number, share: number, pool: number): number {
-  if (!Number.isFinite(left)) return Number.POSITIVE_INFINITY;
-  return Math.max(Math.min(share, left), Math.ceil((left * share) / Math.max(1, pool)));
 }
