@@ -12,11 +12,11 @@
 // ledger the agent keeps (held, in flight, settled, returned) is never raced, while
 // requests to the target keep going during the round trip.
 
-import { MAX_LEASE_WANT } from "../contract/protocol";
-import type { LeaseAnswer, LeaseBody, ReportAnswer, ReportBody } from "../contract/protocol";
 import type { RunSpec } from "../contract/spec";
+import type { CallEvent } from "./calls";
+import { CoordinatorCalls, ewma } from "./calls";
 import type { CallClock, Moment } from "./policy";
-import { drainFirst, leaseDepth, leaseWant, lowWater, needsCredits, newCallClock, nextWake, plan } from "./policy";
+import { nextWake, plan } from "./policy";
 import type { DatasetItem } from "../contract/dataset";
 import { DEFAULT_TOKENIZER } from "../contract/spec";
 import type { DatasetLoader } from "./datasets";
@@ -25,25 +25,18 @@ import type { Job } from "./prompt";
 import { jobFor, turnRequest } from "./prompt";
 import { Sessions } from "./sessions";
 import * as st from "./state";
-import type { AgentState, Credit, StopMode } from "./state";
+import type { AgentState, Credit } from "./state";
 import { sendRequest, spreadOverTick } from "./target";
 import type { TargetFetch } from "./target";
-import { CoordinatorError, CoordinatorUnavailable } from "./transport";
 import type { CoordinatorTransport } from "./transport";
 import { Waker } from "./waker";
 
 export type { AgentState, Credit, StopMode } from "./state";
 
 export { REPORT_BATCH } from "./policy";
-/** Results (and returns) per report: about 250 bytes each keeps a report far under 1 MiB. */
-export const MAX_REPORT_ITEMS = 2_000;
+export { MAX_REPORT_ITEMS } from "./calls";
 
-export type AgentEvent =
-  | { type: "send"; seq: number }
-  | { type: "lease"; credits: number; share: number }
-  | { type: "report"; results: number; returned: number; accepted: number; duplicates: number }
-  | { type: "stop"; mode: StopMode }
-  | { type: "offline"; message: string };
+export type AgentEvent = { type: "send"; seq: number } | CallEvent;
 
 export interface EngineOptions {
   transport: CoordinatorTransport;
@@ -87,30 +80,24 @@ const NOT_SENT = { code: "agent_error", type: "agent", message: "The agent faile
 export class AgentEngine {
   private s: AgentState | null;
   private readonly opts: EngineOptions;
-  private readonly transport: CoordinatorTransport;
   private readonly fetchTarget: TargetFetch;
   private readonly now: () => number;
   private readonly wallNow: () => number;
   private readonly clockTickMs: number;
-  private readonly maxWant: number;
-  private readonly maxOfflineMs: number;
-  // Ids are unique per engine instance, so a slice replayed from older stored state
-  // can never reuse an id the coordinator has already answered for other content.
-  private readonly nonce = crypto.randomUUID().slice(0, 12);
-  private counter = 0;
   private url: string | null = null;
+  /** The calls to the coordinator: the join, reports and leases (agent/calls.ts). */
+  private readonly coord: CoordinatorCalls;
+  /** coord.calls, held here too: the loop plans with it on every turn, without a hop through coord. */
+  private readonly calls: CallClock;
 
   // In memory only: the moving parts of the current slice, rebuilt by every slice.
   private inflight = 0;
   private syncing: Promise<void> | null = null;
-  private readonly calls: CallClock = newCallClock();
-  private offlineSince: number | null = null;
   private fatal: { error: unknown } | null = null;
   /** The slice's request timeouts, on one shared timer, and its cancel (agent/deadlines.ts). */
   private deadlines = new Deadlines();
   private running = false;
-  /** Pacing estimates for the lease depth (EWMAs): the coordinator's round trip and the target's latency. */
-  private rttMs: number | null = null;
+  /** Pacing estimate for the lease depth (an EWMA): the target's latency (the round trip's is in agent/calls.ts). */
   private latencyMs: number | null = null;
   private readonly waker: Waker;
   /** The run's dataset items (workload.dataset), read before the first request of a slice. */
@@ -121,15 +108,26 @@ export class AgentEngine {
   constructor(opts: EngineOptions, state?: AgentState) {
     this.opts = opts;
     this.s = state ?? null;
-    this.transport = opts.transport;
     const f = opts.fetchTarget; // called bare: workerd refuses fetch with a foreign `this`
     this.fetchTarget = (input, init) => f(input, init);
     this.now = opts.now ?? (() => performance.now());
     this.wallNow = opts.wallNow ?? (() => Date.now());
     this.clockTickMs = opts.clockTickMs ?? 0;
     this.waker = new Waker(this.now, opts.sleep ?? ((ms) => new Promise<void>((r) => setTimeout(r, ms))));
-    this.maxWant = Math.max(1, Math.min(MAX_LEASE_WANT, Math.floor(opts.want ?? MAX_LEASE_WANT)));
-    this.maxOfflineMs = opts.maxOfflineMs ?? 60_000;
+    this.coord = new CoordinatorCalls(opts, {
+      now: this.now,
+      wallNow: this.wallNow,
+      clockTickMs: this.clockTickMs,
+      state: () => this.state,
+      inflight: () => this.inflight,
+      latencyMs: () => this.latencyMs,
+      moment: (winding) => this.moment(winding),
+      fail: (error) => {
+        this.fatal = { error };
+      },
+      cancelRequests: () => this.deadlines.cancelAll(),
+    });
+    this.calls = this.coord.calls;
     this.sessions = new Sessions({
       state: () => this.state,
       items: () => this.items,
@@ -142,9 +140,8 @@ export class AgentEngine {
     if (state?.pace) {
       // Stored JSON: anything but a finite number is "not measured".
       const finite = (x: unknown) => (typeof x === "number" && Number.isFinite(x) ? x : null);
-      this.rttMs = finite(state.pace.rttMs);
       this.latencyMs = finite(state.pace.latencyMs);
-      this.updateDepth();
+      this.coord.restorePace(finite(state.pace.rttMs));
     }
   }
 
@@ -161,39 +158,7 @@ export class AgentEngine {
   /** Joins the run (`colo`: the Cloudflare colo an edge agent runs in). Refusals (run_draining, run_complete…) are thrown as CoordinatorError. */
   async join(colo?: string): Promise<void> {
     if (this.s) return;
-    const { name, region } = this.opts;
-    const sentAt = this.wallNow();
-    // The requestId makes a retried join (its answer lost) answer the same agent.
-    const a = await this.transport.join({
-      requestId: this.opts.joinRequestId ?? this.id("j"),
-      ...(name !== undefined ? { name } : {}),
-      ...(region !== undefined ? { region } : {}),
-      ...(colo !== undefined ? { colo } : {}),
-      clockTickMs: this.clockTickMs,
-    });
-    const s: AgentState = {
-      version: 1,
-      agentId: a.agentId,
-      spec: a.spec,
-      leaseTtlMs: a.leaseTtlMs,
-      reportIntervalMs: a.reportIntervalMs,
-      offsetMs: 0,
-      offsetRttMs: null,
-      runStartedAt: null,
-      share: a.concurrency,
-      held: [],
-      results: [],
-      returning: [],
-      unacked: null,
-      openLease: null,
-      stop: a.stop ? "asking" : "running",
-      sent: 0,
-      ...(a.datasetType ? { datasetType: a.datasetType } : {}),
-      ...(a.datasetType === "multi_turn" ? { sessions: [] } : {}),
-    };
-    st.observeClock(s, a.serverTime, sentAt, this.wallNow());
-    this.s = s;
-    this.calls.lastCallAt = this.now();
+    this.s = await this.coord.join(colo);
   }
 
   /**
@@ -220,7 +185,7 @@ export class AgentEngine {
         if (this.syncing === null && this.fatal === null) {
           const work = plan(s, this.moment(winding), this.calls);
           if (work)
-            this.syncing = this.sync(work).finally(() => {
+            this.syncing = this.coord.sync(work).finally(() => {
               this.syncing = null;
               this.waker.wake();
             });
@@ -231,7 +196,7 @@ export class AgentEngine {
           if (st.flushed(s)) {
             if ((s.stop === "finish" || s.stop === "return") && s.held.length === 0) return "done";
             if (winding) return "continue";
-          } else if (winding && this.offlineSince !== null) return "continue";
+          } else if (winding && this.coord.offline) return "continue";
         }
         if (limits.untilWallMs !== undefined && !winding) this.waker.arm(this.now() + limits.untilWallMs - this.wallNow());
         // While a call is under way its end wakes the loop.
@@ -245,9 +210,12 @@ export class AgentEngine {
 
   private beginSlice(): void {
     this.fatal = null;
-    this.offlineSince = null;
-    this.calls.blockedUntil = 0;
+    this.coord.beginSlice();
     this.deadlines = new Deadlines();
+  }
+
+  private moment(winding: boolean): Moment {
+    return { now: this.now(), wall: this.wallNow(), inflight: this.inflight, winding };
   }
 
   // ── Sending ────────────────────────────────────────────────────────────────
@@ -329,201 +297,4 @@ export class AgentEngine {
         this.waker.wake();
       });
   }
-
-  // ── Talking to the coordinator ─────────────────────────────────────────────
-
-  private moment(winding: boolean): Moment {
-    return { now: this.now(), wall: this.wallNow(), inflight: this.inflight, winding };
-  }
-
-  private async sync(work: { report: boolean; lease: boolean }): Promise<void> {
-    try {
-      const wantsLease = () =>
-        work.lease &&
-        this.state.stop === "running" &&
-        needsCredits(this.state, this.moment(false), this.calls.depth, this.calls.drainFirst, this.calls.low);
-      if (work.report && this.transport.reportThenLease && wantsLease()) {
-        await this.reportThenLease(this.transport.reportThenLease.bind(this.transport));
-      } else {
-        if (work.report) await this.report();
-        if (wantsLease()) await this.lease();
-      }
-      this.offlineSince = null;
-    } catch (e) {
-      this.failed(e);
-    }
-  }
-
-  private reportBody(): ReportBody {
-    const s = this.state;
-    if (!s.unacked) {
-      const sessions = st.takeSessionCounts(s);
-      // multi_turn: a report asks for new sessions' items while there are credits to start them with.
-      const newSessions = s.held.length > 0 ? st.sessionsWanted(s) : 0;
-      s.unacked = {
-        reportId: this.id("r"),
-        results: s.results.splice(0, MAX_REPORT_ITEMS),
-        returned: s.returning.splice(0, MAX_REPORT_ITEMS),
-        ...(sessions ? { sessions } : {}),
-        ...(newSessions > 0 ? { newSessions } : {}),
-      };
-    }
-    const u = s.unacked;
-    return {
-      agentId: s.agentId,
-      reportId: u.reportId,
-      inflight: this.inflight,
-      results: u.results,
-      returned: u.returned,
-      ...(u.sessions ? { sessions: u.sessions } : {}),
-      ...(u.newSessions ? { newSessions: u.newSessions } : {}),
-    };
-  }
-
-  private reported(a: ReportAnswer): void {
-    const s = this.state;
-    const u = s.unacked!;
-    s.unacked = null;
-    if (a.sessions && s.sessions) (s.sessionItems ??= []).push(...a.sessions);
-    this.calls.lastReportAt = this.now();
-    s.share = a.concurrency;
-    if (u.results.length + u.returned.length > 0) this.calls.leaseRetryAt = 0; // the share-plus-depth cap has room again
-    this.opts.onEvent?.({
-      type: "report",
-      results: u.results.length,
-      returned: u.returned.length,
-      accepted: a.accepted,
-      duplicates: a.duplicates,
-    });
-    this.stopFlags(a.stop, a.finishLeased);
-  }
-
-  private leaseBody(): LeaseBody {
-    const s = this.state;
-    if (!s.openLease) {
-      const sessions = st.sessionsWanted(s);
-      s.openLease = {
-        requestId: this.id("q"),
-        want: leaseWant(s, this.inflight, this.maxWant, this.calls.depth),
-        ...(sessions > 0 ? { sessions } : {}),
-      };
-    }
-    const o = s.openLease;
-    const depth = this.calls.depth > s.share ? { depth: this.calls.depth } : {};
-    return {
-      agentId: s.agentId,
-      requestId: o.requestId,
-      want: o.want,
-      inflight: this.inflight,
-      ...depth,
-      ...(o.sessions ? { newSessions: o.sessions } : {}),
-    };
-  }
-
-  private leased(a: LeaseAnswer): void {
-    const s = this.state;
-    s.openLease = null;
-    if (a.runStartedAt !== null) s.runStartedAt = a.runStartedAt;
-    s.share = a.concurrency;
-    st.addCredits(s, a.credits);
-    if (a.sessions && s.sessions) (s.sessionItems ??= []).push(...a.sessions);
-    if (a.credits.length === 0) this.calls.leaseRetryAt = this.now() + s.reportIntervalMs / 4;
-    this.opts.onEvent?.({ type: "lease", credits: a.credits.length, share: a.concurrency });
-    this.stopFlags(a.stop, a.finishLeased);
-  }
-
-  private async report(): Promise<void> {
-    const body = this.reportBody();
-    this.reported(await this.call(() => this.transport.report(body)));
-  }
-
-  private async lease(): Promise<void> {
-    const body = this.leaseBody();
-    this.leased(await this.call(() => this.transport.lease(body)));
-  }
-
-  /**
-   * A report and the lease after it in one round trip, where the transport offers it
-   * (edge agents: one Durable Object RPC instead of two). The coordinator settles the
-   * report first, exactly as two calls would; a refused lease comes back as a value, so
-   * the report's answer is applied either way, and both keep their ids for a retry.
-   */
-  private async reportThenLease(both: NonNullable<CoordinatorTransport["reportThenLease"]>): Promise<void> {
-    const reportBody = this.reportBody();
-    const leaseBody = this.leaseBody();
-    const a = await this.call(async () => {
-      const r = await both(reportBody, leaseBody);
-      return { ...r, serverTime: r.report.serverTime };
-    });
-    this.reported(a.report);
-    if (a.lease instanceof Error) this.failed(a.lease);
-    else this.leased(a.lease);
-  }
-
-  private async call<T extends { serverTime: number }>(fn: () => Promise<T>): Promise<T> {
-    const sentAt = this.wallNow();
-    const startedAt = this.now();
-    const a = await fn();
-    st.observeClock(this.state, a.serverTime, sentAt, this.wallNow());
-    this.calls.lastCallAt = this.now();
-    this.rttMs = ewma(this.rttMs, this.calls.lastCallAt - startedAt);
-    this.updateDepth();
-    return a;
-  }
-
-  /**
-   * The lease depth for the share and what was measured: the share sends share/latency
-   * requests a millisecond, and credits must last the coordinator's report-and-lease cycle.
-   */
-  private updateDepth(): void {
-    const s = this.state;
-    const sendsPerMs = this.latencyMs !== null && this.latencyMs > 0 ? s.share / this.latencyMs : 0;
-    // A cycle is a report and a lease: one call where the transport combines them, else two.
-    const cycleMs = this.rttMs === null ? null : this.rttMs * (this.transport.reportThenLease ? 1 : 2);
-    this.calls.depth = leaseDepth(s.share, sendsPerMs, cycleMs);
-    this.calls.drainFirst = drainFirst(s.share, sendsPerMs, cycleMs);
-    this.calls.low = lowWater(s.share, sendsPerMs, cycleMs);
-    s.pace = { rttMs: this.rttMs, latencyMs: this.latencyMs };
-  }
-
-  private stopFlags(stop: boolean, finishLeased: boolean): void {
-    if (st.applyStop(this.state, stop, finishLeased)) this.opts.onEvent?.({ type: "stop", mode: this.state.stop });
-  }
-
-  private failed(e: unknown): void {
-    const s = this.state;
-    if (e instanceof CoordinatorError) {
-      if (e.code === "run_draining") {
-        // Only leases are refused this way; a refused lease granted nothing.
-        s.openLease = null;
-        if (s.stop === "running") {
-          s.stop = "asking"; // sending pauses until a report's answer says how to stop
-          this.opts.onEvent?.({ type: "stop", mode: "asking" });
-        }
-      } else if (e.code === "run_complete" || e.code === "run_not_found") {
-        st.markGone(s);
-        this.deadlines.cancelAll(); // nothing sent now could be counted
-        this.opts.onEvent?.({ type: "stop", mode: "gone" });
-      } else this.fatal = { error: e };
-      return;
-    }
-    if (e instanceof CoordinatorUnavailable) {
-      const now = this.now();
-      this.offlineSince ??= now;
-      this.calls.blockedUntil = now + s.reportIntervalMs;
-      this.opts.onEvent?.({ type: "offline", message: e.message });
-      if (now - this.offlineSince >= this.maxOfflineMs) this.fatal = { error: e };
-      return;
-    }
-    this.fatal = { error: e };
-  }
-
-  private id(kind: string): string {
-    return `${kind}-${this.nonce}-${++this.counter}`;
-  }
-}
-
-/** An exponentially weighted moving average (weight 0.2 on the newest sample). */
-function ewma(avg: number | null, x: number): number {
-  return avg === null ? x : 0.8 * avg + 0.2 * x;
 }
