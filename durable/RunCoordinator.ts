@@ -34,12 +34,13 @@ import { AgentDesk } from "./agent-desk";
 import { startEdgeAgents } from "./edge-agents";
 import * as m from "./run-machine";
 import type { RunState } from "./run-machine";
+import { RunAlarm } from "./run-alarm";
+import type { LoadedRun } from "./run-reads";
+import { regionKey, resultsOf, sessionCounts, snapshotOf, stopFlags, thresholdsFailing } from "./run-reads";
 import { RunResults } from "./run-results";
-import { regionOf } from "./region-results";
 import type { AgentRow } from "./rows";
 import { RunStore } from "./run-store";
 import { startSchedule } from "./schedule";
-import { benchmarkDurationMs, buildResults, buildSnapshot, evaluateThresholds } from "./views";
 import type { Results, Snapshot } from "./views";
 import { Waiters } from "./waiters";
 import { WebhookRecord } from "./webhook";
@@ -93,12 +94,8 @@ export class RunCoordinator extends DurableObject<Env> {
   private spec: RunSpec | null = null;
   /** The token hashes, read once (they never change after creation): every call checks one. */
   private secrets: Secrets | null = null;
-  /**
-   * The alarm as last set by this instance (undefined: unknown, after a restart). An alarm
-   * earlier than needed is kept (it fires, finds nothing due, and sets the next one), so
-   * renewing a lease, which only moves deadlines later, costs no storage write.
-   */
-  private alarmAt: number | null | undefined;
+  /** The one alarm (run-alarm.ts). */
+  private readonly alarmClock: RunAlarm;
   /** Long-poll waiters, woken on every phase change. */
   private readonly waiters = new Waiters();
   /**
@@ -117,6 +114,7 @@ export class RunCoordinator extends DurableObject<Env> {
     this.store = new RunStore(ctx.storage.sql);
     this.measured = new RunResults(this.store);
     this.webhook = new WebhookRecord(this.store);
+    this.alarmClock = new RunAlarm(ctx.storage, this.store);
   }
 
   /** Rows this instance has written to storage (SQLite rows and alarms), for tests and benchmarks: what Cloudflare bills. */
@@ -336,7 +334,7 @@ export class RunCoordinator extends DurableObject<Env> {
   // ── Alarm ──────────────────────────────────────────────────────────────────
 
   override async alarm(): Promise<void> {
-    this.alarmAt = null; // a fired alarm is gone
+    this.alarmClock.gone();
     if (!this.load()) return;
     await this.advance(this.now(), { fromAlarm: true });
   }
@@ -380,9 +378,8 @@ export class RunCoordinator extends DurableObject<Env> {
     return new AgentDesk(this.store, this.config());
   }
 
-  /** The region an agent's results count under (region-results.ts). */
   private regionKey(agent: AgentRow): string {
-    return regionOf(agent, this.store.colos()[agent.ord]);
+    return regionKey(this.store, agent);
   }
 
   /** A drain timeout or force stop: every outstanding credit is abandoned, counted per region. */
@@ -421,16 +418,7 @@ export class RunCoordinator extends DurableObject<Env> {
     if (!spec?.abortOnThresholdFail || !spec.thresholds || !m.isAccepting(state)) return state;
     if (now - this.thresholdsCheckedAt < THRESHOLD_EVERY_MS) return state;
     this.thresholdsCheckedAt = now;
-    const durationMs = benchmarkDurationMs(state, now);
-    const doc = this.measured.metricsNow().document(durationMs);
-    const keys = Object.keys(spec.thresholds);
-    const regional = keys.some((k) => k.includes("{region:"));
-    const regions = regional ? this.measured.regions.documents(durationMs) : new Map();
-    // A region with no results yet is not failing while the run goes on: its agents may
-    // simply not have reported (at the end it has no value, and the threshold fails).
-    const failing = evaluateThresholds(doc, spec.thresholds, regions).some(
-      (t, i) => !t.ok && !(t.value === null && (keys[i] ?? "").includes("{region:")),
-    );
+    const failing = thresholdsFailing({ ...this.loaded(), state, now }, spec.thresholds);
     return failing ? m.beginDrain(state, "threshold", now) : state;
   }
 
@@ -493,7 +481,7 @@ export class RunCoordinator extends DurableObject<Env> {
     await this.notifyFleet();
     await this.ctx.storage.deleteAll();
     await this.ctx.storage.deleteAlarm();
-    this.alarmAt = null;
+    this.alarmClock.gone();
     this.forgetParsed();
     this.spec = null;
     this.secrets = null;
@@ -551,26 +539,13 @@ export class RunCoordinator extends DurableObject<Env> {
     const state = this.state;
     if (!state) return;
     if (state.phase === "complete" && !(await this.notifyFleet())) {
-      await this.setAlarm(this.now() + FLEET_RETRY_MS);
+      await this.alarmClock.set(this.now() + FLEET_RETRY_MS);
       return;
     }
     const desk = this.desk();
     const deadlines = [m.nextDeadline(state), desk.nextExpiry(state), desk.agentTimeoutAt(state), this.webhook.nextAt()];
     const defined = deadlines.filter((t): t is number => t !== null);
-    const next = defined.length > 0 ? Math.min(...defined) : null;
-    if (next === null) {
-      if (this.alarmAt !== null) await this.ctx.storage.deleteAlarm();
-      this.alarmAt = null;
-    } else if (this.alarmAt === undefined || this.alarmAt === null || next < this.alarmAt || state.phase === "complete") {
-      await this.setAlarm(next);
-    }
-  }
-
-  private async setAlarm(at: number): Promise<void> {
-    if (at === this.alarmAt) return;
-    await this.ctx.storage.setAlarm(at);
-    this.store.noteWrites(1); // each setAlarm is billed as one row written
-    this.alarmAt = at;
+    await this.alarmClock.to(defined.length > 0 ? Math.min(...defined) : null, state.phase === "complete");
   }
 
   private specNow(): RunSpec | null {
@@ -578,11 +553,8 @@ export class RunCoordinator extends DurableObject<Env> {
     return this.spec;
   }
 
-  /** `stop` from the drain's first instant; `finishLeased` when held credits should still be sent. */
   private stopFlags(): { stop: boolean; finishLeased: boolean } {
-    const s = this.state;
-    const stop = !s || !m.isAccepting(s);
-    return { stop, finishLeased: stop && s?.stopReason === "budget" };
+    return stopFlags(this.state);
   }
 
   private leaseAnswer(leaseId: string, credits: LeaseAnswer["credits"], share: number, sessions?: number[]): LeaseAnswer {
@@ -598,46 +570,24 @@ export class RunCoordinator extends DurableObject<Env> {
     };
   }
 
-  private snapshot(): Snapshot {
+  /** The run as this call sees it (run-reads.ts). */
+  private loaded(): LoadedRun {
     const state = this.state;
     if (!state) throw notFound();
-    const now = this.now();
-    const durationMs = benchmarkDurationMs(state, now);
-    const delivered = this.measured.deliveredNow().view(this.config(), durationMs);
-    const agents = this.store.agents();
-    const regions = this.measured.regions.view(
-      durationMs,
-      agents.map((a) => ({ key: this.regionKey(a) })),
-    );
-    const joined = { colos: this.store.colos(), ticks: this.store.clockTicks() };
-    return buildSnapshot(this.config().id, state, agents, joined, this.measured.metricsNow(), delivered, regions, this.sessions(), now);
+    return { state, config: this.config(), spec: this.specNow(), store: this.store, measured: this.measured, now: this.now() };
   }
 
-  /** A multi_turn run's session counts (meta "sessions"), summed from reports in their own transactions. */
-  private sessions(): SessionCounts | null {
-    if (this.config().dataset?.type !== "multi_turn") return null;
-    return this.store.getMeta<SessionCounts>("sessions") ?? { started: 0, completed: 0, cut: 0 };
+  private snapshot(): Snapshot {
+    return snapshotOf(this.loaded());
   }
 
   private addSessions(d: SessionCounts): void {
-    const c = this.sessions();
+    const c = sessionCounts(this.store, this.config());
     if (c === null) return;
     this.store.putMeta("sessions", { started: c.started + d.started, completed: c.completed + d.completed, cut: c.cut + d.cut });
   }
 
   private resultsNow(): Results {
-    const state = this.state;
-    if (!state) throw notFound();
-    const thresholds = this.specNow()?.thresholds ?? {};
-    const series = this.measured.seriesNow().view();
-    return buildResults(
-      this.snapshot(),
-      state,
-      this.measured.metricsNow(),
-      thresholds,
-      this.store.getMeta<unknown>("publicSpec"),
-      series,
-      this.config(),
-    );
+    return resultsOf(this.loaded());
   }
 }
