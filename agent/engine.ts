@@ -12,6 +12,7 @@
 // ledger the agent keeps (held, in flight, settled, returned) is never raced, while
 // requests to the target keep going during the round trip.
 
+import type { ResultItem } from "../contract/protocol";
 import type { RunSpec } from "../contract/spec";
 import type { CallEvent } from "./calls";
 import { CoordinatorCalls, ewma } from "./calls";
@@ -288,8 +289,13 @@ export class AgentEngine {
       .catch(() => ({ ok: false, latencyMs: 0, error: { ...NOT_SENT } }))
       .then((r) => {
         if (s.stop !== "gone") {
-          const lag = lagMs !== undefined ? { lagMs: Math.round(lagMs * 1000) / 1000 } : {};
-          s.results.push({ seq, ...spreadOverTick(r, seq, this.clockTickMs), ...lag });
+          const item: ResultItem = { seq, ...spreadOverTick(r, seq, this.clockTickMs) };
+          if (lagMs !== undefined) item.lagMs = Math.round(lagMs * 1000) / 1000;
+          // When it ended, in whole ms after the run's start on the coordinator's clock: the
+          // time series places it there, not when its report arrived (reports go every
+          // 250 ms or more; README, "Results per region").
+          if (s.runStartedAt !== null) item.endMs = Math.max(0, Math.round(this.wallNow() + s.offsetMs - s.runStartedAt));
+          s.results.push(item);
         }
         this.latencyMs = ewma(this.latencyMs, r.latencyMs);
         this.inflight--;

@@ -140,6 +140,9 @@ export class TimeSeries {
       .sort((a, b) => a.b.t - b.b.t)
       .map(({ b, lat, ttft }) => ({
         ...b,
+        // Keys are index × width in floating point (3 × 0.1 = 0.30000000000000004); the
+        // document shows the start as written (0.3). The keys stay as stored.
+        t: Math.round(b.t * 1e6) / 1e6,
         latency: lat ? freeze(lat) : (b.latency as Quantiles | null),
         ttft: ttft ? freeze(ttft) : (b.ttft as Quantiles | null),
       }));

@@ -157,6 +157,47 @@ describe("the clock offset", () => {
   });
 });
 
+describe("end times", () => {
+  it("places each result in the time slice its request ended in, not the one its report arrived in", async () => {
+    // One request at a time, each answered 120 ms after it was sent, in slices of 100 ms:
+    // every slice can hold at most one request's end. An agent reports every 250 ms or
+    // more (several results a report), so slices by report arrival would hold two or more.
+    const run = await createRun({
+      target: { url: "https://api.example.org/v1/chat/completions", model: "m", stream: true },
+      load: { concurrency: 1 },
+      stop: { requests: 6 },
+      timesliceSeconds: 0.1,
+    });
+    await realClock(run);
+    const endedAt: number[] = [];
+    const reportSizes: number[] = [];
+    const a = new AgentEngine({
+      transport: transportFor(run, () => undefined),
+      fetchTarget: async () => {
+        await pause(120);
+        endedAt.push(Date.now());
+        return sseResponse();
+      },
+      resolveUrl: () => "https://api.example.org/v1/chat/completions",
+      wallNow: () => Date.now() - 5_000, // this machine's clock is 5 s behind: endMs is on the coordinator's
+      onEvent: (e) => {
+        if (e.type === "report" && e.results > 0) reportSizes.push(e.results);
+      },
+    });
+    await a.join();
+    expect(await a.runSlice({})).toBe("done");
+    expect(endedAt).toHaveLength(6);
+    expect(Math.max(...reportSizes)).toBeGreaterThan(1); // what would bunch them without endMs
+    const res = (await call("GET", `/v1/runs/${run.id}/results`, { token: run.readToken })).body;
+    const buckets = res.timeseries.buckets as Array<{ t: number; completed: number }>;
+    expect(res.timeseries.bucketSeconds).toBe(0.1);
+    expect(buckets.reduce((n, b) => n + b.completed, 0)).toBe(6);
+    expect(Math.max(...buckets.map((b) => b.completed))).toBe(1);
+    // Slices start at whole tenths as written, not 0.30000000000000004.
+    for (const b of buckets) expect(String(b.t)).toMatch(/^\d+(\.\d)?$/);
+  });
+});
+
 describe("a clock that counts whole milliseconds", () => {
   // workerd's clocks tick every millisecond: a 21.4 ms TTFT reads 21 or 22 as the clock's
   // phase falls, 21 more often, so the median of what the clock read is 21 (0.4 ms off).
