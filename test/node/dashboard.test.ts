@@ -501,6 +501,23 @@ describe("the dashboard while a run is live", () => {
     expect(out.empty).toEqual([0, 1]);
     await context.close();
   });
+
+  it("draws slices shorter than a second at their own places (slices of 0.1 s: a steady 10 req/s, no gaps)", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${server.url}/runs/${"0".repeat(64)}`);
+    const out = (await page.evaluate(`(async () => {
+      const charts = await import("/assets/charts.ui.js");
+      // Starts as the results document writes them: 0, 0.1, …, 2.9 (one request ending in each).
+      const buckets = Array.from({ length: 30 }, (_, i) => ({ t: i / 10, completed: 1, failed: 0, outputTokens: 0, latency: null, ttft: null }));
+      return charts.throughputData({ final: true, timeseries: { bucketSeconds: 0.1, buckets }, metrics: { benchmark_duration: { avg: 3 } } });
+    })()`)) as [number[], number[]];
+    const [xs, rps] = out;
+    expect(xs).toHaveLength(30);
+    expect(xs.at(-1)).toBe(3);
+    for (const v of rps) expect(v).toBeCloseTo(10, 6);
+    await context.close();
+  });
 });
 
 /** The same run at a phone's viewport (the layout must hold up at 390 px), and in dark mode. */

@@ -85,16 +85,21 @@ export function timeline(r) {
   const buckets = [...(ts?.buckets ?? [])].sort((a, b) => a.t - b.t);
   const measured = r.metrics?.benchmark_duration?.avg;
   const now = typeof measured === "number" && Number.isFinite(measured) ? measured : null;
-  const at = new Map(buckets.map((b) => [b.t, b]));
+  // Buckets by their index (start / width): starts summed in floating point drift off the
+  // starts as written (0.1 + 0.1 + 0.1 is 0.30000000000000004), and a lookup by start missed.
+  const index = (t) => Math.round(t / bs);
+  const byIndex = new Map(buckets.map((b) => [index(b.t), b]));
+  const at = { get: (t) => byIndex.get(index(t)) };
   const starts = [];
   if (buckets.length > 0) {
-    const last = buckets[buckets.length - 1].t;
-    for (let t = buckets[0].t; t <= last; t += bs) {
+    const last = index(buckets[buckets.length - 1].t);
+    for (let i = index(buckets[0].t); i <= last; i++) {
+      const t = Math.round(i * bs * 1e6) / 1e6;
       if (!r.final && now !== null && t + bs > now - REPORT_LAG_SECONDS) break;
       starts.push(t);
     }
   }
-  const ends = starts.map((t) => t + bs);
+  const ends = starts.map((t) => Math.round((t + bs) * 1e6) / 1e6);
   const lastEnd = ends.length > 0 ? ends[ends.length - 1] : 0;
   const until = r.final || now === null ? lastEnd : Math.max(lastEnd, now);
   return { bs, starts, ends, at, until };
