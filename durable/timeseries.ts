@@ -4,7 +4,8 @@
 // the bucket width doubles (downsampling).
 //
 // Quantiles are exact up to DDSketch's 0.5% only while a bucket is "open" (its sketches
-// kept); once OPEN_BUCKETS newer buckets exist, its p50/p90/p99 are frozen as numbers.
+// kept); once OPEN_BUCKETS newer buckets exist and the newest starts OPEN_SECONDS after
+// it, its p50/p90/p99 are frozen as numbers (a late result still counts, unranked).
 // When frozen buckets merge, their quantiles combine approximately: count-weighted means
 // for p50 and p90, the larger for p99 and max. Charts need shape, not audit precision;
 // the run's own metrics come from whole-run sketches, never from these buckets.
@@ -16,6 +17,12 @@ export type { Bucket, Quantiles, TimeSeriesView };
 
 export const MAX_BUCKETS = 240;
 const OPEN_BUCKETS = 3;
+/**
+ * And any bucket that starts less than this before the newest one: results come in up to a
+ * report cycle after they ended (agents send their end times), so a slice of 0.1 s must stay
+ * open as long as one of a second does, or its quantiles would hold only the first reports.
+ */
+const OPEN_SECONDS = 3;
 
 interface StoredBucket extends Omit<Bucket, "latency" | "ttft"> {
   latency: Quantiles | SketchData | null;
@@ -86,7 +93,9 @@ export class TimeSeries {
 
   private freezeOld(): void {
     const keys = [...this.buckets.keys()].sort((a, b) => b - a);
+    const newest = keys[0] ?? 0;
     for (const k of keys.slice(OPEN_BUCKETS)) {
+      if (newest - k < OPEN_SECONDS) continue;
       const slot = this.buckets.get(k)!;
       if (slot.lat) slot.b.latency = freeze(slot.lat);
       if (slot.ttft) slot.b.ttft = freeze(slot.ttft);

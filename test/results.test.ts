@@ -79,6 +79,24 @@ describe("the time series", () => {
     expect(Math.abs(ts.buckets[0].latency.p50 - 101) / 101).toBeLessThanOrEqual(0.005); // DDSketch: 0.5%
     expect(ts.buckets[1].completed + ts.buckets[1].failed).toBe(3);
   });
+
+  it("ranks a result reported a second late in its slice's quantiles, however narrow the slices", async () => {
+    const run = await createRun({ load: { concurrency: 16 }, stop: { requests: 12 }, timesliceSeconds: 0.1 });
+    const agentId = await join(run);
+    const seqs = (await lease(run, agentId, 12)).body.credits.map((c: { seq: number }) => c.seq);
+    await advance(run, 3_000);
+    // One result ending in each tenth up to 1.0 s, then one more for the 0.1 s slice, late.
+    await report(
+      run,
+      agentId,
+      seqs.slice(0, 10).map((s: number, i: number) => okResult(s, { endMs: 100 * (i + 1) + 10, latencyMs: 100 })),
+    );
+    await report(run, agentId, [okResult(seqs[10], { endMs: 150, latencyMs: 300 })]);
+    const ts = (await call("GET", `/v1/runs/${run.id}/results`, { token: run.readToken })).body.timeseries;
+    const slice = ts.buckets.find((b: { t: number }) => b.t === 0.1);
+    expect(slice.completed).toBe(2);
+    expect(Math.abs(slice.latency.max - 300) / 300).toBeLessThanOrEqual(0.005); // DDSketch: 0.5%
+  });
 });
 
 describe("the results document's size", () => {
