@@ -164,8 +164,7 @@ export class RunCore {
     await this.advance(this.now());
     if (!this.state) throw notFound();
     if (auth.role === "token") {
-      this.secrets ??= this.store.getMeta<Secrets>("auth");
-      const secrets = this.secrets;
+      const secrets = this.secretsNow();
       if (!secrets || !hashesEqual(auth.hash, role === "read" ? secrets.read : secrets.agent)) throw notFound();
     }
     return this.state;
@@ -222,7 +221,7 @@ export class RunCore {
     if (this.delivering) return;
     this.delivering = true;
     try {
-      const secret = () => this.store.getMeta<Secrets>("auth")?.notify ?? "";
+      const secret = () => this.secretsNow()?.notify ?? "";
       const id = this.config().id;
       const next = await this.webhook.attempt(this.fetchOut, secret, id, () => JSON.stringify(this.resultsNow()), now, last);
       if (!next) return;
@@ -235,7 +234,7 @@ export class RunCore {
 
   private async wipe(): Promise<void> {
     this.lastWords = { snapshot: this.snapshot(), results: this.resultsNow() };
-    this.lastReadHash = this.store.getMeta<Secrets>("auth")?.read ?? null;
+    this.lastReadHash = this.secretsNow()?.read ?? null;
     this.wipes += 1;
     await this.notifyFleet();
     await this.ctx.storage.deleteAll();
@@ -305,6 +304,12 @@ export class RunCore {
     const deadlines = [m.nextDeadline(state), desk.nextExpiry(state), desk.agentTimeoutAt(state), this.webhook.nextAt()];
     const defined = deadlines.filter((t): t is number => t !== null);
     await this.alarmClock.to(defined.length > 0 ? Math.min(...defined) : null, state.phase === "complete");
+  }
+
+  /** The token hashes and webhook key, read once: they never change after creation. */
+  private secretsNow(): Secrets | null {
+    this.secrets ??= this.store.getMeta<Secrets>("auth");
+    return this.secrets;
   }
 
   specNow(): RunSpec | null {
