@@ -16,7 +16,7 @@ import type { ResultItem } from "../contract/protocol";
 import type { RunSpec } from "../contract/spec";
 import type { CallEvent } from "./calls";
 import { CoordinatorCalls, ewma } from "./calls";
-import type { CallClock, Moment } from "./policy";
+import type { Moment } from "./policy";
 import { nextWake, plan } from "./policy";
 import type { DatasetItem } from "../contract/dataset";
 import { DEFAULT_TOKENIZER } from "../contract/spec";
@@ -35,7 +35,6 @@ import { Waker } from "./waker";
 export type { AgentState, Credit, StopMode } from "./state";
 
 export { REPORT_BATCH } from "./policy";
-export { MAX_REPORT_ITEMS } from "./calls";
 
 export type AgentEvent = { type: "send"; seq: number } | CallEvent;
 
@@ -88,8 +87,6 @@ export class AgentEngine {
   private url: string | null = null;
   /** The calls to the coordinator: the join, reports and leases (agent/calls.ts). */
   private readonly coord: CoordinatorCalls;
-  /** coord.calls, held here too: the loop plans with it on every turn, without a hop through coord. */
-  private readonly calls: CallClock;
 
   // In memory only: the moving parts of the current slice, rebuilt by every slice.
   private inflight = 0;
@@ -128,7 +125,6 @@ export class AgentEngine {
       },
       cancelRequests: () => this.deadlines.cancelAll(),
     });
-    this.calls = this.coord.calls;
     this.sessions = new Sessions({
       state: () => this.state,
       items: () => this.items,
@@ -148,7 +144,7 @@ export class AgentEngine {
 
   /** The lease depth and low-water mark in use (agent/policy.ts); for tests and diagnostics. */
   get pacing(): { depth: number; low: number } {
-    return { depth: this.calls.depth, low: this.calls.low };
+    return { depth: this.coord.calls.depth, low: this.coord.calls.low };
   }
 
   get state(): AgentState {
@@ -184,7 +180,7 @@ export class AgentEngine {
           (limits.untilWallMs !== undefined && this.wallNow() >= limits.untilWallMs);
         if (!winding) sent += this.launchDue((limits.maxRequests ?? Number.POSITIVE_INFINITY) - sent);
         if (this.syncing === null && this.fatal === null) {
-          const work = plan(s, this.moment(winding), this.calls);
+          const work = plan(s, this.moment(winding), this.coord.calls);
           if (work)
             this.syncing = this.coord.sync(work).finally(() => {
               this.syncing = null;
@@ -201,7 +197,7 @@ export class AgentEngine {
         }
         if (limits.untilWallMs !== undefined && !winding) this.waker.arm(this.now() + limits.untilWallMs - this.wallNow());
         // While a call is under way its end wakes the loop.
-        if (this.syncing === null && s.stop !== "gone") this.waker.arm(nextWake(s, this.moment(winding), this.calls));
+        if (this.syncing === null && s.stop !== "gone") this.waker.arm(nextWake(s, this.moment(winding), this.coord.calls));
         await this.waker.next();
       }
     } finally {
