@@ -22,10 +22,6 @@ import { nextSlot, rampedAt, startSchedule } from "./schedule";
 import type { ScheduleCursor } from "./schedule";
 import { acknowledge, shareFor } from "./shares";
 
-// Moved to the modules of their concerns; still exported here so importers need no change.
-export { tailGrant, wireCredit };
-export type { LeaseRecord, WireCredit };
-
 export interface LeaseOutcome {
   next: RunState;
   leaseId: string;

@@ -75,10 +75,6 @@ export class RunStore {
     this.calls = new CallLog(this.db);
   }
 
-  private exec(query: string, ...params: SqlStorageValue[]) {
-    return this.db.exec(query, ...params);
-  }
-
   /** Rows written by this instance so far; `noteWrites` adds writes made outside SQL (setAlarm is billed as one). */
   get rowsWritten(): number {
     return this.db.written;
@@ -93,7 +89,7 @@ export class RunStore {
    * for an unknown (or wiped) run id never leaves an empty object behind.
    */
   exists(): boolean {
-    return this.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").length > 0;
+    return this.db.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").length > 0;
   }
 
   /** Creates the tables; only when a run is created. */
@@ -109,16 +105,16 @@ export class RunStore {
    */
   upgrade(): void {
     const tables = new Map(
-      this.exec("SELECT name, sql FROM sqlite_master WHERE type = 'table'").map((r) => [String(r.name), String(r.sql)]),
+      this.db.exec("SELECT name, sql FROM sqlite_master WHERE type = 'table'").map((r) => [String(r.name), String(r.sql)]),
     );
     const oldCalls = tables.get("calls")?.includes(" n INTEGER") === true;
     // Slots gained the replayed item (trace replay); runs stored before it never replay.
-    if (tables.has("slots") && !tables.get("slots")!.includes("item")) this.exec("ALTER TABLE slots ADD COLUMN item INTEGER");
+    if (tables.has("slots") && !tables.get("slots")!.includes("item")) this.db.exec("ALTER TABLE slots ADD COLUMN item INTEGER");
     if (!tables.has("credits") && !oldCalls) return;
     if (tables.has("credits")) {
-      this.exec(LEASES);
-      this.leases.importLeases(leasesOfCredits(this.exec("SELECT seq, agent, at, warmup FROM credits ORDER BY seq")));
-      this.exec("DROP TABLE credits");
+      this.db.exec(LEASES);
+      this.leases.importLeases(leasesOfCredits(this.db.exec("SELECT seq, agent, at, warmup FROM credits ORDER BY seq")));
+      this.db.exec("DROP TABLE credits");
     }
     if (oldCalls) this.calls.rebuildFromNumbered();
     this.invalidate();
@@ -134,19 +130,19 @@ export class RunStore {
   }
 
   getMeta<T>(k: string): T | null {
-    const row = this.exec("SELECT v FROM meta WHERE k = ?", k)[0];
+    const row = this.db.exec("SELECT v FROM meta WHERE k = ?", k)[0];
     return row ? (JSON.parse(String(row.v)) as T) : null;
   }
 
   putMeta(k: string, v: unknown): void {
-    this.exec("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v", k, JSON.stringify(v));
+    this.db.exec("INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v", k, JSON.stringify(v));
   }
 
   // ── Agents (cached, written through) ───────────────────────────────────────
 
   private loadAgents(): AgentRow[] {
     if (this.agentList === null) {
-      this.agentList = this.exec("SELECT * FROM agents ORDER BY ord").map(agentOf);
+      this.agentList = this.db.exec("SELECT * FROM agents ORDER BY ord").map(agentOf);
       this.agentIndex = new Map(this.agentList.map((a) => [a.id, a]));
     }
     return this.agentList;
@@ -169,7 +165,7 @@ export class RunStore {
   putAgent(a: AgentRow): void {
     const list = this.loadAgents();
     if (a.ord !== list.length && list[a.ord]?.id !== a.id) throw new Error(`RunStore: agent ordinal ${a.ord} is not the next or its own.`);
-    this.exec(
+    this.db.exec(
       `INSERT INTO agents (id, ord, name, region, joined_at, last_seen, expires_at, alive, outstanding, inflight, share_sent, share_acked, calls)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen, expires_at = excluded.expires_at, alive = excluded.alive,
@@ -197,7 +193,7 @@ export class RunStore {
   /** Deletes every outstanding credit, and the holders' counts of them. */
   deleteAllCredits(): void {
     this.leases.clear();
-    this.exec("UPDATE agents SET outstanding = 0 WHERE outstanding <> 0");
+    this.db.exec("UPDATE agents SET outstanding = 0 WHERE outstanding <> 0");
     if (this.agentList) for (const a of this.agentList) this.putCached({ ...a, outstanding: 0 });
   }
 
@@ -270,13 +266,13 @@ export class RunStore {
   // ── Rate-mode slots ────────────────────────────────────────────────────────
 
   takeSlots(limit: number, upTo: number): Slot[] {
-    const rows = this.exec("SELECT rowid, at, item FROM slots WHERE at <= ? ORDER BY at LIMIT ?", upTo, limit);
+    const rows = this.db.exec("SELECT rowid, at, item FROM slots WHERE at <= ? ORDER BY at LIMIT ?", upTo, limit);
     if (rows.length > 0)
-      this.exec("DELETE FROM slots WHERE rowid IN (SELECT value FROM json_each(?))", JSON.stringify(rows.map((r) => r.rowid)));
+      this.db.exec("DELETE FROM slots WHERE rowid IN (SELECT value FROM json_each(?))", JSON.stringify(rows.map((r) => r.rowid)));
     return rows.map((r) => ({ at: Number(r.at), item: r.item === null ? null : Number(r.item) }));
   }
 
   putSlot(slot: Slot): void {
-    this.exec("INSERT INTO slots (at, item) VALUES (?, ?)", slot.at, slot.item);
+    this.db.exec("INSERT INTO slots (at, item) VALUES (?, ?)", slot.at, slot.item);
   }
 }

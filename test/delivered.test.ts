@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { readConfig } from "../contract/config";
 import { HEADER_WAIT_LIMIT, planRun } from "../contract/run-plan";
 import { parseRunSpec } from "../contract/spec";
-import { tailGrant } from "../durable/agent-desk";
+import { tailGrant } from "../durable/lease-sizing";
 import { DeliveredLoad, connectionBound } from "../durable/delivered";
 import { advance, call, createRun, join, lease, okResult, report, status } from "./helpers";
 import type { TestRun } from "./helpers";
