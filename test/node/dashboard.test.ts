@@ -475,12 +475,14 @@ describe("the dashboard while a run is live", () => {
   });
 
   it("draws a steady load as a steady throughput line (a moving average over the seconds' edges), on axes that start at 0", async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    // Any page of the Worker: the test imports the dashboard's chart module as the page would.
-    await page.goto(`${server.url}/runs/${"0".repeat(64)}`);
-    const out = (await page.evaluate(`(async () => {
-      const charts = await import("/assets/charts.ui.js");
+    const out = await withCharts<{
+      xs: number[];
+      rps: number[];
+      liveXs: number[];
+      liveRps: Array<number | null>;
+      range: number[];
+      empty: number[];
+    }>(`
       // 30 s at a steady 14 req/s, settled in waves of 4 that land 3 or 4 to a second.
       const buckets = Array.from({ length: 30 }, (_, t) => ({ t, completed: t % 2 ? 16 : 12, failed: 0, outputTokens: 0, latency: null, ttft: null }));
       const final = { final: true, timeseries: { bucketSeconds: 1, buckets }, metrics: { benchmark_duration: { avg: 30 } } };
@@ -488,7 +490,7 @@ describe("the dashboard while a run is live", () => {
       const [xs, rps] = charts.throughputData(final);
       const [liveXs, liveRps] = charts.throughputData(live);
       return { xs, rps, liveXs, liveRps, range: charts.fromZero(null, 12, 16), empty: charts.fromZero(null, 0, 0) };
-    })()`)) as { xs: number[]; rps: number[]; liveXs: number[]; liveRps: Array<number | null>; range: number[]; empty: number[] };
+    `);
     // Each second is drawn at its end.
     expect(out.xs).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
     // Raw, the counts zig-zag between 12 and 16; averaged over 5 s, within half a request of 14.
@@ -499,26 +501,37 @@ describe("the dashboard while a run is live", () => {
     expect(out.range[0]).toBe(0);
     expect(out.range[1]).toBeGreaterThanOrEqual(16);
     expect(out.empty).toEqual([0, 1]);
-    await context.close();
   });
 
   it("draws slices shorter than a second at their own places (slices of 0.1 s: a steady 10 req/s, no gaps)", async () => {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    await page.goto(`${server.url}/runs/${"0".repeat(64)}`);
-    const out = (await page.evaluate(`(async () => {
-      const charts = await import("/assets/charts.ui.js");
+    const [xs, rps] = await withCharts<[number[], number[]]>(`
       // Starts as the results document writes them: 0, 0.1, …, 2.9 (one request ending in each).
       const buckets = Array.from({ length: 30 }, (_, i) => ({ t: i / 10, completed: 1, failed: 0, outputTokens: 0, latency: null, ttft: null }));
       return charts.throughputData({ final: true, timeseries: { bucketSeconds: 0.1, buckets }, metrics: { benchmark_duration: { avg: 3 } } });
-    })()`)) as [number[], number[]];
-    const [xs, rps] = out;
+    `);
     expect(xs).toHaveLength(30);
     expect(xs.at(-1)).toBe(3);
     for (const v of rps) expect(v).toBeCloseTo(10, 6);
-    await context.close();
   });
 });
+
+/**
+ * Runs `body` (a function body, as source, that may use `charts`) in a page of the Worker,
+ * with the dashboard's chart module imported as the page imports it.
+ */
+async function withCharts<T>(body: string): Promise<T> {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(`${server.url}/runs/${"0".repeat(64)}`);
+    return (await page.evaluate(`(async () => {
+      const charts = await import("/assets/charts.ui.js");
+      ${body}
+    })()`)) as T;
+  } finally {
+    await context.close();
+  }
+}
 
 /** The same run at a phone's viewport (the layout must hold up at 390 px), and in dark mode. */
 async function otherScreenshots(run: Run): Promise<void> {
